@@ -1,0 +1,196 @@
+"""The streaming sliding-window engine and the Detect pipeline.
+
+:func:`predict_raster` walks the raster one row of windows at a time. A row's windows
+are read in column chunks of ``batch_size`` windows, sent to the network as one batch,
+and accumulated (weighted, see :mod:`core.windows`) into a buffer one window high and
+one raster wide. When a row is done, the buffer's top ``stride`` rows can no longer
+change: they are normalized, handed to ``on_rows`` and dropped. Memory therefore grows
+with the raster's width only through that buffer, and not at all with its height.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .errors import Cancelled
+from .inputs import ModelInput
+from .model import OnnxModel
+from .outputs import AtomicOutputs, GeoTiffWriter
+from .polygons import polygonize_mask
+from .windows import AxisGrid, blend_weights_2d
+
+log = logging.getLogger(__name__)
+
+PROBABILITY_NODATA = -9999.0
+MASK_NODATA = 255
+
+ProgressFn = Callable[[float], None]
+CancelFn = Callable[[], bool]
+RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+class NoValidPixels(ValueError):
+    """Every pixel of the input is nodata."""
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    window: int
+    overlap: int
+    batch_size: int = 8
+
+    def check(self, size_multiple: int) -> None:
+        if self.window % size_multiple:
+            raise ValueError(
+                f"The window size ({self.window}) must be a multiple of {size_multiple} for this model."
+            )
+        if not 0 <= self.overlap < self.window:
+            raise ValueError(
+                f"The overlap ({self.overlap}) must be at least 0 and smaller than the window ({self.window})."
+            )
+        if self.batch_size < 1:
+            raise ValueError("The batch size must be at least 1.")
+
+
+def predict_raster(
+    inputs: ModelInput,
+    predict: Callable[[np.ndarray], np.ndarray],
+    settings: WindowSettings,
+    on_rows: RowsFn,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> int:
+    """Run ``predict`` over the whole raster in blended windows, streaming rows out.
+
+    ``predict`` maps a (N, bands, W, W) batch to (N, W, W) values. ``on_rows(row0,
+    values, valid)`` receives finished raster rows top to bottom, with NaN where the
+    input is invalid. Returns the number of valid pixels.
+    """
+    grid = inputs.grid
+    gy = AxisGrid(grid.height, settings.window, settings.overlap)
+    gx = AxisGrid(grid.width, settings.window, settings.overlap)
+    win, stride = settings.window, gy.stride
+    weights = blend_weights_2d(win, settings.overlap)
+    weight_sum_y, weight_sum_x = gy.weight_sum(), gx.weight_sum()
+    weight_sum_x_raster = weight_sum_x[gx.margin : gx.margin + grid.width]
+
+    accumulator = np.zeros((win, gx.padded_length), dtype=np.float32)
+    valid_strip = np.zeros((win, gx.padded_length), dtype=bool)
+    total_windows, done_windows, valid_pixels = gy.count * gx.count, 0, 0
+
+    for row in range(gy.count):
+        y0 = gy.start(row)
+        for first in range(0, gx.count, settings.batch_size):
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled()
+            last = min(first + settings.batch_size, gx.count)
+            x0 = gx.start(first)
+            block_width = (last - first - 1) * stride + win
+            stack, valid = inputs.read(x0, y0, block_width, win)
+            px = first * stride  # padded column of the block's first pixel
+            valid_strip[:, px : px + block_width] = valid
+            offsets = [(j - first) * stride for j in range(first, last)]
+            offsets = [o for o in offsets if valid[:, o : o + win].any()]
+            if offsets:
+                batch = np.stack([stack[:, :, o : o + win] for o in offsets])
+                for o, values in zip(offsets, predict(batch)):
+                    accumulator[:, px + o : px + o + win] += values * weights
+            done_windows += last - first
+            if progress is not None:
+                progress(done_windows / total_windows)
+
+        final = win if row == gy.count - 1 else stride
+        top = row * stride  # padded row of the buffer's first row
+        r_first = max(top, gy.margin)
+        r_last = min(top + final, gy.margin + grid.height)
+        if r_last > r_first:
+            a, b = r_first - top, r_last - top
+            cols = slice(gx.margin, gx.margin + grid.width)
+            norm = weight_sum_y[r_first:r_last, None] * weight_sum_x_raster[None, :]
+            values = accumulator[a:b, cols] / norm
+            valid = valid_strip[a:b, cols].copy()
+            values[~valid] = np.nan
+            valid_pixels += int(valid.sum())
+            on_rows(r_first - gy.margin, values, valid)
+        accumulator[:-stride] = accumulator[stride:]
+        accumulator[-stride:] = 0.0
+    return valid_pixels
+
+
+@dataclass(frozen=True)
+class DetectOutputs:
+    probability: str
+    mask: str
+    polygons: str | None = None
+
+
+@dataclass
+class DetectResult:
+    valid_pixels: int
+    landslide_pixels: int
+    polygon_count: int
+    providers: list[str]
+
+
+def detect(
+    inputs: ModelInput,
+    model: OnnxModel,
+    outputs: DetectOutputs,
+    settings: WindowSettings,
+    threshold: float | None = None,
+    min_area_m2: float = 0.0,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> DetectResult:
+    """Probability GeoTIFF, mask GeoTIFF and landslide polygons for the whole raster.
+
+    Every output is written under a temporary name and moved into place only when all
+    of them are complete: an error or a cancel leaves no output behind.
+    """
+    spec = model.spec
+    settings.check(spec.size_multiple)
+    threshold = spec.threshold if threshold is None else threshold
+    report = progress or (lambda _fraction: None)
+    landslide_pixels = 0
+
+    with AtomicOutputs() as atomic:
+        prob_path = atomic.temporary(outputs.probability)
+        mask_path = atomic.temporary(outputs.mask)
+        with GeoTiffWriter(prob_path, inputs.grid, np.float32, PROBABILITY_NODATA) as prob_out, GeoTiffWriter(
+            mask_path, inputs.grid, np.uint8, MASK_NODATA
+        ) as mask_out:
+
+            def write_rows(row0: int, prob: np.ndarray, valid: np.ndarray) -> None:
+                nonlocal landslide_pixels
+                mask = np.where(valid, prob >= threshold, MASK_NODATA).astype(np.uint8)
+                landslide_pixels += int((mask == 1).sum())
+                prob_out.write_rows(row0, np.where(valid, prob, PROBABILITY_NODATA).astype(np.float32))
+                mask_out.write_rows(row0, mask)
+
+            valid_pixels = predict_raster(
+                inputs, model.predict, settings, write_rows, lambda f: report(0.9 * f), is_cancelled
+            )
+        if valid_pixels == 0:
+            raise NoValidPixels(
+                "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."
+            )
+        polygon_count = 0
+        if outputs.polygons:
+            polygon_count = polygonize_mask(
+                mask_path,
+                prob_path,
+                atomic.temporary(outputs.polygons),
+                model_name=spec.name,
+                threshold=threshold,
+                min_area_m2=min_area_m2,
+                progress=lambda f: report(0.9 + 0.1 * f),
+                is_cancelled=is_cancelled,
+            )
+        atomic.commit()
+    report(1.0)
+    log.info("detect: %d valid px, %d landslide px, %d polygons", valid_pixels, landslide_pixels, polygon_count)
+    return DetectResult(valid_pixels, landslide_pixels, polygon_count, list(model.providers))

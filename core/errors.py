@@ -1,0 +1,5 @@
+"""Errors shared across the engine's modules."""
+
+
+class Cancelled(Exception):
+    """The user cancelled the run; outputs written so far have been removed."""

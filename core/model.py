@@ -1,0 +1,96 @@
+"""An ONNX segmentation model with its spec, run through ONNX Runtime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .spec import METADATA_KEY, ModelSpec, SpecError
+
+
+class ModelError(RuntimeError):
+    """The model file cannot be used; the message says why in the user's terms."""
+
+
+def import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ModelError(
+            "ONNX Runtime is not installed in this Python. Install it with: "
+            "python3 -m pip install onnxruntime"
+        ) from None
+    return onnxruntime
+
+
+def read_spec(path: str | os.PathLike) -> ModelSpec:
+    """The spec stored in an ONNX file's metadata, validated (no session is created)."""
+    ort = import_onnxruntime()
+    session = _open_session(ort, path, ort.SessionOptions())
+    return ModelSpec.from_json(
+        session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), source=Path(path).name
+    )
+
+
+class OnnxModel:
+    """Runs a model on batches of normalized (N, bands, H, W) float32 windows.
+
+    The input layout (NHWC or NCHW) comes from the spec when it says, otherwise from
+    the graph's input shape; the output is (N, H, W) landslide probability.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 0, providers: list[str] | None = None):
+        ort = import_onnxruntime()
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: one per core
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = _open_session(ort, path, options, providers)
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.spec = ModelSpec.from_json(metadata.get(METADATA_KEY), source=self.path.name)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{self.path.name} has {len(inputs)} inputs; a segmentation model needs exactly one.")
+        self.input_name = inputs[0].name
+        self.layout = self.spec.layout or _layout_from_shape(inputs[0].shape, len(self.spec.bands), self.path.name)
+        self.output_name = self.session.get_outputs()[0].name
+        self.providers = self.session.get_providers()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, bands, H, W) normalized input -> (N, H, W) float32 probability."""
+        feed = np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else batch
+        out = self.session.run([self.output_name], {self.input_name: feed})[0]
+        if out.ndim == 4:
+            out = out[..., 0] if self.layout == "NHWC" else out[:, 0]
+        if out.shape != (batch.shape[0], *batch.shape[2:]):
+            raise ModelError(
+                f"{self.path.name} returned shape {out.shape} for input {batch.shape}; "
+                "expected one probability per input pixel."
+            )
+        return out.astype(np.float32, copy=False)
+
+
+def _open_session(ort, path, options, providers=None):
+    if not Path(path).is_file():
+        raise ModelError(f"Model file not found: {path}")
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+        )
+    except Exception as err:  # ORT raises its own exception types
+        raise ModelError(f"{Path(path).name} is not a valid ONNX model: {err}") from None
+
+
+def _layout_from_shape(shape, n_bands: int, name: str) -> str:
+    if len(shape) != 4:
+        raise ModelError(f"{name}: input must be 4-D (batch, bands, rows, cols or batch, rows, cols, bands), got {shape}.")
+    if shape[3] == n_bands and shape[1] != n_bands:
+        return "NHWC"
+    if shape[1] == n_bands and shape[3] != n_bands:
+        return "NCHW"
+    raise SpecError(
+        f"{name}: cannot tell from the graph whether the input is NHWC or NCHW (shape {shape}); "
+        "add \"layout\" to its spec."
+    )

@@ -1,0 +1,89 @@
+"""Writing outputs safely: streamed GeoTIFFs, and all-or-nothing publication."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+
+from .readers import Grid
+
+gdal.UseExceptions()
+
+_GDAL_TYPES = {np.dtype(np.float32): gdal.GDT_Float32, np.dtype(np.uint8): gdal.GDT_Byte}
+
+
+class GeoTiffWriter:
+    """A single-band tiled, compressed GeoTIFF on ``grid``, written a few rows at a time."""
+
+    def __init__(self, path: str, grid: Grid, dtype, nodata: float):
+        options = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+        if np.dtype(dtype) == np.float32:
+            options.append("PREDICTOR=3")
+        self.dataset = gdal.GetDriverByName("GTiff").Create(
+            path, grid.width, grid.height, 1, _GDAL_TYPES[np.dtype(dtype)], options=options
+        )
+        self.dataset.SetGeoTransform(grid.geotransform)
+        self.dataset.SetProjection(grid.crs_wkt)
+        self.band = self.dataset.GetRasterBand(1)
+        self.band.SetNoDataValue(nodata)
+
+    def write_rows(self, row0: int, values: np.ndarray) -> None:
+        self.band.WriteArray(values, 0, row0)
+
+    def close(self) -> None:
+        if self.dataset is not None:
+            self.band = None
+            self.dataset.FlushCache()
+            self.dataset = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AtomicOutputs:
+    """Hands out temporary paths next to the final ones and moves them into place on
+    :meth:`commit`; leaving the ``with`` block without a commit deletes them all.
+
+    A run that fails or is cancelled therefore leaves no half-written output, and an
+    existing file at the final path is only replaced by a complete one.
+    """
+
+    def __init__(self):
+        self._pending: list[tuple[str, str]] = []
+
+    def temporary(self, final_path: str) -> str:
+        final = Path(final_path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.stem}.partial-{uuid.uuid4().hex[:8]}{final.suffix}")
+        self._pending.append((str(temp), str(final)))
+        return str(temp)
+
+    def commit(self) -> None:
+        for temp, final in self._pending:
+            _remove_dataset(final)
+            os.replace(temp, final)
+        self._pending.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for temp, _final in self._pending:
+            _remove_dataset(temp)
+        self._pending.clear()
+
+
+def _remove_dataset(path: str) -> None:
+    """Remove a file and the sidecars GDAL/SQLite may have left beside it."""
+    for candidate in (path, path + ".aux.xml", path + "-wal", path + "-shm", path + "-journal"):
+        try:
+            os.remove(candidate)
+        except FileNotFoundError:
+            pass

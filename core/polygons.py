@@ -1,0 +1,183 @@
+"""Landslide polygons from the mask raster, with areas in m² and probability statistics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from .errors import Cancelled
+from .readers import GdalReader
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+LAYER_NAME = "landslides"
+FIELDS = (
+    ("area_m2", ogr.OFTReal),
+    ("perimeter_m", ogr.OFTReal),
+    ("mean_prob", ogr.OFTReal),
+    ("max_prob", ogr.OFTReal),
+    ("model", ogr.OFTString),
+    ("threshold", ogr.OFTReal),
+)
+_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf"}
+
+
+def vector_driver_for(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _DRIVERS:
+        raise ValueError(
+            f"Cannot write polygons to '{Path(path).name}': use one of {', '.join(sorted(_DRIVERS))}."
+        )
+    return _DRIVERS[suffix]
+
+
+def polygonize_mask(
+    mask_path: str,
+    prob_path: str,
+    out_path: str,
+    model_name: str,
+    threshold: float,
+    min_area_m2: float = 0.0,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> int:
+    """Write one polygon per connected landslide region (mask value 1) to ``out_path``.
+
+    Areas and perimeters are measured in a Lambert azimuthal equal-area projection
+    centred on the raster, so they are in m² and m whatever the raster's CRS (geographic
+    included). Polygons smaller than ``min_area_m2`` are dropped. Returns the count.
+    """
+    mask_ds = gdal.Open(mask_path)
+    grid = GdalReader(mask_ds).grid
+    # Polygonize only pixels equal to 1: a VRT look-up table maps nodata (255) to 0
+    # without copying the raster, so this streams like the rest of the engine.
+    indicator = gdal.Open(_indicator_vrt(mask_path, grid))
+    band = indicator.GetRasterBand(1)
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(grid.crs_wkt)
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
+    raw = memory.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon)
+    raw.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+
+    def gdal_progress(fraction, _message, _data):
+        if progress is not None:
+            progress(0.5 * fraction)
+        return 0 if is_cancelled is not None and is_cancelled() else 1
+
+    try:
+        gdal.Polygonize(band, band, raw, 0, [], callback=gdal_progress)
+    except RuntimeError:
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled() from None
+        raise
+
+    to_metres = _equal_area_transform(srs, grid)
+    prob = GdalReader(prob_path)
+    driver = ogr.GetDriverByName(vector_driver_for(out_path))
+    out = driver.CreateDataSource(out_path)
+    try:
+        return _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
+                               min_area_m2, progress, is_cancelled)
+    finally:
+        out = None  # closed before the file is moved into place or removed
+
+
+def _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold, min_area_m2,
+                    progress, is_cancelled) -> int:
+    layer = out.CreateLayer(LAYER_NAME, srs=srs, geom_type=ogr.wkbPolygon)
+    for name, kind in FIELDS:
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    definition = layer.GetLayerDefn()
+    total = max(1, raw.GetFeatureCount())
+    count = 0
+    layer.StartTransaction()
+    for i, feature in enumerate(raw):
+        if i % 256 == 0:
+            if is_cancelled is not None and is_cancelled():
+                layer.RollbackTransaction()
+                raise Cancelled()
+            if progress is not None:
+                progress(0.5 + 0.5 * i / total)
+        geometry = feature.GetGeometryRef()
+        measured = geometry.Clone()
+        measured.Transform(to_metres)
+        area = measured.GetArea()
+        if area < min_area_m2:
+            continue
+        mean_prob, max_prob = _probability_stats(prob, geometry, srs)
+        out_feature = ogr.Feature(definition)
+        out_feature.SetGeometry(geometry)
+        out_feature.SetField("area_m2", round(area, 2))
+        out_feature.SetField("perimeter_m", round(measured.Boundary().Length(), 2))
+        out_feature.SetField("mean_prob", mean_prob)
+        out_feature.SetField("max_prob", max_prob)
+        out_feature.SetField("model", model_name)
+        out_feature.SetField("threshold", threshold)
+        layer.CreateFeature(out_feature)
+        count += 1
+    layer.CommitTransaction()
+    return count
+
+
+def _indicator_vrt(mask_path: str, grid) -> str:
+    geotransform = ", ".join(repr(v) for v in grid.geotransform)
+    return f"""<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">
+  <SRS>{_xml_escape(grid.crs_wkt)}</SRS>
+  <GeoTransform>{geotransform}</GeoTransform>
+  <VRTRasterBand dataType="Byte" band="1">
+    <ComplexSource>
+      <SourceFilename relativeToVRT="0">{_xml_escape(str(mask_path))}</SourceFilename>
+      <SourceBand>1</SourceBand>
+      <LUT>0:0,1:1,2:0,255:0</LUT>
+    </ComplexSource>
+  </VRTRasterBand>
+</VRTDataset>"""
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _equal_area_transform(srs: osr.SpatialReference, grid) -> osr.CoordinateTransformation:
+    xmin, ymin, xmax, ymax = grid.bounds
+    centre = ogr.Geometry(ogr.wkbPoint)
+    centre.AddPoint_2D((xmin + xmax) / 2, (ymin + ymax) / 2)
+    geographic = osr.SpatialReference()
+    geographic.ImportFromEPSG(4326)
+    for s in (srs, geographic):
+        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    centre.Transform(osr.CoordinateTransformation(srs, geographic))
+    laea = osr.SpatialReference()
+    laea.SetLAEA(centre.GetY(), centre.GetX(), 0, 0)
+    laea.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return osr.CoordinateTransformation(srs, laea)
+
+
+def _probability_stats(prob: GdalReader, geometry: ogr.Geometry, srs) -> tuple[float, float]:
+    """Mean and max probability of the pixels whose centres fall inside ``geometry``."""
+    gt = prob.grid.geotransform
+    xmin, xmax, ymin, ymax = geometry.GetEnvelope()
+    c0 = max(0, int(math.floor((xmin - gt[0]) / gt[1])))
+    c1 = min(prob.grid.width, int(math.ceil((xmax - gt[0]) / gt[1])))
+    r0 = max(0, int(math.floor((ymax - gt[3]) / gt[5])))
+    r1 = min(prob.grid.height, int(math.ceil((ymin - gt[3]) / gt[5])))
+    values, valid = prob.read([1], c0, r0, c1 - c0, r1 - r0)
+    target = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, gdal.GDT_Byte)
+    target.SetGeoTransform((gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
+    target.SetProjection(prob.grid.crs_wkt)
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("one")
+    layer = memory.CreateLayer("one", srs=srs, geom_type=ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(geometry)
+    layer.CreateFeature(feature)
+    gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
+    inside = (target.GetRasterBand(1).ReadAsArray() == 1) & valid
+    if not inside.any():
+        return float("nan"), float("nan")
+    pixels = values[0][inside]
+    return round(float(np.mean(pixels)), 4), round(float(np.max(pixels)), 4)

@@ -1,0 +1,123 @@
+"""Pixel readers: a window of a raster -> float32 bands + validity mask.
+
+The engine reads pixels only through :class:`RasterReader`, so it runs the same on a
+GDAL dataset (CLI, tests, training data) and on any QGIS raster provider (the adapter
+in ``algorithms/``), including layers GDAL cannot open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+from osgeo import gdal, osr
+
+gdal.UseExceptions()
+osr.UseExceptions()
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid: size, geotransform (GDAL order) and CRS as WKT."""
+
+    width: int
+    height: int
+    geotransform: tuple[float, float, float, float, float, float]
+    crs_wkt: str
+
+    @property
+    def is_geographic(self) -> bool:
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(self.crs_wkt)
+        return bool(srs.IsGeographic())
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in the grid's CRS."""
+        gt = self.geotransform
+        xs = (gt[0], gt[0] + self.width * gt[1])
+        ys = (gt[3], gt[3] + self.height * gt[5])
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+class RasterReader(Protocol):
+    grid: Grid
+    band_count: int
+
+    def read(self, bands: Sequence[int], x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bands (1-based numbers) of the window as float32 (len(bands), height, width),
+        and a bool (height, width) mask that is False where any band is nodata."""
+        ...
+
+
+class GdalReader:
+    """Reads any GDAL-readable raster; nodata, alpha bands, masks and NaN mark invalid pixels."""
+
+    def __init__(self, source: str | gdal.Dataset):
+        self.dataset = gdal.Open(source) if isinstance(source, str) else source
+        ds = self.dataset
+        self.band_count = ds.RasterCount
+        self.grid = Grid(ds.RasterXSize, ds.RasterYSize, tuple(ds.GetGeoTransform()), ds.GetProjection())
+
+    def read(self, bands, x0, y0, width, height):
+        out = np.empty((len(bands), height, width), dtype=np.float32)
+        valid = np.ones((height, width), dtype=bool)
+        dataset_mask_read = False
+        for i, number in enumerate(bands):
+            band = self.dataset.GetRasterBand(number)
+            out[i] = band.ReadAsArray(x0, y0, width, height, buf_type=gdal.GDT_Float32)
+            flags = band.GetMaskFlags()
+            if flags & gdal.GMF_NODATA:
+                nodata = band.GetNoDataValue()
+                valid &= ~(np.isnan(out[i]) if np.isnan(nodata) else out[i] == np.float32(nodata))
+            elif not flags & gdal.GMF_ALL_VALID and not (flags & gdal.GMF_PER_DATASET and dataset_mask_read):
+                valid &= band.GetMaskBand().ReadAsArray(x0, y0, width, height) > 0
+                dataset_mask_read = bool(flags & gdal.GMF_PER_DATASET)
+            if band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64):
+                valid &= np.isfinite(out[i])
+        return out, valid
+
+
+def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
+    """The DEM warped (bilinear) onto ``grid`` as a lazy VRT: pixels are resampled only
+    when a window is read, so memory does not grow with the raster size.
+
+    Raises ValueError when the DEM does not overlap the grid at all.
+    """
+    src = gdal.Open(dem_path)
+    if not src.GetProjection():
+        raise ValueError("The DEM has no coordinate reference system; assign one before using it.")
+    if not _overlaps(GdalReader(src).grid, grid):
+        raise ValueError("The DEM does not overlap the image: check that it covers the same area.")
+    nodata = -1.0e30
+    src_nodata = src.GetRasterBand(1).GetNoDataValue()
+    options = gdal.WarpOptions(
+        format="VRT",
+        outputBounds=grid.bounds,
+        width=grid.width,
+        height=grid.height,
+        dstSRS=grid.crs_wkt,
+        resampleAlg="bilinear",
+        srcNodata=src_nodata,
+        dstNodata=nodata,
+        outputType=gdal.GDT_Float32,
+    )
+    return GdalReader(gdal.Warp("", src, options=options))
+
+
+def _overlaps(source: Grid, target: Grid) -> bool:
+    """Whether ``source``'s footprint, transformed to ``target``'s CRS, intersects it."""
+    src_srs, dst_srs = osr.SpatialReference(), osr.SpatialReference()
+    src_srs.ImportFromWkt(source.crs_wkt)
+    dst_srs.ImportFromWkt(target.crs_wkt)
+    for srs in (src_srs, dst_srs):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    xmin, ymin, xmax, ymax = source.bounds
+    try:
+        transform = osr.CoordinateTransformation(src_srs, dst_srs)
+        txmin, tymin, txmax, tymax = transform.TransformBounds(xmin, ymin, xmax, ymax, 21)
+    except RuntimeError:
+        return False
+    gxmin, gymin, gxmax, gymax = target.bounds
+    return txmin < gxmax and txmax > gxmin and tymin < gymax and tymax > gymin
