@@ -21,7 +21,8 @@ class ModelInput:
     raster's edges (those pixels are mirrored, see :mod:`core.windows`).
 
     ``band_numbers`` maps image band names (red, green, blue, nir) to 1-based band
-    numbers; ``dem`` must be on the image's grid (see :func:`core.readers.dem_on_grid`).
+    numbers; ``dem`` must be on the image's grid with a one-pixel border (see
+    :func:`core.readers.dem_on_grid`).
     """
 
     def __init__(
@@ -46,7 +47,7 @@ class ModelInput:
                 )
         if spec.needs_dem and dem is None:
             raise InputError(f"The model '{spec.name}' uses slope: give a DEM (elevation raster) covering the image.")
-        if dem is not None and (dem.grid.width, dem.grid.height) != (self.grid.width, self.grid.height):
+        if dem is not None and (dem.grid.width, dem.grid.height) != (self.grid.width + 2, self.grid.height + 2):
             raise InputError("The DEM must be resampled onto the image grid first (core.readers.dem_on_grid).")
         if not self.grid.crs_wkt:
             raise InputError(
@@ -64,9 +65,8 @@ class ModelInput:
         Invalid pixels are set to 0 (the band's mean after normalization) so they do
         not pull their neighbours' predictions towards an extreme value.
         """
-        halo = 1 if self.dem is not None else 0  # slope needs one neighbour on each side
-        rows = reflect_indices(y0 - halo, y0 + height + halo, self.grid.height)
-        cols = reflect_indices(x0 - halo, x0 + width + halo, self.grid.width)
+        rows = reflect_indices(y0, y0 + height, self.grid.height)
+        cols = reflect_indices(x0, x0 + width, self.grid.width)
         r0, c0 = int(rows.min()), int(cols.min())
         rh, cw = int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1
         take = np.ix_(rows - r0, cols - c0)
@@ -76,21 +76,35 @@ class ModelInput:
         valid = valid[take]
         slope = None
         if self.dem is not None:
-            elevation, dem_valid = self.dem.read([1], c0, r0, cw, rh)
-            dx, dy = ground_pixel_size(self.grid.geotransform, self._is_geographic, rows)
-            slope = slope_degrees(elevation[0][take], dx, dy)
-            valid &= dem_valid[take]
-            # a slope next to a DEM hole is meaningless
-            valid[1:-1, 1:-1] &= _all_neighbours_valid(dem_valid[take])
-
+            slope, slope_valid = self._slope(c0, r0, cw, rh)
+            slope = slope[take]
+            valid &= slope_valid[take]
         stack = build_stack(self.spec, image_bands, slope)
-        if halo:
-            stack, valid = stack[:, halo:-halo, halo:-halo], valid[halo:-halo, halo:-halo]
         stack[:, ~valid] = 0.0
-        return np.ascontiguousarray(stack), valid
+        return stack, valid
+
+    def _slope(self, c0: int, r0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slope of raster pixels [r0, r0+height) x [c0, c0+width), and where it is valid.
+
+        Slope is computed on the real raster and only then mirrored with the image: a
+        mirrored DEM would have a flat crease at the raster's edge. The DEM is read with
+        one pixel more on each side (its grid has that border, see dem_on_grid); where
+        that border lies outside the DEM, the nearest row or column stands in for it.
+        """
+        elevation, known = self.dem.read([1], c0, r0, width + 2, height + 2)
+        z = elevation[0]
+        for edge, inner in ((0, 1), (-1, -2)):
+            z[edge] = np.where(known[edge], z[edge], z[inner])
+            known[edge] |= known[inner]
+            z[:, edge] = np.where(known[:, edge], z[:, edge], z[:, inner])
+            known[:, edge] |= known[:, inner]
+        dx, dy = ground_pixel_size(self.grid.geotransform, self._is_geographic, np.arange(r0 - 1, r0 + height + 1))
+        slope = slope_degrees(z, dx, dy)[1:-1, 1:-1]
+        return slope, _all_neighbours_valid(known)
 
 
 def _all_neighbours_valid(valid: np.ndarray) -> np.ndarray:
+    """For the inner pixels of ``valid``: whether all 9 pixels around each are valid."""
     out = np.ones((valid.shape[0] - 2, valid.shape[1] - 2), dtype=bool)
     for dy in range(3):
         for dx in range(3):

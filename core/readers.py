@@ -80,8 +80,9 @@ class GdalReader:
 
 
 def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
-    """The DEM warped (bilinear) onto ``grid`` as a lazy VRT: pixels are resampled only
-    when a window is read, so memory does not grow with the raster size.
+    """The DEM warped (bilinear) onto ``grid`` grown by one pixel on every side (the
+    neighbours slope needs at the raster's edge), as a lazy VRT: pixels are resampled
+    only when a window is read, so memory does not grow with the raster size.
 
     Raises ValueError when the DEM does not overlap the grid at all.
     """
@@ -92,11 +93,13 @@ def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
         raise ValueError("The DEM does not overlap the image: check that it covers the same area.")
     nodata = -1.0e30
     src_nodata = src.GetRasterBand(1).GetNoDataValue()
+    xmin, ymin, xmax, ymax = grid.bounds
+    px, py = abs(grid.geotransform[1]), abs(grid.geotransform[5])
     options = gdal.WarpOptions(
         format="VRT",
-        outputBounds=grid.bounds,
-        width=grid.width,
-        height=grid.height,
+        outputBounds=(xmin - px, ymin - py, xmax + px, ymax + py),
+        width=grid.width + 2,
+        height=grid.height + 2,
         dstSRS=grid.crs_wkt,
         resampleAlg="bilinear",
         srcNodata=src_nodata,

@@ -1,0 +1,176 @@
+"""What Detect (and the algorithms that share its inputs) have in common: parameters,
+model and input resolution, feedback adapters and error translation."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..core.catalog import NO_MODEL_MESSAGE, bundled_models
+from ..core.engine import NoValidPixels, WindowSettings
+from ..core.errors import Cancelled
+from ..core.inputs import InputError, ModelInput
+from ..core.model import ModelError, OnnxModel
+from ..core.readers import dem_on_grid
+from ..core.spec import SpecError
+from .qgis_reader import reader_for
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+STYLES_DIR = PLUGIN_DIR / "styles"
+CITATION = (
+    "Method: attention U-Nets on R, G, B, brightness index and slope, with vanilla-gradient "
+    "saliency for interpretation; trained with Tversky + focal Tversky loss. "
+    "Bijie data: Ji, S. et al. (2020), Landslides 17, 1337-1352, doi:10.1007/s10346-020-01353-2."
+)
+
+INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_BAND", "BLUE_BAND", "NIR_BAND"
+DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
+WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
+_NO_MODEL_OPTION = "none"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("LandslideMapper", text)
+
+
+def icon() -> QIcon:
+    return QIcon(str(PLUGIN_DIR / "icons" / "landslide.svg"))
+
+
+def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
+    """Image, bands, DEM, model and window parameters, shared by every model-running algorithm."""
+    alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))
+    # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
+    # qgis_process/processing.run call even when it has a default.
+    for name, label, default in (
+        (RED_BAND, "Red band", 1),
+        (GREEN_BAND, "Green band", 2),
+        (BLUE_BAND, "Blue band", 3),
+        (NIR_BAND, "Near-infrared band (only for models that use it)", None),
+    ):
+        alg.addParameter(QgsProcessingParameterBand(name, tr(label), default, INPUT, optional=True))
+    alg.addParameter(
+        QgsProcessingParameterRasterLayer(DEM, tr("DEM (elevation; needed by models that use slope)"), optional=True)
+    )
+    models = list(bundled_models()) or [_NO_MODEL_OPTION]
+    alg.addParameter(
+        QgsProcessingParameterEnum(
+            MODEL, tr("Bundled model"), options=models, defaultValue=models[0], usesStaticStrings=True
+        )
+    )
+    alg.addParameter(
+        QgsProcessingParameterFile(
+            MODEL_FILE, tr("Custom model file (.onnx; overrides the bundled model)"), extension="onnx", optional=True
+        )
+    )
+    alg.addParameter(
+        QgsProcessingParameterNumber(WINDOW, tr("Window size (pixels, multiple of 16)"), defaultValue=128, minValue=16)
+    )
+    alg.addParameter(
+        QgsProcessingParameterNumber(OVERLAP, tr("Window overlap (pixels)"), defaultValue=32, minValue=0)
+    )
+    for param in (
+        QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
+        QgsProcessingParameterNumber(THREADS, tr("CPU threads (0 = all cores)"), defaultValue=0, minValue=0),
+    ):
+        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        alg.addParameter(param)
+
+
+def model_path(alg, parameters, context) -> Path:
+    custom = alg.parameterAsFile(parameters, MODEL_FILE, context)
+    if custom:
+        return Path(custom)
+    key = alg.parameterAsEnumString(parameters, MODEL, context)
+    models = bundled_models()
+    if not models:
+        raise QgsProcessingException(tr(NO_MODEL_MESSAGE))
+    if key not in models:
+        raise QgsProcessingException(tr(f"Unknown bundled model '{key}'; available: {', '.join(models)}."))
+    return models[key]
+
+
+def load_model(alg, parameters, context) -> OnnxModel:
+    threads = alg.parameterAsInt(parameters, THREADS, context)
+    with user_errors():
+        return OnnxModel(model_path(alg, parameters, context), threads=threads)
+
+
+def model_input(alg, parameters, context, model: OnnxModel) -> ModelInput:
+    layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
+    if layer is None or not layer.isValid():
+        raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))
+    band_numbers = {
+        name: alg.parameterAsInt(parameters, param, context)
+        for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
+        if parameters.get(param) is not None or name != "nir"
+    }
+    with user_errors():
+        image = reader_for(layer)
+        dem = None
+        dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
+        if dem_layer is not None and model.spec.needs_dem:
+            if dem_layer.providerType() != "gdal":
+                raise InputError("The DEM must be a raster file (GeoTIFF or any format GDAL reads).")
+            if not image.grid.crs_wkt:
+                raise InputError("The image has no coordinate reference system: assign one so the DEM can be aligned to it.")
+            dem = dem_on_grid(dem_layer.source(), image.grid)
+        return ModelInput(model.spec, image, band_numbers, dem)
+
+
+def window_settings(alg, parameters, context) -> WindowSettings:
+    return WindowSettings(
+        window=alg.parameterAsInt(parameters, WINDOW, context),
+        overlap=alg.parameterAsInt(parameters, OVERLAP, context),
+        batch_size=alg.parameterAsInt(parameters, BATCH_SIZE, context),
+    )
+
+
+@contextmanager
+def user_errors():
+    """Turn the engine's errors into Processing errors with the same plain message."""
+    try:
+        yield
+    except Cancelled:
+        raise QgsProcessingException(tr("Cancelled: no output was written.")) from None
+    except (SpecError, ModelError, InputError, NoValidPixels, ValueError, RuntimeError) as err:
+        raise QgsProcessingException(str(err)) from None
+
+
+class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
+    """Applies a QML style shipped with the plugin to an output when QGIS loads it."""
+
+    def __init__(self, qml_name: str):
+        super().__init__()
+        self.qml = str(STYLES_DIR / qml_name)
+
+    def postProcessLayer(self, layer, context, feedback):
+        if os.path.exists(self.qml):
+            layer.loadNamedStyle(self.qml)
+            layer.triggerRepaint()
+
+
+def style_output(alg, context, output_path: str, qml_name: str, display_name: str) -> None:
+    """Name and style an output that Processing will load into the project."""
+    if not context.willLoadLayerOnCompletion(output_path):
+        return
+    details = context.layerToLoadOnCompletionDetails(output_path)
+    details.name = display_name
+    styler = StyleOnLoad(qml_name)
+    alg._stylers.append(styler)  # the post-processor must outlive this call
+    details.setPostProcessor(styler)

@@ -1,0 +1,137 @@
+"""Detect landslides: probability raster, mask raster and landslide polygons."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..core.engine import DetectOutputs, detect
+from . import common
+from .common import tr
+
+THRESHOLD, MIN_AREA = "THRESHOLD", "MIN_AREA"
+OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
+
+HELP = """<p>Maps landslides on a post-event image with an interpretable attention U-Net
+exported to ONNX. The image is cut into overlapping windows, each window is run through
+the model, and the predictions are blended into one seamless probability raster (any
+raster size: it is processed in strips, so memory stays bounded). Pixels at or above the
+threshold form the landslide mask, whose connected regions become polygons.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Image</b>: the post-event raster (GeoTIFF, VRT or any layer QGIS reads). Nodata
+pixels stay nodata in every output.</li>
+<li><b>Red / Green / Blue / Near-infrared band</b>: which image band holds each colour.
+Only the bands the model uses are read; the brightness index is computed from red, green
+and blue.</li>
+<li><b>DEM</b>: elevation raster for models that use slope; any CRS and resolution, it is
+resampled (bilinear) onto the image grid and slope is computed in degrees.</li>
+<li><b>Bundled model</b> / <b>Custom model file</b>: an ONNX model carrying a Landslide
+Mapper spec (its bands, normalization, patch size and threshold). A custom file overrides
+the bundled choice.</li>
+<li><b>Probability threshold</b>: empty uses the model's own threshold (usually 0.5).
+Lower finds more landslides and more false alarms.</li>
+<li><b>Window size</b> and <b>overlap</b>: windows of this many pixels (a multiple of 16),
+overlapping by this many pixels; the overlap is blended with smooth weights so no seam
+shows. Borders are mirrored so edge pixels get full context.</li>
+<li><b>Minimum polygon area</b> (m²): smaller detections are left out of the polygons
+(not of the rasters). Areas are true ground areas, also for geographic CRSs.</li>
+<li><b>Outputs</b>: probability (float32 GeoTIFF, 0-1), mask (uint8 GeoTIFF: 1 landslide,
+0 not, 255 nodata), polygons with area_m2, perimeter_m, mean_prob, max_prob, model and
+threshold. Outputs are written completely or not at all: a failed or cancelled run leaves
+no partial file.</li>
+</ul>
+<p>""" + common.CITATION + "</p>"
+
+
+class DetectLandslides(QgsProcessingAlgorithm):
+    def __init__(self):
+        super().__init__()
+        self._stylers = []
+
+    def name(self):
+        return "detect"
+
+    def displayName(self):
+        return tr("Detect landslides")
+
+    def group(self):
+        return ""
+
+    def groupId(self):
+        return ""
+
+    def shortHelpString(self):
+        return tr(HELP)
+
+    def icon(self):
+        return common.icon()
+
+    def createInstance(self):
+        return DetectLandslides()
+
+    def initAlgorithm(self, config=None):
+        common.add_input_parameters(self)
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                THRESHOLD,
+                tr("Probability threshold (empty: the model's own)"),
+                QgsProcessingParameterNumber.Double,
+                optional=True,
+                minValue=0.0,
+                maxValue=1.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                MIN_AREA, tr("Minimum polygon area (m²)"), QgsProcessingParameterNumber.Double, 100.0, minValue=0.0
+            )
+        )
+        self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_PROBABILITY, tr("Landslide probability")))
+        self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_MASK, tr("Landslide mask")))
+        self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_POLYGONS, tr("Landslide polygons")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        model = common.load_model(self, parameters, context)
+        feedback.pushInfo(
+            f"Model: {model.spec.name} ({model.spec.architecture}), bands {', '.join(model.spec.bands)}; "
+            f"execution provider: {', '.join(model.providers)}"
+        )
+        inputs = common.model_input(self, parameters, context, model)
+        threshold = (
+            self.parameterAsDouble(parameters, THRESHOLD, context)
+            if parameters.get(THRESHOLD) not in (None, "")
+            else None
+        )
+        outputs = DetectOutputs(
+            probability=self.parameterAsOutputLayer(parameters, OUTPUT_PROBABILITY, context),
+            mask=self.parameterAsOutputLayer(parameters, OUTPUT_MASK, context),
+            polygons=self.parameterAsOutputLayer(parameters, OUTPUT_POLYGONS, context),
+        )
+        with common.user_errors():
+            result = detect(
+                inputs,
+                model,
+                outputs,
+                common.window_settings(self, parameters, context),
+                threshold=threshold,
+                min_area_m2=self.parameterAsDouble(parameters, MIN_AREA, context),
+                progress=lambda fraction: feedback.setProgress(100.0 * fraction),
+                is_cancelled=feedback.isCanceled,
+            )
+        feedback.pushInfo(
+            f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "
+            f"{result.valid_pixels} valid pixels above the threshold."
+        )
+        common.style_output(self, context, outputs.probability, "probability.qml", tr("Landslide probability"))
+        common.style_output(self, context, outputs.mask, "mask.qml", tr("Landslide mask"))
+        common.style_output(self, context, outputs.polygons, "polygons.qml", tr("Landslide polygons"))
+        return {
+            OUTPUT_PROBABILITY: outputs.probability,
+            OUTPUT_MASK: outputs.mask,
+            OUTPUT_POLYGONS: outputs.polygons,
+        }

@@ -1,0 +1,38 @@
+"""The Landslide Mapper Processing provider."""
+
+from qgis.core import QgsProcessingProvider
+
+from . import common
+from .detect import DetectLandslides
+
+
+class LandslideMapperProvider(QgsProcessingProvider):
+    def id(self):
+        return "landslidemapper"
+
+    def name(self):
+        return "Landslide Mapper"
+
+    def longName(self):
+        return common.tr("Landslide Mapper: landslide detection with interpretable attention U-Nets")
+
+    def icon(self):
+        return common.icon()
+
+    def loadAlgorithms(self):
+        self.addAlgorithm(DetectLandslides())
+
+    def supportsNonFileBasedOutput(self):
+        return False  # the engine streams into files and publishes them atomically
+
+    def supportedOutputRasterLayerExtensions(self):
+        return ["tif"]
+
+    def supportedOutputVectorLayerExtensions(self):
+        return ["gpkg", "shp", "geojson", "fgb"]
+
+    def defaultVectorFileExtension(self, hasGeometry=True):
+        return "gpkg"
+
+    def defaultRasterFileExtension(self):
+        return "tif"

@@ -1,0 +1,22 @@
+"""The models bundled in ``models/``: one ``<key>.onnx`` each, with its spec inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: The model Detect offers first, when it is bundled (the method's best: spatial attention).
+RECOMMENDED = "spatial_attention_unet"
+
+
+def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
+    """Bundled model keys (file stems) to paths, the recommended one first."""
+    paths = sorted(p for p in Path(models_dir).glob("*.onnx") if not p.stem.endswith("_saliency"))
+    paths.sort(key=lambda p: p.stem != RECOMMENDED)
+    return {p.stem: p for p in paths}
+
+
+NO_MODEL_MESSAGE = (
+    "No bundled model is installed yet. Choose your own ONNX model in 'Custom model file' "
+    "(MODEL_FILE); see the README for how to train and export one."
+)

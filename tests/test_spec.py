@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from landslide_mapper.core.model import OnnxModel, read_spec
+from landslide_mapper.core.spec import REQUIRED_FIELDS, ModelSpec, SpecError
+from model_factory import build_model, default_spec
+
+
+def test_valid_spec_round_trips_through_json():
+    spec = ModelSpec.from_dict(default_spec(training={"data": "bijie"}))
+    again = ModelSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.extra["training"] == {"data": "bijie"}
+    assert spec.image_bands == ("red", "green", "blue")
+    assert not spec.needs_dem
+
+
+@pytest.mark.parametrize("field", REQUIRED_FIELDS)
+def test_missing_field_is_named(field):
+    data = default_spec()
+    del data[field]
+    with pytest.raises(SpecError, match=f"missing field\\(s\\): {field}"):
+        ModelSpec.from_dict(data, source="mine.onnx")
+
+
+def test_all_problems_reported_at_once():
+    data = default_spec(bands=["red", "lidar"], threshold=2, patch_size=100)
+    with pytest.raises(SpecError) as err:
+        ModelSpec.from_dict(data)
+    message = str(err.value)
+    assert "lidar" in message and "threshold" in message and "multiple" in message
+    assert "one mean and one std per band (2)" in message
+
+
+def test_slope_and_nir_needs():
+    spec = ModelSpec.from_dict(
+        default_spec(bands=["nir", "slope"], normalization={"mean": [0, 0], "std": [1, 1]})
+    )
+    assert spec.image_bands == ("nir",)
+    assert spec.needs_dem
+
+
+def test_model_without_spec_is_rejected_with_clear_message(tmp_path):
+    path = build_model(tmp_path / "nospec.onnx", include_spec=False)
+    with pytest.raises(SpecError, match="no Landslide Mapper spec.*'landslide_mapper'"):
+        OnnxModel(path)
+
+
+def test_spec_is_read_from_onnx_metadata(tmp_path):
+    path = build_model(tmp_path / "m.onnx", default_spec(name="abc", threshold=0.4))
+    spec = read_spec(path)
+    assert (spec.name, spec.threshold) == ("abc", 0.4)
+
+
+def test_layout_taken_from_graph(tmp_path):
+    nchw = OnnxModel(build_model(tmp_path / "a.onnx", layout="NCHW"))
+    nhwc = OnnxModel(build_model(tmp_path / "b.onnx", layout="NHWC"))
+    assert (nchw.layout, nhwc.layout) == ("NCHW", "NHWC")
+
+
+def test_invalid_json_is_reported():
+    with pytest.raises(SpecError, match="not valid JSON"):
+        ModelSpec.from_json("{oops")
+    assert json.loads(ModelSpec.from_dict(default_spec()).to_json())["bands"][3] == "brightness"

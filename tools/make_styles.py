@@ -1,0 +1,80 @@
+"""Regenerate the QML styles in styles/ with QGIS's own API (so they match its format).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/make_styles.py
+"""
+
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal, osr
+from qgis.core import (
+    QgsApplication,
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsPalettedRasterRenderer,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+# ColorBrewer YlOrRd: transparent-looking low values, saturated red for likely landslides
+PROBABILITY_RAMP = [(0.0, "#ffffcc", 0), (0.3, "#fed976", 120), (0.5, "#fd8d3c", 200), (0.7, "#e31a1c", 230), (1.0, "#800026", 255)]
+
+
+def scratch_raster(path: str, dtype) -> QgsRasterLayer:
+    ds = gdal.GetDriverByName("GTiff").Create(path, 2, 2, 1, dtype)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32648)
+    ds.SetProjection(srs.ExportToWkt())
+    ds.SetGeoTransform((0, 1, 0, 2, 0, -1))
+    ds.GetRasterBand(1).WriteArray(np.array([[0, 1], [0, 1]]))
+    ds = None
+    return QgsRasterLayer(path, "scratch")
+
+
+def main():
+    app = QgsApplication([], False)
+    app.initQgis()
+    STYLES.mkdir(exist_ok=True)
+
+    layer = scratch_raster("/tmp/_lm_prob.tif", gdal.GDT_Float32)
+    ramp = QgsColorRampShader(0.0, 1.0)
+    ramp.setColorRampType(QgsColorRampShader.Interpolated)
+    items = []
+    for value, colour, alpha in PROBABILITY_RAMP:
+        c = QColor(colour)
+        c.setAlpha(alpha)
+        items.append(QgsColorRampShader.ColorRampItem(value, c, f"{value:.1f}"))
+    ramp.setColorRampItemList(items)
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(ramp)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+    renderer.setClassificationMin(0.0)
+    renderer.setClassificationMax(1.0)
+    layer.setRenderer(renderer)
+    layer.saveNamedStyle(str(STYLES / "probability.qml"))
+
+    layer = scratch_raster("/tmp/_lm_mask.tif", gdal.GDT_Byte)
+    classes = [
+        QgsPalettedRasterRenderer.Class(0, QColor(0, 0, 0, 0), "not landslide"),
+        QgsPalettedRasterRenderer.Class(1, QColor("#e31a1c"), "landslide"),
+    ]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+    layer.saveNamedStyle(str(STYLES / "mask.qml"))
+
+    vector = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
+    symbol = QgsFillSymbol.createSimple(
+        {"color": "227,26,28,40", "outline_color": "#e31a1c", "outline_width": "0.6", "outline_width_unit": "MM"}
+    )
+    vector.setRenderer(QgsSingleSymbolRenderer(symbol))
+    vector.saveNamedStyle(str(STYLES / "polygons.qml"))
+    # no exitQgis(): it can crash on teardown in a script, and the process ends here anyway
+    print("styles written to", STYLES)
+
+
+if __name__ == "__main__":
+    main()
