@@ -165,12 +165,16 @@ class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
             layer.triggerRepaint()
 
 
-def style_output(alg, context, output_path: str, qml_name: str, display_name: str) -> None:
+def style_output(context, output_path: str, qml_name: str, display_name: str) -> None:
     """Name and style an output that Processing will load into the project."""
     if not context.willLoadLayerOnCompletion(output_path):
         return
     details = context.layerToLoadOnCompletionDetails(output_path)
     details.name = display_name
-    styler = StyleOnLoad(qml_name)
-    alg._stylers.append(styler)  # the post-processor must outlive this call
+    # QGIS keeps only a raw pointer to the post-processor: it must outlive the algorithm
+    # instance, so one per style lives for the whole session.
+    styler = _STYLERS.setdefault(qml_name, StyleOnLoad(qml_name))
     details.setPostProcessor(styler)
+
+
+_STYLERS: dict[str, StyleOnLoad] = {}

@@ -49,10 +49,6 @@ no partial file.</li>
 
 
 class DetectLandslides(QgsProcessingAlgorithm):
-    def __init__(self):
-        super().__init__()
-        self._stylers = []
-
     def name(self):
         return "detect"
 
@@ -127,9 +123,9 @@ class DetectLandslides(QgsProcessingAlgorithm):
             f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "
             f"{result.valid_pixels} valid pixels above the threshold."
         )
-        common.style_output(self, context, outputs.probability, "probability.qml", tr("Landslide probability"))
-        common.style_output(self, context, outputs.mask, "mask.qml", tr("Landslide mask"))
-        common.style_output(self, context, outputs.polygons, "polygons.qml", tr("Landslide polygons"))
+        common.style_output(context, outputs.probability, "probability.qml", tr("Landslide probability"))
+        common.style_output(context, outputs.mask, "mask.qml", tr("Landslide mask"))
+        common.style_output(context, outputs.polygons, "polygons.qml", tr("Landslide polygons"))
         return {
             OUTPUT_PROBABILITY: outputs.probability,
             OUTPUT_MASK: outputs.mask,

@@ -1,0 +1,79 @@
+"""Detect headless through qgis_process, as an operations cell runs it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import ogr
+
+from rasters import read_raster
+
+ROOT = Path(__file__).resolve().parent.parent
+QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def qgis_env(tmp_path_factory):
+    """A private QGIS profile with the plugin enabled and this venv's packages visible."""
+    home = tmp_path_factory.mktemp("qgis-home")
+    env = dict(os.environ)
+    env.update(
+        HOME=str(home),
+        QT_QPA_PLATFORM="offscreen",
+        QGIS_PLUGINPATH=str(ROOT / "build" / "plugins"),
+        PYTHONPATH=os.pathsep.join([sysconfig.get_paths()["purelib"], env.get("PYTHONPATH", "")]),
+        XDG_RUNTIME_DIR=str(home / "runtime"),
+    )
+    (home / "runtime").mkdir(mode=0o700)
+    subprocess.run([QGIS_PROCESS, "plugins", "enable", "landslide_mapper"], env=env, check=True,
+                   capture_output=True, timeout=300)
+    return env
+
+
+def qgis_process(env, *args, timeout=600):
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_detect_runs_headless(qgis_env, scene, bright_model, tmp_path):
+    out = tmp_path / "out"
+    proc = qgis_process(
+        qgis_env, "--json", "run", "landslidemapper:detect", "--",
+        f"INPUT={scene['image']}", f"MODEL_FILE={bright_model}", "MIN_AREA=20",
+        f"OUTPUT_PROBABILITY={out / 'p.tif'}", f"OUTPUT_MASK={out / 'm.tif'}",
+        f"OUTPUT_POLYGONS={out / 'landslides.gpkg'}",
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout[proc.stdout.index("{"):])["results"]
+    mask = read_raster(results["OUTPUT_MASK"])[0]
+    truth = read_raster(scene["truth"])[0]
+    assert np.logical_and(mask == 1, truth == 1).sum() / truth.sum() > 0.8
+    dataset = ogr.Open(results["OUTPUT_POLYGONS"])
+    assert dataset.GetLayer().GetFeatureCount() >= 5
+
+
+def test_headless_bad_input_fails_with_the_message(qgis_env, scene, bright_model, tmp_path):
+    out = tmp_path / "out"
+    proc = qgis_process(
+        qgis_env, "run", "landslidemapper:detect", "--",
+        f"INPUT={scene['image']}", f"MODEL_FILE={bright_model}", "RED_BAND=7",
+        f"OUTPUT_PROBABILITY={out / 'p.tif'}", f"OUTPUT_MASK={out / 'm.tif'}",
+        f"OUTPUT_POLYGONS={out / 'l.gpkg'}",
+    )
+    assert proc.returncode != 0
+    assert "band 7, but the image has 3 band(s)" in proc.stdout + proc.stderr
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_help_lists_the_contract_parameters(qgis_env):
+    proc = qgis_process(qgis_env, "help", "landslidemapper:detect")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("INPUT", "RED_BAND", "GREEN_BAND", "BLUE_BAND", "DEM", "MODEL", "MODEL_FILE", "THRESHOLD",
+                 "WINDOW", "OVERLAP", "MIN_AREA", "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"):
+        assert f"{name}:" in proc.stdout, name
