@@ -28,7 +28,7 @@ demo: setup plugin-link
 	@bash scripts/demo.sh
 
 bench: setup plugin-link
-	$(PY) bench/memory.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf build $(DEMO) .pytest_cache
