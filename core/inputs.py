@@ -65,6 +65,15 @@ class ModelInput:
         Invalid pixels are set to 0 (the band's mean after normalization) so they do
         not pull their neighbours' predictions towards an extreme value.
         """
+        image_bands, slope, valid = self.read_sources(x0, y0, width, height)
+        stack = build_stack(self.spec, image_bands, slope)
+        stack[:, ~valid] = 0.0
+        return stack, valid
+
+    def read_sources(self, x0: int, y0: int, width: int, height: int):
+        """The window's raw image bands (name -> float32 array), slope in degrees (or
+        None) and validity: what :func:`core.bands.build_stack` turns into model input.
+        Training cuts its patches from rasters with this too."""
         rows = reflect_indices(y0, y0 + height, self.grid.height)
         cols = reflect_indices(x0, x0 + width, self.grid.width)
         r0, c0 = int(rows.min()), int(cols.min())
@@ -79,9 +88,7 @@ class ModelInput:
             slope, slope_valid = self._slope(c0, r0, cw, rh)
             slope = slope[take]
             valid &= slope_valid[take]
-        stack = build_stack(self.spec, image_bands, slope)
-        stack[:, ~valid] = 0.0
-        return stack, valid
+        return image_bands, slope, valid
 
     def _slope(self, c0: int, r0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Slope of raster pixels [r0, r0+height) x [c0, c0+width), and where it is valid.

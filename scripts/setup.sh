@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers xvfb python3-venv python3-scipy python3-gdal)
+DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers xvfb python3-venv python3-scipy python3-gdal python3-matplotlib)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,0 +1,98 @@
+"""python -m training {train,export} — see --help of each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+
+def _bands(text: str) -> tuple[str, ...]:
+    return tuple(b.strip() for b in text.split(",") if b.strip())
+
+
+def cmd_train(args) -> None:
+    from .data import bijie_split, make_patchset, read_bijie, read_raster_inventory
+    from .train import TrainConfig, train
+
+    data = Path(args.data) if args.data else None
+    if args.image:
+        import numpy as np
+
+        sample = read_raster_inventory(args.image, args.polygons, {"red": args.red, "green": args.green,
+                                                                   "blue": args.blue}, args.dem, args.bands)
+        patches = make_patchset([sample], args.negative_share, args.seed)
+        # one raster: its last patches (row order, so the bottom of the scene) validate
+        keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
+        train_set, val_set, dataset = patches.subset(keep), patches.subset(~keep), {"image": args.image}
+    elif data is not None and (data / "landslide" / "image").is_dir():
+        train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
+        print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
+              f"({len(test_ids)} held out for testing)")
+        train_set = make_patchset(read_bijie(data, train_ids), args.negative_share, args.seed)
+        val_set = make_patchset(read_bijie(data, val_ids), args.negative_share, args.seed)
+        dataset = {"name": "bijie", "path": str(data), "split": "training/splits/bijie_test.json held out",
+                   "negative_share": args.negative_share}
+    else:
+        sys.exit(f"--data {data}: not a Bijie folder; give --image and --polygons for your own inventory")
+    print(f"patches: {len(train_set)} training, {len(val_set)} validation")
+    config = TrainConfig(architecture=args.arch, bands=args.bands, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, patience=args.patience, base_filters=args.base_filters,
+                         seed=args.seed, max_minutes=args.max_minutes, dataset=dataset)
+    state = train(train_set, val_set, args.out, config, resume=args.resume, verbose=2 if args.quiet else 1)
+    print(json.dumps({"config": asdict(config), "state": state}, indent=1, default=str))
+
+
+def cmd_export(args) -> None:
+    from .export import export_run
+
+    paths = export_run(args.run, args.out, data=args.data, check_patches=args.check_patches)
+    for p in paths:
+        print(f"wrote {p}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one of the four U-Nets")
+    t.add_argument("--data", help="dataset folder (Bijie layout, e.g. ../shared/data/bijie)")
+    t.add_argument("--image", help="or: a georeferenced image ...")
+    t.add_argument("--polygons", help="... with a landslide polygon layer ...")
+    t.add_argument("--dem", help="... and optionally a DEM")
+    t.add_argument("--red", type=int, default=1)
+    t.add_argument("--green", type=int, default=2)
+    t.add_argument("--blue", type=int, default=3)
+    t.add_argument("--arch", choices=("unet", "channel", "se", "spatial"), default="spatial")
+    t.add_argument("--bands", type=_bands, default=("red", "green", "blue", "brightness"),
+                   help="comma-separated model bands (default red,green,blue,brightness)")
+    t.add_argument("--out", required=True, help="run folder (checkpoints, spec, log, curves)")
+    t.add_argument("--epochs", type=int, default=150)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--patience", type=int, default=30)
+    t.add_argument("--base-filters", type=int, default=32)
+    t.add_argument("--val-share", type=float, default=0.3)
+    t.add_argument("--negative-share", type=float, default=0.2,
+                   help="share of patches without landslide pixels (the method keeps none)")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("export", help="export a run to ONNX (prediction + saliency), spec inside")
+    e.add_argument("--run", required=True)
+    e.add_argument("--out", required=True, help="prediction model path, e.g. models/spatial_attention_unet.onnx")
+    e.add_argument("--data", help="dataset to take real patches from for the TF/ONNX check")
+    e.add_argument("--check-patches", type=int, default=8)
+    e.set_defaults(func=cmd_export)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Tversky-based losses (the method's Eqs. 2-5) and segmentation metrics.
+
+Tversky index  TI = (TP + s) / (TP + alpha FN + beta FP + s)   (Tversky, 1977; Salehi et al., 2017)
+Tversky loss   TL = 1 - TI
+Focal Tversky  FTL = (1 - TI) ** gamma                          (Abraham & Khan, 2019)
+Combined       L = TL + FTL
+
+alpha > beta weighs missed landslide pixels more than false alarms, which suits the
+strong class imbalance of landslide patches; gamma < 1 focuses on hard examples.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+ALPHA, BETA, GAMMA, SMOOTH = 0.7, 0.3, 0.75, 1.0
+
+
+def tversky_index(y_true, y_pred, alpha=ALPHA, beta=BETA, smooth=SMOOTH):
+    y_true = ops.cast(y_true, y_pred.dtype)
+    tp = ops.sum(y_true * y_pred)
+    fn = ops.sum(y_true * (1.0 - y_pred))
+    fp = ops.sum((1.0 - y_true) * y_pred)
+    return (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)
+
+
+def tversky_loss(y_true, y_pred, alpha=ALPHA, beta=BETA):
+    return 1.0 - tversky_index(y_true, y_pred, alpha, beta)
+
+
+def focal_tversky_loss(y_true, y_pred, alpha=ALPHA, beta=BETA, gamma=GAMMA):
+    return ops.power(tversky_loss(y_true, y_pred, alpha, beta), gamma)
+
+
+@keras.saving.register_keras_serializable(package="landslide_mapper")
+class CombinedTverskyLoss(keras.losses.Loss):
+    """Tversky loss + focal Tversky loss over the whole batch."""
+
+    def __init__(self, alpha=ALPHA, beta=BETA, gamma=GAMMA, name="tversky_focal_tversky", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.alpha, self.beta, self.gamma = alpha, beta, gamma
+
+    def call(self, y_true, y_pred):
+        tl = tversky_loss(y_true, y_pred, self.alpha, self.beta)
+        return tl + ops.power(tl, self.gamma)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "gamma": self.gamma}
+
+
+@keras.saving.register_keras_serializable(package="landslide_mapper")
+class ThresholdedScore(keras.metrics.Metric):
+    """Precision, recall, F1, IoU or accuracy from confusion counts accumulated over an
+    epoch at a fixed threshold (pixel-wise, the method's Eqs. 6-10)."""
+
+    SCORES = ("precision", "recall", "f1", "iou", "accuracy")
+
+    def __init__(self, score="f1", threshold=0.5, name=None, **kwargs):
+        super().__init__(name=name or score, **kwargs)
+        if score not in self.SCORES:
+            raise ValueError(f"score must be one of {self.SCORES}")
+        self.score, self.threshold = score, threshold
+        self.counts = self.add_variable(shape=(4,), initializer="zeros", name="counts")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t = ops.cast(y_true > 0.5, "float32")
+        p = ops.cast(y_pred >= self.threshold, "float32")
+        tp, fp = ops.sum(t * p), ops.sum((1 - t) * p)
+        fn, tn = ops.sum(t * (1 - p)), ops.sum((1 - t) * (1 - p))
+        self.counts.assign_add(ops.stack([tp, fp, fn, tn]))
+
+    def result(self):
+        tp, fp, fn, tn = (self.counts[i] for i in range(4))
+        eps = keras.config.epsilon()
+        if self.score == "precision":
+            return tp / (tp + fp + eps)
+        if self.score == "recall":
+            return tp / (tp + fn + eps)
+        if self.score == "f1":
+            return 2 * tp / (2 * tp + fp + fn + eps)
+        if self.score == "iou":
+            return tp / (tp + fp + fn + eps)
+        return (tp + tn) / (tp + fp + fn + tn + eps)
+
+    def reset_state(self):
+        self.counts.assign(ops.zeros((4,)))
+
+    def get_config(self):
+        return {**super().get_config(), "score": self.score, "threshold": self.threshold}
+
+
+def segmentation_metrics(threshold=0.5):
+    return [ThresholdedScore(s, threshold) for s in ThresholdedScore.SCORES]
