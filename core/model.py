@@ -41,7 +41,8 @@ class OnnxModel:
     the graph's input shape; the output is (N, H, W) landslide probability.
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int = 0, providers: list[str] | None = None):
+    def __init__(self, path: str | os.PathLike, threads: int = 0, providers: list[str] | None = None,
+                 output: str = "landslide_probability"):
         ort = import_onnxruntime()
         self.path = Path(path)
         options = ort.SessionOptions()
@@ -50,6 +51,11 @@ class OnnxModel:
         self.session = _open_session(ort, path, options, providers)
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_json(metadata.get(METADATA_KEY), source=self.path.name)
+        if self.spec.output != output:
+            raise ModelError(
+                f"{self.path.name} outputs {self.spec.output.replace('_', ' ')}, not {output.replace('_', ' ')}: "
+                "choose the model itself, not its companion graph."
+            )
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"{self.path.name} has {len(inputs)} inputs; a segmentation model needs exactly one.")

@@ -38,7 +38,7 @@ IMAGE_BANDS = ("red", "green", "blue", "nir")
 DERIVED_BANDS = ("brightness", "slope")
 BAND_VOCABULARY = IMAGE_BANDS + DERIVED_BANDS
 
-OUTPUT_MEANINGS = ("landslide_probability",)
+OUTPUT_MEANINGS = ("landslide_probability", "saliency")
 LAYOUTS = ("NHWC", "NCHW")
 
 REQUIRED_FIELDS = (

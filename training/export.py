@@ -1,0 +1,164 @@
+"""Export a trained run to ONNX: the prediction graph and the saliency graph, both
+carrying the model spec in their metadata, each checked against TensorFlow first.
+
+Saliency is the method's vanilla gradient (Eq. 11): for each window, the gradient of
+the window's mean predicted probability with respect to the (normalized) input, its
+absolute value averaged over the input bands. Windows are independent (batch norm runs
+in inference mode), so the graph differentiates the *sum* of per-window means: each
+window's gradient is then exactly that of its own mean, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core.spec import METADATA_KEY, ModelSpec
+
+PREDICTION_TOLERANCE = 1e-4  # max abs difference, probability
+SALIENCY_TOLERANCE = 0.01  # max abs difference as a share of the saliency's peak
+OPSET = 17
+
+
+def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Path]:
+    import keras
+
+    from . import losses  # noqa: F401  (registers the loss and metrics for loading)
+
+    run = Path(run_dir)
+    spec_dict = json.loads((run / "spec.json").read_text())
+    state_file = run / "state.json"
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        spec_dict["metrics"] = {
+            "validation": {k.removeprefix("val_"): round(v, 4) for k, v in (state.get("best_scores") or {}).items()},
+            "best_epoch": state.get("best_epoch"),
+            "epochs_trained": state.get("epoch"),
+        }
+    out = Path(out_path)
+    saliency_out = out.with_name(out.stem + "_saliency.onnx")
+    spec_dict["saliency_model"] = saliency_out.name
+    spec = ModelSpec.from_dict(spec_dict)
+    model = keras.models.load_model(run / "best.keras", compile=False)
+    batch = check_inputs(spec, data, check_patches)
+
+    prediction = prediction_onnx(model, len(spec.bands))
+    prediction_diff = check_prediction(model, prediction, batch)
+    saliency = saliency_onnx(model, len(spec.bands), spec.patch_size)
+    saliency_share = check_saliency(model, saliency, batch)
+    spec = ModelSpec.from_dict({**spec.to_dict(), "export_check": {
+        "patches": len(batch), "real_patches": bool(data),
+        "prediction_max_abs_diff": float(f"{prediction_diff:.3g}"),
+        "saliency_max_diff_share_of_peak": float(f"{saliency_share:.3g}")}})
+    print(f"export check on {len(batch)} patches: prediction max |ONNX - TF| = {prediction_diff:.2e}; "
+          f"saliency max |ONNX - TF| = {saliency_share:.3%} of its peak")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_with_spec(prediction, out, spec.to_dict())
+    write_with_spec(saliency, saliency_out, {**spec.to_dict(), "output": "saliency"})
+    return [out, saliency_out]
+
+
+def check_inputs(spec: ModelSpec, data, count: int) -> np.ndarray:
+    """Real normalized NHWC patches when a dataset is given (its validation images),
+    else seeded normal noise: what the exported graphs are checked on."""
+    from core.bands import build_stack
+
+    if data:
+        from .data import bijie_split, cut_patches, read_bijie
+
+        _, val_ids, _ = bijie_split(data)
+        stacks = []
+        for sample in read_bijie(data, val_ids[: count * 4]):
+            for sources, mask in cut_patches(sample):
+                if mask.any():
+                    stacks.append(build_stack(spec, sources).transpose(1, 2, 0))
+                    break
+            if len(stacks) == count:
+                break
+        return np.stack(stacks).astype(np.float32)
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(count, spec.patch_size, spec.patch_size, len(spec.bands))).astype(np.float32)
+
+
+def prediction_onnx(model, n_bands: int):
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = [tf.TensorSpec((None, None, None, n_bands), tf.float32, name="input")]
+
+    @tf.function(input_signature=signature)
+    def predict(x):
+        return {"probability": model(x, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(predict, input_signature=signature, opset=OPSET)
+    return proto
+
+
+def saliency_onnx(model, n_bands: int, patch_size: int):
+    """The saliency graph for one window of ``patch_size`` pixels at a time: with every
+    shape static, TensorFlow folds the gradient's shape arithmetic (BroadcastGradientArgs,
+    ConcatOffset) into constants, which ONNX has no equivalent for."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from . import gradient_ops  # noqa: F401  (tf2onnx handlers for the gradient ops)
+
+    signature = [tf.TensorSpec((1, patch_size, patch_size, n_bands), tf.float32, name="input")]
+
+    @tf.function(input_signature=signature)
+    def saliency(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            p = model(x, training=False)
+            window_means = tf.reduce_sum(tf.reduce_mean(p, axis=[1, 2, 3]))
+        grad = tape.gradient(window_means, x)
+        return {"saliency": tf.reduce_mean(tf.abs(grad), axis=-1)}
+
+    proto, _ = tf2onnx.convert.from_function(saliency, input_signature=signature, opset=OPSET)
+    return proto
+
+
+def tf_saliency(model, batch: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(batch)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(tf.reduce_mean(model(x, training=False), axis=[1, 2, 3]))
+    return np.mean(np.abs(tape.gradient(total, x).numpy()), axis=-1)
+
+
+def _run(proto, batch: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+def check_prediction(model, proto, batch: np.ndarray) -> float:
+    expected = model(batch, training=False).numpy()
+    diff = float(np.abs(_run(proto, batch) - expected).max())
+    if diff > PREDICTION_TOLERANCE:
+        raise RuntimeError(f"ONNX prediction differs from TensorFlow by {diff:.2e} (> {PREDICTION_TOLERANCE})")
+    return diff
+
+
+def check_saliency(model, proto, batch: np.ndarray) -> float:
+    expected = tf_saliency(model, batch)
+    got = np.concatenate([_run(proto, batch[i : i + 1]) for i in range(len(batch))])
+    share = float(np.abs(got - expected).max() / max(float(expected.max()), 1e-12))
+    if share > SALIENCY_TOLERANCE:
+        raise RuntimeError(f"ONNX saliency differs from TensorFlow by {share:.2%} of its peak (> 1%)")
+    return share
+
+
+def write_with_spec(proto, path: Path, spec: dict) -> None:
+    import onnx
+    from onnx import helper
+
+    helper.set_model_props(proto, {METADATA_KEY: json.dumps(spec, sort_keys=True)})
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))

@@ -1,0 +1,91 @@
+"""tf2onnx handlers for the TensorFlow gradient ops a saliency graph contains.
+
+tf2onnx 1.17 converts forward graphs but lacks these four; each is expressed here with
+plain ONNX ops, exactly for the cases our U-Nets produce (2x2/stride-2 max-pooling).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto
+from tf2onnx import utils
+from tf2onnx.handler import tf_op
+
+
+def _const(ctx, name, value):
+    return ctx.make_const(utils.make_name(name), np.array(value, dtype=np.float32)).output[0]
+
+
+@tf_op("ReluGrad")
+class ReluGrad:
+    """ReluGrad(dy, features) = dy * (features > 0)."""
+
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        dy, features = node.input
+        positive = ctx.make_node("Greater", [features, _const(ctx, "zero", 0.0)]).output[0]
+        gate = ctx.make_node("Cast", [positive], attr={"to": TensorProto.FLOAT}).output[0]
+        node.type = "Mul"
+        ctx.replace_inputs(node, [dy, gate])
+
+
+@tf_op("SigmoidGrad")
+class SigmoidGrad:
+    """SigmoidGrad(y, dy) = dy * y * (1 - y)."""
+
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        y, dy = node.input
+        one_minus = ctx.make_node("Sub", [_const(ctx, "one", 1.0), y]).output[0]
+        local = ctx.make_node("Mul", [y, one_minus]).output[0]
+        node.type = "Mul"
+        ctx.replace_inputs(node, [dy, local])
+
+
+@tf_op("MaxPoolGrad")
+class MaxPoolGrad:
+    """Gradient of 2x2, stride-2 max-pooling (NHWC): the incoming gradient goes to the
+    pixel(s) of each block equal to the block's maximum."""
+
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        raise NotImplementedError
+
+    @classmethod
+    def version_11(cls, ctx, node, **kwargs):
+        ksize = node.get_attr_value("ksize")
+        strides = node.get_attr_value("strides")
+        if list(ksize) != [1, 2, 2, 1] or list(strides) != [1, 2, 2, 1]:
+            raise ValueError(f"MaxPoolGrad: only 2x2/stride-2 NHWC pooling is supported, got {ksize} {strides}")
+        original, pooled, grad = node.input
+        scales = ctx.make_const(utils.make_name("scales"), np.array([1, 2, 2, 1], np.float32)).output[0]
+        roi = ctx.make_const(utils.make_name("roi"), np.array([], np.float32)).output[0]
+
+        def upsample(name):
+            return ctx.make_node(
+                "Resize", [name, roi, scales],
+                attr={"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+            ).output[0]
+
+        is_max = ctx.make_node("Equal", [original, upsample(pooled)]).output[0]
+        gate = ctx.make_node("Cast", [is_max], attr={"to": TensorProto.FLOAT}).output[0]
+        node.type = "Mul"
+        for attr in ("ksize", "strides", "padding", "data_format", "explicit_paddings", "T"):
+            if attr in node.attr:
+                del node.attr[attr]
+        ctx.replace_inputs(node, [upsample(grad), gate])
+
+
+@tf_op("ShapeN")
+class ShapeN:
+    """ShapeN(x1..xn) = Shape(x1)..Shape(xn), cast to TF's out_type."""
+
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        out_type = node.get_attr_value("out_type", TensorProto.INT32)
+        for inp, out in zip(list(node.input), list(node.output)):
+            shape = ctx.make_node("Shape", [inp]).output[0]
+            if out_type != TensorProto.INT64:
+                shape = ctx.make_node("Cast", [shape], attr={"to": out_type}).output[0]
+            ctx.replace_all_inputs(out, shape)
+        ctx.remove_node(node.name)
