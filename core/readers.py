@@ -79,6 +79,26 @@ class GdalReader:
         return out, valid
 
 
+class ArrayReader:
+    """Reads windows of an in-memory (bands, rows, cols) array: for images that carry no
+    georeferencing (training and benchmark patches). Pixels are all valid unless a
+    ``valid`` mask says otherwise; the grid is a unit-pixel local one unless given."""
+
+    LOCAL_CRS = 'LOCAL_CS["image pixels",UNIT["metre",1]]'
+
+    def __init__(self, bands: np.ndarray, grid: Grid | None = None, valid: np.ndarray | None = None):
+        self.bands = np.asarray(bands, dtype=np.float32)
+        self.band_count, height, width = self.bands.shape
+        self.valid = valid
+        self.grid = grid or Grid(width, height, (0.0, 1.0, 0.0, 0.0, 0.0, -1.0), self.LOCAL_CRS)
+
+    def read(self, bands, x0, y0, width, height):
+        window = (slice(y0, y0 + height), slice(x0, x0 + width))
+        out = np.stack([self.bands[b - 1][window] for b in bands])
+        valid = np.ones((height, width), bool) if self.valid is None else self.valid[window].copy()
+        return out, valid
+
+
 def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
     """The DEM warped (bilinear) onto ``grid`` grown by one pixel on every side (the
     neighbours slope needs at the raster's edge), as a lazy VRT: pixels are resampled

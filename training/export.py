@@ -57,8 +57,85 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
 
     out.parent.mkdir(parents=True, exist_ok=True)
     write_with_spec(prediction, out, spec.to_dict())
+    written = [out]
+    if data:
+        from core.model import OnnxModel
+
+        from .data import bijie_split, read_bijie
+        from .evaluate import evaluate
+
+        _, _, test_ids = bijie_split(data)
+        test = evaluate(OnnxModel(out), read_bijie(data, test_ids))
+        spec_dict = spec.to_dict()
+        spec_dict["metrics"]["test"] = {**test, "data": "Bijie held-out split (training/splits/bijie_test.json)"}
+        spec = ModelSpec.from_dict(spec_dict)
+        write_with_spec(prediction, out, spec.to_dict())
+        print("held-out test:", json.dumps(test))
     write_with_spec(saliency, saliency_out, {**spec.to_dict(), "output": "saliency"})
-    return [out, saliency_out]
+    written.append(saliency_out)
+    card = out.with_suffix(".md")
+    card.write_text(model_card(spec.to_dict(), out.name))
+    written.append(card)
+    if (run / "curves.png").exists():
+        curves = out.with_name(out.stem + "_curves.png")
+        curves.write_bytes((run / "curves.png").read_bytes())
+        written.append(curves)
+    return written
+
+
+PAPER = "published: F1 0.73 / IoU 0.58 (spatial attention), 0.70-0.71 (others); Bijie benchmark F1 0.79, precision 0.83"
+
+
+def model_card(spec: dict, filename: str) -> str:
+    """A model card in Markdown, written from the spec alone (so it cannot drift from it)."""
+    training = spec.get("training", {})
+    metrics = spec.get("metrics", {})
+    val, test = metrics.get("validation", {}), metrics.get("test", {})
+
+    def row(scores):
+        return " | ".join(f"{scores.get(k, float('nan')):.3f}" for k in ("precision", "recall", "f1", "iou", "accuracy"))
+
+    lines = [
+        f"# {spec['name']} — model card", "",
+        f"`{filename}` (+ `{spec.get('saliency_model', '')}`, the saliency graph). Architecture: "
+        f"**{spec['architecture']}**, {training.get('base_filters', '?')} base filters, 1x1 conv + sigmoid head.", "",
+        "## Input", "",
+        f"- Bands, in order: {', '.join(spec['bands'])} (brightness = sqrt((R²+G²+B²)/3)).",
+        f"- Normalization (x - mean) / std: mean {spec['normalization']['mean']}, std {spec['normalization']['std']}.",
+        f"- Patch {spec['patch_size']} px, any window that is a multiple of {spec['size_multiple']}; "
+        f"threshold {spec['threshold']}. Values are 8-bit display values, as in the training images.", "",
+        "## Training", "",
+        f"- Data: {json.dumps(training.get('dataset', {}))}; {training.get('train_images', '?')} training and "
+        f"{training.get('val_images', '?')} validation images (split by image), {training.get('train_patches', '?')} / "
+        f"{training.get('val_patches', '?')} patches of 128 px at native resolution.",
+        f"- Adam, lr {training.get('learning_rate')}, batch {training.get('batch_size')}, Tversky + focal Tversky loss, "
+        f"augmentation (flips, blur, sharpening, shear, rotation); early stopping patience {training.get('patience')}.",
+        f"- Epochs trained: {metrics.get('epochs_trained')}; best validation loss at epoch {metrics.get('best_epoch')}.", "",
+        "## Measured quality", "",
+        "| data | precision | recall | F1 | IoU | accuracy |", "|---|---|---|---|---|---|",
+        f"| validation patches | {row(val)} |",
+    ]
+    if test:
+        lines += [
+            f"| held-out test images ({test.get('images')}), run as Detect runs | {row(test)} |", "",
+            f"Objects in the test images: {test.get('objects_detected')} detected, {test.get('objects_missed')} missed; "
+            f"{test.get('landslide_free_images_with_detections')} of {test.get('landslide_free_images')} "
+            "landslide-free images have at least one false detection.",
+        ]
+    check = spec.get("export_check", {})
+    lines += [
+        "", f"Method paper, for comparison ({PAPER}); those figures use R, G, B, brightness *and slope* on other "
+        "splits, so they are a reference, not a like-for-like comparison.", "",
+        "## Export check", "",
+        f"On {check.get('patches')} {'real' if check.get('real_patches') else 'random'} patches: prediction max "
+        f"|ONNX − TensorFlow| = {check.get('prediction_max_abs_diff')}; saliency max difference = "
+        f"{check.get('saliency_max_diff_share_of_peak')} of its peak.", "",
+        "## Limits", "",
+        "- Trained on Bijie (Guizhou, China) imagery only: expect lower quality on other landscapes and sensors.",
+        "- No slope band (the copy of Bijie available has no DEM), so terrain is not used.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def check_inputs(spec: ModelSpec, data, count: int) -> np.ndarray:
