@@ -111,7 +111,7 @@ def load_model(alg, parameters, context) -> OnnxModel:
         return OnnxModel(model_path(alg, parameters, context), threads=threads)
 
 
-def model_input(alg, parameters, context, model: OnnxModel) -> ModelInput:
+def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelInput:
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))
@@ -124,6 +124,8 @@ def model_input(alg, parameters, context, model: OnnxModel) -> ModelInput:
         image = reader_for(layer)
         dem = None
         dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
+        if dem_layer is not None and not model.spec.needs_dem:
+            feedback.pushInfo(f"The model '{model.spec.name}' does not use slope: the DEM is not read.")
         if dem_layer is not None and model.spec.needs_dem:
             if dem_layer.providerType() != "gdal":
                 raise InputError("The DEM must be a raster file (GeoTIFF or any format GDAL reads).")

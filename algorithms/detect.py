@@ -97,7 +97,7 @@ class DetectLandslides(QgsProcessingAlgorithm):
             f"Model: {model.spec.name} ({model.spec.architecture}), bands {', '.join(model.spec.bands)}; "
             f"execution provider: {', '.join(model.providers)}"
         )
-        inputs = common.model_input(self, parameters, context, model)
+        inputs = common.model_input(self, parameters, context, feedback, model)
         threshold = (
             self.parameterAsDouble(parameters, THRESHOLD, context)
             if parameters.get(THRESHOLD) not in (None, "")

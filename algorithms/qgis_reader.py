@@ -47,6 +47,9 @@ class QgsProviderReader:
         self.band_count = layer.bandCount()
         self.grid = layer_grid(layer)
 
+    def release_cache(self) -> None:
+        pass  # providers manage their own caches
+
     def read(self, bands, x0, y0, width, height):
         gt = self.grid.geotransform
         extent = QgsRectangle(

@@ -103,6 +103,7 @@ def predict_raster(
             if progress is not None:
                 progress(done_windows / total_windows)
 
+        inputs.release_cache()
         final = win if row == gy.count - 1 else stride
         top = row * stride  # padded row of the buffer's first row
         r_first = max(top, gy.margin)

@@ -59,6 +59,11 @@ class ModelInput:
         self.dem = dem if spec.needs_dem else None
         self._is_geographic = self.grid.is_geographic
 
+    def release_cache(self) -> None:
+        self.image.release_cache()
+        if self.dem is not None:
+            self.dem.release_cache()
+
     def read(self, x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Normalized (bands, height, width) float32 stack and validity mask of a window.
 

@@ -17,7 +17,13 @@ _GDAL_TYPES = {np.dtype(np.float32): gdal.GDT_Float32, np.dtype(np.uint8): gdal.
 
 
 class GeoTiffWriter:
-    """A single-band tiled, compressed GeoTIFF on ``grid``, written a few rows at a time."""
+    """A single-band tiled, compressed GeoTIFF on ``grid``, written a few rows at a time.
+
+    Rows must arrive top to bottom. They are buffered until a whole row of tiles is
+    complete, written, and flushed out of GDAL's block cache: partial tiles would
+    otherwise sit in the cache (growing memory with the raster) or be rewritten, which
+    appends a second copy of each compressed tile to the file.
+    """
 
     def __init__(self, path: str, grid: Grid, dtype, nodata: float):
         options = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
@@ -30,12 +36,32 @@ class GeoTiffWriter:
         self.dataset.SetProjection(grid.crs_wkt)
         self.band = self.dataset.GetRasterBand(1)
         self.band.SetNoDataValue(nodata)
+        self.block_rows = self.band.GetBlockSize()[1]
+        self.buffer = np.empty((self.block_rows, grid.width), dtype=dtype)
+        self.buffer_row0 = 0  # raster row of the buffer's first row
+        self.buffered = 0
 
     def write_rows(self, row0: int, values: np.ndarray) -> None:
-        self.band.WriteArray(values, 0, row0)
+        if row0 != self.buffer_row0 + self.buffered:
+            raise ValueError(f"rows must be written in order: expected row {self.buffer_row0 + self.buffered}, got {row0}")
+        while len(values):
+            take = min(self.block_rows - self.buffered, len(values))
+            self.buffer[self.buffered : self.buffered + take] = values[:take]
+            self.buffered += take
+            values = values[take:]
+            if self.buffered == self.block_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.buffered:
+            self.band.WriteArray(self.buffer[: self.buffered], 0, self.buffer_row0)
+            self.band.FlushCache()
+            self.buffer_row0 += self.buffered
+            self.buffered = 0
 
     def close(self) -> None:
         if self.dataset is not None:
+            self._flush()
             self.band = None
             self.dataset.FlushCache()
             self.dataset = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -60,31 +62,48 @@ def polygonize_mask(
     band = indicator.GetRasterBand(1)
     srs = osr.SpatialReference()
     srs.ImportFromWkt(grid.crs_wkt)
-    memory = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
-    raw = memory.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon)
-    raw.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
-
-    def gdal_progress(fraction, _message, _data):
-        if progress is not None:
-            progress(0.5 * fraction)
-        return 0 if is_cancelled is not None and is_cancelled() else 1
-
+    # Raw polygons go to a scratch GeoPackage beside the output, not to memory: a noisy
+    # mask of a large scene can hold millions of them.
+    scratch_path = str(Path(out_path).with_name(f".{Path(out_path).stem}.scratch-{uuid.uuid4().hex[:8]}.gpkg"))
+    scratch = ogr.GetDriverByName("GPKG").CreateDataSource(scratch_path)
     try:
-        gdal.Polygonize(band, band, raw, 0, [], callback=gdal_progress)
-    except RuntimeError:
-        if is_cancelled is not None and is_cancelled():
-            raise Cancelled() from None
-        raise
+        raw = scratch.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon, options=["SPATIAL_INDEX=NO"])
+        raw.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+        flushed_at = [0.0]
 
-    to_metres = _equal_area_transform(srs, grid)
-    prob = GdalReader(prob_path)
-    driver = ogr.GetDriverByName(vector_driver_for(out_path))
-    out = driver.CreateDataSource(out_path)
-    try:
-        return _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
-                               min_area_m2, progress, is_cancelled)
+        def gdal_progress(fraction, _message, _data):
+            if fraction - flushed_at[0] >= 0.01:
+                # drop mask tiles already polygonized from GDAL's cache
+                indicator.FlushCache()
+                mask_ds.FlushCache()
+                flushed_at[0] = fraction
+            if progress is not None:
+                progress(0.5 * fraction)
+            return 0 if is_cancelled is not None and is_cancelled() else 1
+
+        raw.StartTransaction()
+        try:
+            gdal.Polygonize(band, band, raw, 0, [], callback=gdal_progress)
+        except RuntimeError:
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled() from None
+            raise
+        raw.CommitTransaction()
+
+        to_metres = _equal_area_transform(srs, grid)
+        prob = GdalReader(prob_path)
+        driver = ogr.GetDriverByName(vector_driver_for(out_path))
+        out = driver.CreateDataSource(out_path)
+        try:
+            return _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
+                                   min_area_m2, progress, is_cancelled)
+        finally:
+            out = None  # closed before the file is moved into place or removed
     finally:
-        out = None  # closed before the file is moved into place or removed
+        raw = scratch = None
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if os.path.exists(scratch_path + suffix):
+                os.remove(scratch_path + suffix)
 
 
 def _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold, min_area_m2,
@@ -101,6 +120,7 @@ def _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
             if is_cancelled is not None and is_cancelled():
                 layer.RollbackTransaction()
                 raise Cancelled()
+            prob.release_cache()
             if progress is not None:
                 progress(0.5 + 0.5 * i / total)
         geometry = feature.GetGeometryRef()

@@ -45,6 +45,10 @@ class RasterReader(Protocol):
     grid: Grid
     band_count: int
 
+    def release_cache(self) -> None:
+        """Forget cached pixels above the rows read so far (called after each strip)."""
+        ...
+
     def read(self, bands: Sequence[int], x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Bands (1-based numbers) of the window as float32 (len(bands), height, width),
         and a bool (height, width) mask that is False where any band is nodata."""
@@ -59,6 +63,11 @@ class GdalReader:
         ds = self.dataset
         self.band_count = ds.RasterCount
         self.grid = Grid(ds.RasterXSize, ds.RasterYSize, tuple(ds.GetGeoTransform()), ds.GetProjection())
+
+    def release_cache(self) -> None:
+        """Drop this dataset's blocks from GDAL's cache: the engine reads each strip of
+        the raster once, so keeping them would only grow memory with the raster."""
+        self.dataset.FlushCache()
 
     def read(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
@@ -97,6 +106,9 @@ class ArrayReader:
         out = np.stack([self.bands[b - 1][window] for b in bands])
         valid = np.ones((height, width), bool) if self.valid is None else self.valid[window].copy()
         return out, valid
+
+    def release_cache(self) -> None:
+        pass
 
 
 def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
