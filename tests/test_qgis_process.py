@@ -32,8 +32,11 @@ def qgis_env(tmp_path_factory):
         XDG_RUNTIME_DIR=str(home / "runtime"),
     )
     (home / "runtime").mkdir(mode=0o700)
-    subprocess.run([QGIS_PROCESS, "plugins", "enable", "landslide_mapper"], env=env, check=True,
-                   capture_output=True, timeout=300)
+    # exits 1 with "Plugin is already enabled!" when the profile has it on: not an error
+    subprocess.run([QGIS_PROCESS, "plugins", "enable", "landslide_mapper"], env=env, capture_output=True,
+                   timeout=300)
+    listing = subprocess.run([QGIS_PROCESS, "list"], env=env, capture_output=True, text=True, timeout=300)
+    assert "landslidemapper:detect" in listing.stdout, listing.stdout + listing.stderr
     return env
 
 

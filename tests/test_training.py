@@ -201,7 +201,10 @@ def test_train_resume_and_export(tmp_path):
     assert len((run / "log.csv").read_text().strip().splitlines()) == 4  # header + 3 epochs
 
     out = tmp_path / "models" / "tiny.onnx"
-    prediction, saliency = export_run(run, out, check_patches=2)
+    written = export_run(run, out, check_patches=2)
+    prediction, saliency = written[:2]
+    assert {p.name for p in written} == {"tiny.onnx", "tiny_saliency.onnx", "tiny.md", "tiny_curves.png"}
+    assert "held-out" not in (out.with_suffix(".md")).read_text()  # no test data given: no test scores claimed
     from core.model import OnnxModel
 
     spec = OnnxModel(prediction).spec.to_dict()
