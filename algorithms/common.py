@@ -155,19 +155,40 @@ def user_errors():
 
 
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
-    """Applies a QML style shipped with the plugin to an output when QGIS loads it."""
+    """Styles an output when QGIS loads it: a QML shipped with the plugin, or "saliency"
+    (a perceptual ramp stretched to the layer's own 2-98 % range, as saliency has no
+    fixed scale)."""
 
-    def __init__(self, qml_name: str):
+    def __init__(self, style: str):
         super().__init__()
-        self.qml = str(STYLES_DIR / qml_name)
+        self.style = style
 
     def postProcessLayer(self, layer, context, feedback):
-        if os.path.exists(self.qml):
-            layer.loadNamedStyle(self.qml)
-            layer.triggerRepaint()
+        if self.style == "saliency":
+            style_saliency(layer)
+        elif os.path.exists(STYLES_DIR / self.style):
+            layer.loadNamedStyle(str(STYLES_DIR / self.style))
+        layer.triggerRepaint()
 
 
-def style_output(context, output_path: str, qml_name: str, display_name: str) -> None:
+def style_saliency(layer) -> None:
+    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsSingleBandPseudoColorRenderer, QgsStyle
+
+    low, high = layer.dataProvider().cumulativeCut(1, 0.02, 0.98)
+    if not high > low:
+        high = low + 1e-12
+    shader_function = QgsColorRampShader(low, high, QgsStyle.defaultStyle().colorRamp("Magma"),
+                                         QgsColorRampShader.Interpolated)
+    shader_function.classifyColorRamp(8)
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(shader_function)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+    renderer.setClassificationMin(low)
+    renderer.setClassificationMax(high)
+    layer.setRenderer(renderer)
+
+
+def style_output(context, output_path: str, style: str, display_name: str) -> None:
     """Name and style an output that Processing will load into the project."""
     if not context.willLoadLayerOnCompletion(output_path):
         return
@@ -175,7 +196,7 @@ def style_output(context, output_path: str, qml_name: str, display_name: str) ->
     details.name = display_name
     # QGIS keeps only a raw pointer to the post-processor: it must outlive the algorithm
     # instance, so one per style lives for the whole session.
-    styler = _STYLERS.setdefault(qml_name, StyleOnLoad(qml_name))
+    styler = _STYLERS.setdefault(style, StyleOnLoad(style))
     details.setPostProcessor(styler)
 
 

@@ -4,6 +4,7 @@ from qgis.core import QgsProcessingProvider
 
 from . import common
 from .detect import DetectLandslides
+from .saliency import SaliencyMap
 
 
 class LandslideMapperProvider(QgsProcessingProvider):
@@ -21,6 +22,7 @@ class LandslideMapperProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):
         self.addAlgorithm(DetectLandslides())
+        self.addAlgorithm(SaliencyMap())
 
     def supportsNonFileBasedOutput(self):
         return False  # the engine streams into files and publishes them atomically

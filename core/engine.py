@@ -43,7 +43,9 @@ class WindowSettings:
     overlap: int
     batch_size: int = 8
 
-    def check(self, size_multiple: int) -> None:
+    def check(self, size_multiple: int, fixed_window: int | None = None) -> None:
+        if fixed_window is not None and self.window != fixed_window:
+            raise ValueError(f"This model's graph takes windows of exactly {fixed_window} pixels: set the window to {fixed_window}.")
         if self.window % size_multiple:
             raise ValueError(
                 f"The window size ({self.window}) must be a multiple of {size_multiple} for this model."
@@ -153,7 +155,7 @@ def detect(
     of them are complete: an error or a cancel leaves no output behind.
     """
     spec = model.spec
-    settings.check(spec.size_multiple)
+    settings.check(spec.size_multiple, model.fixed_window)
     threshold = spec.threshold if threshold is None else threshold
     report = progress or (lambda _fraction: None)
     landslide_pixels = 0
@@ -185,8 +187,8 @@ def detect(
                 mask_path,
                 prob_path,
                 atomic.temporary(outputs.polygons),
-                model_name=spec.name,
-                threshold=threshold,
+                value_name="prob",
+                constants={"model": spec.name, "threshold": threshold},
                 min_area_m2=min_area_m2,
                 progress=lambda f: report(0.9 + 0.1 * f),
                 is_cancelled=is_cancelled,

@@ -63,9 +63,21 @@ class OnnxModel:
         self.layout = self.spec.layout or _layout_from_shape(inputs[0].shape, len(self.spec.bands), self.path.name)
         self.output_name = self.session.get_outputs()[0].name
         self.providers = self.session.get_providers()
+        shape = inputs[0].shape
+        spatial = shape[1:3] if self.layout == "NHWC" else shape[2:4]
+        # Graphs exported with static shapes (the saliency graph) take exactly this many
+        # windows of exactly this size.
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        self.fixed_window = spatial[0] if all(isinstance(d, int) for d in spatial) else None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, bands, H, W) normalized input -> (N, H, W) float32 probability."""
+        """(N, bands, H, W) normalized input -> (N, H, W) float32 output (probability, or
+        saliency for a saliency graph)."""
+        if self.fixed_batch and len(batch) != self.fixed_batch:
+            size = self.fixed_batch
+            padded = np.concatenate([batch, np.zeros((-len(batch) % size, *batch.shape[1:]), batch.dtype)])
+            chunks = [self.predict(padded[i : i + size]) for i in range(0, len(padded), size)]
+            return np.concatenate(chunks)[: len(batch)]
         feed = np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else batch
         out = self.session.run([self.output_name], {self.input_name: feed})[0]
         if out.ndim == 4:

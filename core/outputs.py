@@ -91,6 +91,11 @@ class AtomicOutputs:
         self._pending.append((str(temp), str(final)))
         return str(temp)
 
+    def discard(self, temp_path: str) -> None:
+        """Remove an intermediate file now: it is not to be published."""
+        _remove_dataset(temp_path)
+        self._pending = [(t, f) for t, f in self._pending if t != temp_path]
+
     def commit(self) -> None:
         for temp, final in self._pending:
             _remove_dataset(final)

@@ -18,14 +18,8 @@ gdal.UseExceptions()
 ogr.UseExceptions()
 
 LAYER_NAME = "landslides"
-FIELDS = (
-    ("area_m2", ogr.OFTReal),
-    ("perimeter_m", ogr.OFTReal),
-    ("mean_prob", ogr.OFTReal),
-    ("max_prob", ogr.OFTReal),
-    ("model", ogr.OFTString),
-    ("threshold", ogr.OFTReal),
-)
+#: Extra attributes of each polygon: name -> (OGR field type, function of the polygon's geometry)
+Annotations = dict[str, tuple[int, Callable[[ogr.Geometry], object]]]
 _DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf"}
 
 
@@ -40,19 +34,24 @@ def vector_driver_for(path: str) -> str:
 
 def polygonize_mask(
     mask_path: str,
-    prob_path: str,
+    values_path: str,
     out_path: str,
-    model_name: str,
-    threshold: float,
+    value_name: str = "prob",
+    constants: dict[str, str | float] | None = None,
     min_area_m2: float = 0.0,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    layer_name: str = LAYER_NAME,
+    annotations: Annotations | None = None,
 ) -> int:
-    """Write one polygon per connected landslide region (mask value 1) to ``out_path``.
+    """Write one polygon per connected region of mask value 1 to ``out_path``.
 
-    Areas and perimeters are measured in a Lambert azimuthal equal-area projection
-    centred on the raster, so they are in m² and m whatever the raster's CRS (geographic
-    included). Polygons smaller than ``min_area_m2`` are dropped. Returns the count.
+    Attributes: ``area_m2``, ``perimeter_m``, ``mean_<value_name>`` and
+    ``max_<value_name>`` (of the ``values_path`` raster's pixels inside), then the
+    ``constants`` and ``annotations``. Areas and perimeters are measured in a Lambert
+    azimuthal equal-area projection centred on the raster, so they are in m² and m
+    whatever the raster's CRS (geographic included). Polygons smaller than
+    ``min_area_m2`` are dropped. Returns the count.
     """
     mask_ds = gdal.Open(mask_path)
     grid = GdalReader(mask_ds).grid
@@ -90,12 +89,18 @@ def polygonize_mask(
             raise
         raw.CommitTransaction()
 
-        to_metres = _equal_area_transform(srs, grid)
-        prob = GdalReader(prob_path)
+        fields: Annotations = {
+            f"mean_{value_name}": (ogr.OFTReal, None),
+            f"max_{value_name}": (ogr.OFTReal, None),
+        }
+        for name, value in (constants or {}).items():
+            fields[name] = (ogr.OFTString if isinstance(value, str) else ogr.OFTReal, lambda _g, v=value: v)
+        fields.update(annotations or {})
         driver = ogr.GetDriverByName(vector_driver_for(out_path))
         out = driver.CreateDataSource(out_path)
         try:
-            return _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
+            layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbPolygon)
+            return _write_polygons(layer, raw, srs, GdalReader(values_path), fields, value_name,
                                    min_area_m2, progress, is_cancelled)
         finally:
             out = None  # closed before the file is moved into place or removed
@@ -106,10 +111,12 @@ def polygonize_mask(
                 os.remove(scratch_path + suffix)
 
 
-def _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold, min_area_m2,
-                    progress, is_cancelled) -> int:
-    layer = out.CreateLayer(LAYER_NAME, srs=srs, geom_type=ogr.wkbPolygon)
-    for name, kind in FIELDS:
+def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, value_name: str,
+                    min_area_m2, progress, is_cancelled) -> int:
+    to_metres = _equal_area_transform(srs, values.grid)
+    for name, kind in (("area_m2", ogr.OFTReal), ("perimeter_m", ogr.OFTReal)) + tuple(
+        (n, f[0]) for n, f in fields.items()
+    ):
         layer.CreateField(ogr.FieldDefn(name, kind))
     definition = layer.GetLayerDefn()
     total = max(1, raw.GetFeatureCount())
@@ -120,7 +127,7 @@ def _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
             if is_cancelled is not None and is_cancelled():
                 layer.RollbackTransaction()
                 raise Cancelled()
-            prob.release_cache()
+            values.release_cache()
             if progress is not None:
                 progress(0.5 + 0.5 * i / total)
         geometry = feature.GetGeometryRef()
@@ -129,15 +136,18 @@ def _write_polygons(out, raw, srs, to_metres, prob, grid, model_name, threshold,
         area = measured.GetArea()
         if area < min_area_m2:
             continue
-        mean_prob, max_prob = _probability_stats(prob, geometry, srs)
+        mean_value, max_value = _value_stats(values, geometry, srs)
         out_feature = ogr.Feature(definition)
         out_feature.SetGeometry(geometry)
         out_feature.SetField("area_m2", round(area, 2))
         out_feature.SetField("perimeter_m", round(measured.Boundary().Length(), 2))
-        out_feature.SetField("mean_prob", mean_prob)
-        out_feature.SetField("max_prob", max_prob)
-        out_feature.SetField("model", model_name)
-        out_feature.SetField("threshold", threshold)
+        out_feature.SetField(f"mean_{value_name}", mean_value)
+        out_feature.SetField(f"max_{value_name}", max_value)
+        for name, (_kind, compute) in fields.items():
+            if compute is not None:
+                value = compute(geometry)
+                if value is not None:
+                    out_feature.SetField(name, value)
         layer.CreateFeature(out_feature)
         count += 1
     layer.CommitTransaction()
@@ -178,18 +188,18 @@ def _equal_area_transform(srs: osr.SpatialReference, grid) -> osr.CoordinateTran
     return osr.CoordinateTransformation(srs, laea)
 
 
-def _probability_stats(prob: GdalReader, geometry: ogr.Geometry, srs) -> tuple[float, float]:
-    """Mean and max probability of the pixels whose centres fall inside ``geometry``."""
-    gt = prob.grid.geotransform
+def _value_stats(raster: GdalReader, geometry: ogr.Geometry, srs) -> tuple[float, float]:
+    """Mean and max raster value of the valid pixels whose centres fall inside ``geometry``."""
+    gt = raster.grid.geotransform
     xmin, xmax, ymin, ymax = geometry.GetEnvelope()
     c0 = max(0, int(math.floor((xmin - gt[0]) / gt[1])))
-    c1 = min(prob.grid.width, int(math.ceil((xmax - gt[0]) / gt[1])))
+    c1 = min(raster.grid.width, int(math.ceil((xmax - gt[0]) / gt[1])))
     r0 = max(0, int(math.floor((ymax - gt[3]) / gt[5])))
-    r1 = min(prob.grid.height, int(math.ceil((ymin - gt[3]) / gt[5])))
-    values, valid = prob.read([1], c0, r0, c1 - c0, r1 - r0)
+    r1 = min(raster.grid.height, int(math.ceil((ymin - gt[3]) / gt[5])))
+    values, valid = raster.read([1], c0, r0, c1 - c0, r1 - r0)
     target = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, gdal.GDT_Byte)
     target.SetGeoTransform((gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
-    target.SetProjection(prob.grid.crs_wkt)
+    target.SetProjection(raster.grid.crs_wkt)
     memory = ogr.GetDriverByName("Memory").CreateDataSource("one")
     layer = memory.CreateLayer("one", srs=srs, geom_type=ogr.wkbPolygon)
     feature = ogr.Feature(layer.GetLayerDefn())
@@ -200,4 +210,4 @@ def _probability_stats(prob: GdalReader, geometry: ogr.Geometry, srs) -> tuple[f
     if not inside.any():
         return float("nan"), float("nan")
     pixels = values[0][inside]
-    return round(float(np.mean(pixels)), 4), round(float(np.max(pixels)), 4)
+    return float(f"{np.mean(pixels):.5g}"), float(f"{np.max(pixels):.5g}")

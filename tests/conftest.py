@@ -57,3 +57,31 @@ def slope_model(tmp_path_factory):
         normalization={"mean": [100.0] * 4 + [20.0], "std": [50.0] * 4 + [10.0]},
     )
     return build_model(tmp_path_factory.mktemp("models") / "slope.onnx", spec, seed=3)
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory):
+    """A tiny spatial-attention U-Net really trained (2 epochs, 4 base filters) and
+    exported with its saliency graph: the path of its prediction ONNX."""
+    pytest.importorskip("tensorflow")
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from training.data import Sample, make_patchset
+    from training.export import export_run
+    from training.train import TrainConfig, train
+
+    rng = np.random.default_rng(7)
+    samples = []
+    for i in range(8):
+        red = rng.uniform(40, 90, (128, 128)).astype(np.float32)
+        mask = np.zeros((128, 128), np.uint8)
+        top, left = rng.integers(10, 80, 2)
+        mask[top : top + 30, left : left + 40] = 1
+        red[mask == 1] = 210
+        samples.append(Sample(f"s{i}", {"red": red, "green": red * 0.9, "blue": red * 0.8}, mask))
+    patches = make_patchset(samples, 0.0)
+    folder = tmp_path_factory.mktemp("exported")
+    config = TrainConfig(architecture="spatial", epochs=2, batch_size=4, base_filters=4, learning_rate=1e-3)
+    train(patches, patches, folder / "run", config, verbose=0)
+    return str(export_run(folder / "run", folder / "models" / "tiny.onnx", check_patches=2)[0])

@@ -80,3 +80,18 @@ def test_help_lists_the_contract_parameters(qgis_env):
     for name in ("INPUT", "RED_BAND", "GREEN_BAND", "BLUE_BAND", "DEM", "MODEL", "MODEL_FILE", "THRESHOLD",
                  "WINDOW", "OVERLAP", "MIN_AREA", "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"):
         assert f"{name}:" in proc.stdout, name
+
+
+def test_saliency_runs_headless(qgis_env, scene, exported_model, tmp_path):
+    out = tmp_path / "out"
+    proc = qgis_process(
+        qgis_env, "--json", "run", "landslidemapper:saliency", "--",
+        f"INPUT={scene['image']}", f"MODEL_FILE={exported_model}", "PERCENTILE=97",
+        f"OUTPUT_SALIENCY={out / 's.tif'}", f"OUTPUT_ZONES={out / 'zones.gpkg'}",
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout[proc.stdout.index("{"):])["results"]
+    values = read_raster(results["OUTPUT_SALIENCY"])[0]
+    assert values.shape == (512, 512) and values.max() > 0
+    dataset = ogr.Open(results["OUTPUT_ZONES"])
+    assert dataset.GetLayer().GetFeatureCount() > 0

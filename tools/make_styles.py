@@ -72,6 +72,14 @@ def main():
     )
     vector.setRenderer(QgsSingleSymbolRenderer(symbol))
     vector.saveNamedStyle(str(STYLES / "polygons.qml"))
+
+    zones = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
+    symbol = QgsFillSymbol.createSimple(
+        {"color": "0,0,0,0", "outline_color": "#00e5ff", "outline_width": "0.5", "outline_width_unit": "MM",
+         "outline_style": "dash"}
+    )
+    zones.setRenderer(QgsSingleSymbolRenderer(symbol))
+    zones.saveNamedStyle(str(STYLES / "zones.qml"))
     # no exitQgis(): it can crash on teardown in a script, and the process ends here anyway
     print("styles written to", STYLES)
 

@@ -111,7 +111,9 @@ class PatchBatches:
             tf.TensorSpec((None, PATCH, PATCH, n_bands), tf.float32),
             tf.TensorSpec((None, PATCH, PATCH, 1), tf.float32),
         )
-        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        # tell Keras how many batches an epoch has, so it neither guesses nor warns
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
 
 def train(train_patches: PatchSet, val_patches: PatchSet, run_dir: str | Path, config: TrainConfig,

@@ -1,0 +1,104 @@
+"""Saliency map: where the model looked when it drew landslides."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterVectorDestination,
+    QgsProcessingParameterVectorLayer,
+)
+
+from ..core.saliency import landslide_lookup, saliency, saliency_model_for
+from . import common
+from .common import tr
+
+LANDSLIDES, PERCENTILE = "LANDSLIDES", "PERCENTILE"
+OUTPUT_SALIENCY, OUTPUT_ZONES = "OUTPUT_SALIENCY", "OUTPUT_ZONES"
+
+HELP = """<p>Explains a landslide model: the vanilla-gradient saliency of the method (Eq. 11),
+the mean over input bands of |∂ mean predicted probability / ∂ input|, computed window by
+window with the model's exported saliency graph and stitched with the same blended,
+streaming windows as <i>Detect landslides</i>. Bright pixels are those whose change would
+most change the model's prediction: typically scarps, edges and terrain breaks.</p>
+<p>Windows are not rescaled one by one: all windows have the model's patch size, so their
+raw gradients are already comparable, and per-window rescaling is what would make window
+borders show. Values are therefore small absolute numbers; read them relative to each
+other (the layer is styled from its own 2-98 % range).</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Image, bands, DEM, model</b>: as in <i>Detect landslides</i>. The model must carry a
+saliency graph (models exported by <code>python -m training export</code> do).</li>
+<li><b>Window size</b>: must equal the model's patch size (the saliency graph has a fixed
+window); <b>overlap</b> as in Detect.</li>
+<li><b>Landslide polygons</b> (optional): e.g. Detect's output; each zone gets the id of
+the landslide it overlaps most.</li>
+<li><b>Percentile</b>: zones are the connected regions of pixels whose saliency is above
+this percentile of the whole raster (default 95: the top 5 %).</li>
+<li><b>Outputs</b>: saliency (float32 GeoTIFF, georeferenced like the input, nodata kept)
+and salient zones with area_m2, perimeter_m, mean_saliency, max_saliency, percentile,
+threshold and landslide_id.</li>
+</ul>
+<p>""" + common.CITATION + "</p>"
+
+
+class SaliencyMap(QgsProcessingAlgorithm):
+    def name(self):
+        return "saliency"
+
+    def displayName(self):
+        return tr("Saliency map")
+
+    def group(self):
+        return ""
+
+    def groupId(self):
+        return ""
+
+    def shortHelpString(self):
+        return tr(HELP)
+
+    def icon(self):
+        return common.icon()
+
+    def createInstance(self):
+        return SaliencyMap()
+
+    def initAlgorithm(self, config=None):
+        common.add_input_parameters(self)
+        self.addParameter(QgsProcessingParameterVectorLayer(
+            LANDSLIDES, tr("Landslide polygons (optional, e.g. from Detect landslides)"),
+            [QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            PERCENTILE, tr("Salient zones: saliency above this percentile"), QgsProcessingParameterNumber.Double,
+            95.0, minValue=0.1, maxValue=99.9))
+        self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_SALIENCY, tr("Saliency")))
+        self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_ZONES, tr("Salient zones")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        path = common.model_path(self, parameters, context)
+        with common.user_errors():
+            model = saliency_model_for(path, threads=self.parameterAsInt(parameters, common.THREADS, context))
+        feedback.pushInfo(f"Saliency graph: {model.path.name}; execution provider: {', '.join(model.providers)}")
+        inputs = common.model_input(self, parameters, context, feedback, model)
+        landslides = self.parameterAsVectorLayer(parameters, LANDSLIDES, context)
+        saliency_path = self.parameterAsOutputLayer(parameters, OUTPUT_SALIENCY, context)
+        zones_path = self.parameterAsOutputLayer(parameters, OUTPUT_ZONES, context)
+        with common.user_errors():
+            lookup = None
+            if landslides is not None:
+                if landslides.providerType() != "ogr":
+                    raise ValueError("The landslide polygons must be a vector file (GeoPackage, shapefile, ...).")
+                lookup = landslide_lookup(landslides.source().split("|")[0], inputs.grid.crs_wkt)
+            result = saliency(
+                inputs, model, saliency_path, common.window_settings(self, parameters, context),
+                zones_path=zones_path, percentile=self.parameterAsDouble(parameters, PERCENTILE, context),
+                landslide_id=lookup, progress=lambda f: feedback.setProgress(100.0 * f),
+                is_cancelled=feedback.isCanceled,
+            )
+        feedback.pushInfo(f"{result.zone_count} salient zone(s) above saliency {result.threshold:.4g}.")
+        common.style_output(context, saliency_path, "saliency", tr("Saliency"))
+        common.style_output(context, zones_path, "zones.qml", tr("Salient zones"))
+        return {OUTPUT_SALIENCY: saliency_path, OUTPUT_ZONES: zones_path}

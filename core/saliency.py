@@ -1,0 +1,182 @@
+"""Saliency rasters and salient zones: why the model drew a landslide.
+
+The model's exported saliency graph gives, for one window, the method's vanilla
+gradient (Eq. 11): mean over input bands of |d(mean predicted probability)/d(input)|.
+Windows are stitched with the same blended, streaming engine as Detect. No per-window
+rescaling is applied: every window has the same size, so the raw gradients of
+neighbouring windows are already on one scale, and rescaling each window (e.g. to its
+own maximum) is what would make window borders show.
+
+Salient zones are the connected regions of pixels above a percentile of the raster's
+saliency, polygonized like landslides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from osgeo import gdal, ogr
+
+from .engine import PROBABILITY_NODATA, CancelFn, NoValidPixels, ProgressFn, WindowSettings, predict_raster
+from .inputs import ModelInput
+from .model import ModelError, OnnxModel
+from .outputs import AtomicOutputs, GeoTiffWriter
+from .polygons import polygonize_mask
+from .readers import GdalReader
+
+SALIENCY_NODATA = PROBABILITY_NODATA
+ZONES_LAYER = "salient_zones"
+
+
+def saliency_model_for(model_path: str | Path, threads: int = 0) -> OnnxModel:
+    """The saliency graph that belongs to a prediction model (named in its spec)."""
+    prediction = OnnxModel(model_path, threads=threads)
+    name = prediction.spec.extra.get("saliency_model")
+    if not name:
+        raise ModelError(
+            f"{Path(model_path).name} has no saliency graph (its spec names no 'saliency_model'): "
+            "export it with 'python -m training export' to get one."
+        )
+    path = Path(model_path).with_name(name)
+    if not path.is_file():
+        raise ModelError(f"The saliency graph {name} of {Path(model_path).name} is missing: expected it at {path}.")
+    return OnnxModel(path, threads=threads, output="saliency")
+
+
+@dataclass
+class SaliencyResult:
+    valid_pixels: int
+    threshold: float
+    zone_count: int
+
+
+def saliency(
+    inputs: ModelInput,
+    model: OnnxModel,
+    saliency_path: str,
+    settings: WindowSettings,
+    zones_path: str | None = None,
+    percentile: float = 95.0,
+    landslide_id: Callable[[ogr.Geometry], int | None] | None = None,
+    progress: ProgressFn | None = None,
+    is_cancelled: CancelFn | None = None,
+) -> SaliencyResult:
+    """Write the saliency GeoTIFF and, optionally, the salient-zone polygons.
+
+    ``landslide_id`` maps a zone's geometry to the id of the landslide it falls in.
+    Outputs appear only when complete, as in :func:`core.engine.detect`.
+    """
+    settings.check(model.spec.size_multiple, model.fixed_window)
+    if not 0 < percentile < 100:
+        raise ValueError(f"The percentile must be between 0 and 100 (got {percentile}).")
+    report = progress or (lambda _f: None)
+    with AtomicOutputs() as atomic:
+        raster_path = atomic.temporary(saliency_path)
+        with GeoTiffWriter(raster_path, inputs.grid, np.float32, SALIENCY_NODATA) as out:
+            valid_pixels = predict_raster(
+                inputs, model.predict, settings,
+                lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, SALIENCY_NODATA)),
+                lambda f: report(0.85 * f), is_cancelled,
+            )
+        if valid_pixels == 0:
+            raise NoValidPixels("Every pixel of the input is nodata: there is nothing to explain.")
+        threshold = raster_percentile(raster_path, percentile)
+        zone_count = 0
+        if zones_path:
+            mask_path = atomic.temporary(str(Path(zones_path).with_suffix(".zones-mask.tif")))
+            write_above(raster_path, mask_path, threshold)
+            annotations = {"landslide_id": (ogr.OFTInteger, landslide_id)} if landslide_id else {}
+            zone_count = polygonize_mask(
+                mask_path, raster_path, atomic.temporary(zones_path), value_name="saliency",
+                constants={"percentile": percentile, "threshold": threshold},
+                progress=lambda f: report(0.85 + 0.15 * f), is_cancelled=is_cancelled,
+                layer_name=ZONES_LAYER, annotations=annotations,
+            )
+            atomic.discard(mask_path)
+        atomic.commit()
+    report(1.0)
+    return SaliencyResult(valid_pixels, threshold, zone_count)
+
+
+def _strips(path: str, rows: int = 256):
+    reader = GdalReader(path)
+    for row0 in range(0, reader.grid.height, rows):
+        values, valid = reader.read([1], 0, row0, reader.grid.width, min(rows, reader.grid.height - row0))
+        yield row0, values[0], valid
+        reader.release_cache()
+
+
+def raster_percentile(path: str, percentile: float, bins: int = 4096) -> float:
+    """The exact ``percentile`` (linear interpolation, as numpy's default) of a raster's
+    valid values, in bounded memory: a histogram pass finds the bin that holds the
+    wanted rank, and a second pass collects only that bin's values."""
+    low, high, count = np.inf, -np.inf, 0
+    for _row0, values, valid in _strips(path):
+        if valid.any():
+            v = values[valid]
+            low, high, count = min(low, float(v.min())), max(high, float(v.max())), count + v.size
+    if count == 0:
+        raise NoValidPixels("The raster has no valid pixel.")
+    if low == high:
+        return low
+    rank = percentile / 100.0 * (count - 1)
+    below, above = int(np.floor(rank)), int(np.ceil(rank))
+    edges = np.linspace(low, high, bins + 1)
+    histogram = np.zeros(bins, np.int64)
+    for _row0, values, valid in _strips(path):
+        histogram += np.histogram(values[valid], bins=edges)[0]
+    cumulative = np.cumsum(histogram)
+    first_bin = int(np.searchsorted(cumulative, below, side="right"))
+    last_bin = int(np.searchsorted(cumulative, above, side="right"))
+    lo, hi = edges[first_bin], edges[last_bin + 1]
+    before = int(cumulative[first_bin - 1]) if first_bin else 0
+    chosen = []
+    for _row0, values, valid in _strips(path):
+        v = values[valid]
+        chosen.append(v[(v >= lo) & ((v < hi) | (hi == high))])
+    ordered = np.sort(np.concatenate(chosen))
+    a, b = ordered[below - before], ordered[above - before]
+    return float(a + (b - a) * (rank - below))
+
+
+def write_above(path: str, mask_path: str, threshold: float) -> None:
+    """A 0/1 mask (255 nodata) of the raster's valid pixels strictly above ``threshold``."""
+    grid = GdalReader(path).grid
+    with GeoTiffWriter(mask_path, grid, np.uint8, 255) as out:
+        for row0, values, valid in _strips(path):
+            out.write_rows(row0, np.where(valid, values > threshold, 255).astype(np.uint8))
+
+
+def landslide_lookup(polygons_path: str, zones_crs_wkt: str) -> Callable[[ogr.Geometry], int | None]:
+    """A function giving the fid of the landslide polygon a zone overlaps most (or None)."""
+    from osgeo import osr
+
+    dataset = ogr.Open(polygons_path)
+    layer = dataset.GetLayer()
+    target = osr.SpatialReference()
+    target.ImportFromWkt(zones_crs_wkt)
+    target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    source = layer.GetSpatialRef()
+    transform = None
+    if source is not None and not source.IsSame(target):
+        source.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        transform = osr.CoordinateTransformation(target, source)
+
+    def lookup(zone: ogr.Geometry) -> int | None:
+        geometry = zone.Clone()
+        if transform is not None:
+            geometry.Transform(transform)
+        layer.SetSpatialFilter(geometry)
+        best, best_area = None, 0.0
+        for feature in layer:
+            overlap = feature.GetGeometryRef().Intersection(geometry)
+            if overlap is not None and overlap.GetArea() > best_area:
+                best, best_area = feature.GetFID(), overlap.GetArea()
+        layer.SetSpatialFilter(None)
+        return best
+
+    lookup.dataset = dataset  # keep the layer's dataset alive as long as the function
+    return lookup
