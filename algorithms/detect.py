@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingAlgorithm,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
 )
 
 from ..core.engine import DetectOutputs, detect
+from ..core.saliency import saliency_model_for
 from . import common
 from .common import tr
 
-THRESHOLD, MIN_AREA = "THRESHOLD", "MIN_AREA"
+THRESHOLD, MIN_AREA, SALIENCY_SUMMARY = "THRESHOLD", "MIN_AREA", "SALIENCY_SUMMARY"
 OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
 
 HELP = """<p>Maps landslides on a post-event image with an interpretable attention U-Net
@@ -38,6 +40,10 @@ Lower finds more landslides and more false alarms.</li>
 <li><b>Window size</b> and <b>overlap</b>: windows of this many pixels (a multiple of 16),
 overlapping by this many pixels; the overlap is blended with smooth weights so no seam
 shows. Borders are mirrored so edge pixels get full context.</li>
+<li><b>Saliency summary</b>: adds <code>mean_saliency</code> and
+<code>boundary_saliency_share</code> to each polygon: the share of the polygon's saliency
+within two pixels of its outline. High: the model looked at the scarp and the edges; low:
+at the interior tone. Needs the model's saliency graph; about three times slower.</li>
 <li><b>Minimum polygon area</b> (m²): smaller detections are left out of the polygons
 (not of the rasters). Areas are true ground areas, also for geographic CRSs.</li>
 <li><b>Outputs</b>: probability (float32 GeoTIFF, 0-1), mask (uint8 GeoTIFF: 1 landslide,
@@ -87,6 +93,12 @@ class DetectLandslides(QgsProcessingAlgorithm):
                 MIN_AREA, tr("Minimum polygon area (m²)"), QgsProcessingParameterNumber.Double, 100.0, minValue=0.0
             )
         )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                SALIENCY_SUMMARY, tr("Add a saliency summary to each polygon (slower: runs the saliency graph too)"),
+                False,
+            )
+        )
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_PROBABILITY, tr("Landslide probability")))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_MASK, tr("Landslide mask")))
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_POLYGONS, tr("Landslide polygons")))
@@ -108,6 +120,10 @@ class DetectLandslides(QgsProcessingAlgorithm):
             mask=self.parameterAsOutputLayer(parameters, OUTPUT_MASK, context),
             polygons=self.parameterAsOutputLayer(parameters, OUTPUT_POLYGONS, context),
         )
+        saliency_model = None
+        if self.parameterAsBool(parameters, SALIENCY_SUMMARY, context):
+            with common.user_errors():
+                saliency_model = saliency_model_for(model.path, threads=self.parameterAsInt(parameters, common.THREADS, context))
         with common.user_errors():
             result = detect(
                 inputs,
@@ -118,6 +134,7 @@ class DetectLandslides(QgsProcessingAlgorithm):
                 min_area_m2=self.parameterAsDouble(parameters, MIN_AREA, context),
                 progress=lambda fraction: feedback.setProgress(100.0 * fraction),
                 is_cancelled=feedback.isCanceled,
+                saliency_model=saliency_model,
             )
         feedback.pushInfo(
             f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "

@@ -11,7 +11,8 @@ with the raster's width only through that buffer, and not at all with its height
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ from .errors import Cancelled
 from .inputs import ModelInput
 from .model import OnnxModel
 from .outputs import AtomicOutputs, GeoTiffWriter
-from .polygons import polygonize_mask
+from .polygons import boundary_summary, polygonize_mask
 from .windows import AxisGrid, blend_weights_2d
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,17 @@ def predict_raster(
     return valid_pixels
 
 
+def write_values_raster(inputs: ModelInput, predict, settings: WindowSettings, path: str, nodata: float,
+                        progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None) -> int:
+    """``predict`` over the raster, blended, into a float32 GeoTIFF; returns the valid pixel count."""
+    with GeoTiffWriter(path, inputs.grid, np.float32, nodata) as out:
+        return predict_raster(
+            inputs, predict, settings,
+            lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, nodata).astype(np.float32)),
+            progress, is_cancelled,
+        )
+
+
 @dataclass(frozen=True)
 class DetectOutputs:
     probability: str
@@ -148,9 +160,12 @@ def detect(
     min_area_m2: float = 0.0,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
+    saliency_model: OnnxModel | None = None,
 ) -> DetectResult:
     """Probability GeoTIFF, mask GeoTIFF and landslide polygons for the whole raster.
 
+    With ``saliency_model`` (the model's saliency graph), each polygon also gets
+    ``mean_saliency`` and ``boundary_saliency_share`` (see polygons.boundary_summary).
     Every output is written under a temporary name and moved into place only when all
     of them are complete: an error or a cancel leaves no output behind.
     """
@@ -174,8 +189,9 @@ def detect(
                 prob_out.write_rows(row0, np.where(valid, prob, PROBABILITY_NODATA).astype(np.float32))
                 mask_out.write_rows(row0, mask)
 
+            share = 0.5 if saliency_model is not None else 0.9
             valid_pixels = predict_raster(
-                inputs, model.predict, settings, write_rows, lambda f: report(0.9 * f), is_cancelled
+                inputs, model.predict, settings, write_rows, lambda f: report(share * f), is_cancelled
             )
         if valid_pixels == 0:
             raise NoValidPixels(
@@ -183,6 +199,13 @@ def detect(
             )
         polygon_count = 0
         if outputs.polygons:
+            annotations, saliency_path = {}, None
+            if saliency_model is not None:
+                saliency_path = atomic.temporary(str(Path(outputs.polygons).with_suffix(".saliency.tif")))
+                saliency_settings = replace(settings, window=saliency_model.fixed_window or settings.window)
+                write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
+                                    PROBABILITY_NODATA, lambda f: report(0.5 + 0.4 * f), is_cancelled)
+                annotations = boundary_summary(saliency_path, "saliency")
             polygon_count = polygonize_mask(
                 mask_path,
                 prob_path,
@@ -192,7 +215,10 @@ def detect(
                 min_area_m2=min_area_m2,
                 progress=lambda f: report(0.9 + 0.1 * f),
                 is_cancelled=is_cancelled,
+                annotations=annotations,
             )
+            if saliency_path:
+                atomic.discard(saliency_path)
         atomic.commit()
     report(1.0)
     log.info("detect: %d valid px, %d landslide px, %d polygons", valid_pixels, landslide_pixels, polygon_count)

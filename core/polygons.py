@@ -190,6 +190,16 @@ def _equal_area_transform(srs: osr.SpatialReference, grid) -> osr.CoordinateTran
 
 def _value_stats(raster: GdalReader, geometry: ogr.Geometry, srs) -> tuple[float, float]:
     """Mean and max raster value of the valid pixels whose centres fall inside ``geometry``."""
+    values, inside = pixels_inside(raster, geometry, srs)
+    if not inside.any():
+        return float("nan"), float("nan")
+    pixels = values[inside]
+    return float(f"{np.mean(pixels):.5g}"), float(f"{np.max(pixels):.5g}")
+
+
+def pixels_inside(raster: GdalReader, geometry: ogr.Geometry, srs, *also: ogr.Geometry):
+    """The raster's values over ``geometry``'s bounding box and a mask of the valid pixels
+    whose centres fall inside it; one more mask for each geometry in ``also``."""
     gt = raster.grid.geotransform
     xmin, xmax, ymin, ymax = geometry.GetEnvelope()
     c0 = max(0, int(math.floor((xmin - gt[0]) / gt[1])))
@@ -197,17 +207,46 @@ def _value_stats(raster: GdalReader, geometry: ogr.Geometry, srs) -> tuple[float
     r0 = max(0, int(math.floor((ymax - gt[3]) / gt[5])))
     r1 = min(raster.grid.height, int(math.ceil((ymin - gt[3]) / gt[5])))
     values, valid = raster.read([1], c0, r0, c1 - c0, r1 - r0)
-    target = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, gdal.GDT_Byte)
-    target.SetGeoTransform((gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
-    target.SetProjection(raster.grid.crs_wkt)
-    memory = ogr.GetDriverByName("Memory").CreateDataSource("one")
-    layer = memory.CreateLayer("one", srs=srs, geom_type=ogr.wkbPolygon)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(geometry)
-    layer.CreateFeature(feature)
-    gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
-    inside = (target.GetRasterBand(1).ReadAsArray() == 1) & valid
-    if not inside.any():
-        return float("nan"), float("nan")
-    pixels = values[0][inside]
-    return float(f"{np.mean(pixels):.5g}"), float(f"{np.max(pixels):.5g}")
+    masks = []
+    for shape in (geometry, *also):
+        target = gdal.GetDriverByName("MEM").Create("", c1 - c0, r1 - r0, 1, gdal.GDT_Byte)
+        target.SetGeoTransform((gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
+        target.SetProjection(raster.grid.crs_wkt)
+        memory = ogr.GetDriverByName("Memory").CreateDataSource("one")
+        layer = memory.CreateLayer("one", srs=srs, geom_type=ogr.wkbPolygon)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(shape)
+        layer.CreateFeature(feature)
+        gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
+        masks.append((target.GetRasterBand(1).ReadAsArray() == 1) & valid)
+    return (values[0], *masks)
+
+
+def boundary_summary(values_path: str, value_name: str, ring_pixels: int = 2) -> Annotations:
+    """Polygon attributes from a raster: ``mean_<value_name>``, and
+    ``boundary_<value_name>_share``, the share of the polygon's summed value that lies
+    within ``ring_pixels`` of its outline. For saliency, a high share means the model
+    looked at the scarp and the edges; a low one, at the interior tone."""
+    raster = GdalReader(values_path)
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(raster.grid.crs_wkt)
+    ring = ring_pixels * abs(raster.grid.geotransform[1])
+    last: dict[bytes, tuple] = {}  # both attributes come from one pass over the polygon
+
+    def summary(geometry: ogr.Geometry):
+        key = bytes(geometry.ExportToWkb())
+        if key not in last:
+            values, inside, core = pixels_inside(raster, geometry, srs, geometry.Buffer(-ring))
+            total = float(values[inside].sum())
+            last.clear()
+            if total <= 0:
+                last[key] = (None, None)
+            else:
+                on_ring = float(values[inside & ~core].sum())
+                last[key] = (float(f"{values[inside].mean():.5g}"), round(on_ring / total, 4))
+        return last[key]
+
+    return {
+        f"mean_{value_name}": (ogr.OFTReal, lambda g: summary(g)[0]),
+        f"boundary_{value_name}_share": (ogr.OFTReal, lambda g: summary(g)[1]),
+    }

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from osgeo import gdal, ogr
 
-from .engine import PROBABILITY_NODATA, CancelFn, NoValidPixels, ProgressFn, WindowSettings, predict_raster
+from .engine import PROBABILITY_NODATA, CancelFn, NoValidPixels, ProgressFn, WindowSettings, write_values_raster
 from .inputs import ModelInput
 from .model import ModelError, OnnxModel
 from .outputs import AtomicOutputs, GeoTiffWriter
@@ -75,12 +75,8 @@ def saliency(
     report = progress or (lambda _f: None)
     with AtomicOutputs() as atomic:
         raster_path = atomic.temporary(saliency_path)
-        with GeoTiffWriter(raster_path, inputs.grid, np.float32, SALIENCY_NODATA) as out:
-            valid_pixels = predict_raster(
-                inputs, model.predict, settings,
-                lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, SALIENCY_NODATA)),
-                lambda f: report(0.85 * f), is_cancelled,
-            )
+        valid_pixels = write_values_raster(inputs, model.predict, settings, raster_path, SALIENCY_NODATA,
+                                           lambda f: report(0.85 * f), is_cancelled)
         if valid_pixels == 0:
             raise NoValidPixels("Every pixel of the input is nodata: there is nothing to explain.")
         threshold = raster_percentile(raster_path, percentile)
@@ -180,3 +176,4 @@ def landslide_lookup(polygons_path: str, zones_crs_wkt: str) -> Callable[[ogr.Ge
 
     lookup.dataset = dataset  # keep the layer's dataset alive as long as the function
     return lookup
+

@@ -221,3 +221,38 @@ def test_detect_then_saliency_in_a_graphical_model(provider, scene, exported_mod
     dataset = ogr.Open(result["saliency:zones"])
     assert dataset.GetLayer().GetFeatureCount() > 0
     assert read_raster(result["saliency:saliency"])[0].shape == (512, 512)
+
+
+def test_boundary_share_on_a_constructed_case(tmp_path):
+    from landslide_mapper.core.polygons import boundary_summary
+
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:30, 10:30] = 1  # a 20 x 20 px square landslide
+    edge_only = np.zeros((40, 40), np.float32)
+    edge_only[10:30, 10:30] = 1.0
+    edge_only[12:28, 12:28] = 0.0  # saliency only on the 2-px ring inside the outline
+    uniform = np.where(mask == 1, 1.0, 0.0).astype(np.float32)
+    mask_path = write_raster(tmp_path / "m.tif", mask)
+    for name, values, share in (("edge", edge_only, 1.0), ("uniform", uniform, (400 - 256) / 400)):
+        path = write_raster(tmp_path / f"{name}.tif", values)
+        out = str(tmp_path / f"{name}.gpkg")
+        polygonize_mask(mask_path, path, out, annotations=boundary_summary(path, "saliency"))
+        dataset = ogr.Open(out)
+        feature = dataset.GetLayer().GetNextFeature()
+        assert feature["boundary_saliency_share"] == pytest.approx(share, abs=1e-4), name
+        assert feature["mean_saliency"] == pytest.approx(values[mask == 1].mean(), rel=1e-4)
+
+
+def test_detect_adds_the_saliency_summary(provider, scene, exported_model, tmp_path):
+    result = processing_run("landslidemapper:detect", {
+        "INPUT": scene["image"], "MODEL_FILE": exported_model, "MIN_AREA": 0, "SALIENCY_SUMMARY": True,
+        "OUTPUT_PROBABILITY": str(tmp_path / "p.tif"), "OUTPUT_MASK": str(tmp_path / "m.tif"),
+        "OUTPUT_POLYGONS": str(tmp_path / "l.gpkg")})
+    assert sorted(os.listdir(tmp_path)) == ["l.gpkg", "m.tif", "p.tif"]  # the saliency raster was intermediate
+    dataset = ogr.Open(result["OUTPUT_POLYGONS"])
+    layer = dataset.GetLayer()
+    assert layer.GetFeatureCount() > 0
+    for feature in layer:
+        assert feature["mean_saliency"] is None or feature["mean_saliency"] > 0
+        share = feature["boundary_saliency_share"]
+        assert share is None or 0.0 <= share <= 1.0
