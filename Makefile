@@ -19,6 +19,7 @@ plugin-link:
 	@mkdir -p $(PLUGINS) && ln -sfn "$(CURDIR)" $(PLUGINS)/landslide_mapper
 
 test: setup plugin-link
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 test-fast: setup plugin-link

@@ -5,17 +5,19 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.saliency import landslide_lookup, saliency, saliency_model_for
+from ..core.model import ModelError, OnnxModel
+from ..core.saliency import OcclusionSaliency, landslide_lookup, saliency, saliency_model_for
 from . import common
 from .common import tr
 
-LANDSLIDES, PERCENTILE = "LANDSLIDES", "PERCENTILE"
+LANDSLIDES, PERCENTILE, FALLBACK = "LANDSLIDES", "PERCENTILE", "FALLBACK"
 OUTPUT_SALIENCY, OUTPUT_ZONES = "OUTPUT_SALIENCY", "OUTPUT_ZONES"
 
 HELP = """<p>Explains a landslide model: the vanilla-gradient saliency of the method (Eq. 11),
@@ -35,6 +37,10 @@ saliency graph (models exported by <code>python -m training export</code> do).</
 window); <b>overlap</b> as in Detect.</li>
 <li><b>Landslide polygons</b> (optional): e.g. Detect's output; each zone gets the id of
 the landslide it overlaps most.</li>
+<li><b>Occlusion fallback</b>: for a model exported without a saliency graph, occlude
+16 x 16 px blocks instead and record the change of the window's mean probability: slower,
+one value per block, and not the method's gradient. The output's metadata
+(SALIENCY_METHOD) and the zones' <code>method</code> field say which was used.</li>
 <li><b>Percentile</b>: zones are the connected regions of pixels whose saliency is above
 this percentile of the whole raster (default 95: the top 5 %).</li>
 <li><b>Outputs</b>: saliency (float32 GeoTIFF, georeferenced like the input, nodata kept)
@@ -74,14 +80,23 @@ class SaliencyMap(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             PERCENTILE, tr("Salient zones: saliency above this percentile"), QgsProcessingParameterNumber.Double,
             95.0, minValue=0.1, maxValue=99.9))
+        self.addParameter(QgsProcessingParameterBoolean(
+            FALLBACK, tr("If the model has no saliency graph, use occlusion instead (slower, coarser)"), False))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_SALIENCY, tr("Saliency")))
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_ZONES, tr("Salient zones")))
 
     def processAlgorithm(self, parameters, context, feedback):
         path = common.model_path(self, parameters, context)
+        threads = self.parameterAsInt(parameters, common.THREADS, context)
         with common.user_errors():
-            model = saliency_model_for(path, threads=self.parameterAsInt(parameters, common.THREADS, context))
-        feedback.pushInfo(f"Saliency graph: {model.path.name}; execution provider: {', '.join(model.providers)}")
+            try:
+                model = saliency_model_for(path, threads=threads)
+            except ModelError:
+                if not self.parameterAsBool(parameters, FALLBACK, context):
+                    raise
+                model = OcclusionSaliency(OnnxModel(path, threads=threads))
+                feedback.pushWarning(f"{path.name} has no saliency graph: using the slower occlusion fallback.")
+        feedback.pushInfo(f"Saliency from {model.path.name}; execution provider: {', '.join(model.providers)}")
         inputs = common.model_input(self, parameters, context, feedback, model)
         landslides = self.parameterAsVectorLayer(parameters, LANDSLIDES, context)
         saliency_path = self.parameterAsOutputLayer(parameters, OUTPUT_SALIENCY, context)
@@ -98,7 +113,8 @@ class SaliencyMap(QgsProcessingAlgorithm):
                 landslide_id=lookup, progress=lambda f: feedback.setProgress(100.0 * f),
                 is_cancelled=feedback.isCanceled,
             )
-        feedback.pushInfo(f"{result.zone_count} salient zone(s) above saliency {result.threshold:.4g}.")
+        feedback.pushInfo(f"Method: {result.method}. {result.zone_count} salient zone(s) above saliency "
+                          f"{result.threshold:.4g}.")
         common.style_output(context, saliency_path, "saliency", tr("Saliency"))
         common.style_output(context, zones_path, "zones.qml", tr("Salient zones"))
         return {OUTPUT_SALIENCY: saliency_path, OUTPUT_ZONES: zones_path}

@@ -126,9 +126,10 @@ def predict_raster(
 
 
 def write_values_raster(inputs: ModelInput, predict, settings: WindowSettings, path: str, nodata: float,
-                        progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None) -> int:
+                        progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None,
+                        metadata: dict[str, str] | None = None) -> int:
     """``predict`` over the raster, blended, into a float32 GeoTIFF; returns the valid pixel count."""
-    with GeoTiffWriter(path, inputs.grid, np.float32, nodata) as out:
+    with GeoTiffWriter(path, inputs.grid, np.float32, nodata, metadata) as out:
         return predict_raster(
             inputs, predict, settings,
             lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, nodata).astype(np.float32)),

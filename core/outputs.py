@@ -25,7 +25,7 @@ class GeoTiffWriter:
     appends a second copy of each compressed tile to the file.
     """
 
-    def __init__(self, path: str, grid: Grid, dtype, nodata: float):
+    def __init__(self, path: str, grid: Grid, dtype, nodata: float, metadata: dict[str, str] | None = None):
         options = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
         if np.dtype(dtype) == np.float32:
             options.append("PREDICTOR=3")
@@ -34,6 +34,8 @@ class GeoTiffWriter:
         )
         self.dataset.SetGeoTransform(grid.geotransform)
         self.dataset.SetProjection(grid.crs_wkt)
+        if metadata:
+            self.dataset.SetMetadata(metadata)
         self.band = self.dataset.GetRasterBand(1)
         self.band.SetNoDataValue(nodata)
         self.block_rows = self.band.GetBlockSize()[1]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from osgeo import gdal, ogr
+from osgeo import ogr
 
 from .engine import PROBABILITY_NODATA, CancelFn, NoValidPixels, ProgressFn, WindowSettings, write_values_raster
 from .inputs import ModelInput
@@ -46,16 +46,48 @@ def saliency_model_for(model_path: str | Path, threads: int = 0) -> OnnxModel:
     return OnnxModel(path, threads=threads, output="saliency")
 
 
+GRADIENT_METHOD = "vanilla gradient (Eq. 11): mean over bands of |d mean probability / d input|"
+
+
+class OcclusionSaliency:
+    """Fallback for a model without a saliency graph, from its prediction graph alone:
+    each ``block`` x ``block`` block of a window is set to the bands' mean (0 after
+    normalization) and the block gets |change of the window's mean probability|, divided
+    by the number of occluded inputs. Coarser (one value per block), about
+    (window/block)² times slower, and not the method's Eq. 11: outputs say so."""
+
+    def __init__(self, model: OnnxModel, block: int = 16):
+        self.model, self.block = model, block
+        self.spec, self.path, self.providers = model.spec, model.path, model.providers
+        self.fixed_window = model.fixed_window
+        self.method = f"occlusion of {block}x{block} px blocks (fallback: the model has no saliency graph)"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        n, bands, height, width = batch.shape
+        base = self.model.predict(batch).mean(axis=(1, 2))
+        out = np.empty((n, height, width), np.float32)
+        b = self.block
+        for y in range(0, height, b):
+            for x in range(0, width, b):
+                occluded = batch.copy()
+                occluded[:, :, y : y + b, x : x + b] = 0.0
+                change = np.abs(base - self.model.predict(occluded).mean(axis=(1, 2)))
+                inputs = bands * occluded[0, 0, y : y + b, x : x + b].size
+                out[:, y : y + b, x : x + b] = (change / inputs)[:, None, None]
+        return out
+
+
 @dataclass
 class SaliencyResult:
     valid_pixels: int
     threshold: float
     zone_count: int
+    method: str
 
 
 def saliency(
     inputs: ModelInput,
-    model: OnnxModel,
+    model: OnnxModel | OcclusionSaliency,
     saliency_path: str,
     settings: WindowSettings,
     zones_path: str | None = None,
@@ -76,7 +108,9 @@ def saliency(
     with AtomicOutputs() as atomic:
         raster_path = atomic.temporary(saliency_path)
         valid_pixels = write_values_raster(inputs, model.predict, settings, raster_path, SALIENCY_NODATA,
-                                           lambda f: report(0.85 * f), is_cancelled)
+                                           lambda f: report(0.85 * f), is_cancelled,
+                                           metadata={"SALIENCY_METHOD": getattr(model, "method", GRADIENT_METHOD),
+                                                     "MODEL": model.spec.name})
         if valid_pixels == 0:
             raise NoValidPixels("Every pixel of the input is nodata: there is nothing to explain.")
         threshold = raster_percentile(raster_path, percentile)
@@ -87,14 +121,15 @@ def saliency(
             annotations = {"landslide_id": (ogr.OFTInteger, landslide_id)} if landslide_id else {}
             zone_count = polygonize_mask(
                 mask_path, raster_path, atomic.temporary(zones_path), value_name="saliency",
-                constants={"percentile": percentile, "threshold": threshold},
+                constants={"percentile": percentile, "threshold": threshold,
+                           "method": "occlusion" if isinstance(model, OcclusionSaliency) else "gradient"},
                 progress=lambda f: report(0.85 + 0.15 * f), is_cancelled=is_cancelled,
                 layer_name=ZONES_LAYER, annotations=annotations,
             )
             atomic.discard(mask_path)
         atomic.commit()
     report(1.0)
-    return SaliencyResult(valid_pixels, threshold, zone_count)
+    return SaliencyResult(valid_pixels, threshold, zone_count, getattr(model, "method", GRADIENT_METHOD))
 
 
 def _strips(path: str, rows: int = 256):

@@ -153,7 +153,7 @@ def test_saliency_algorithm_links_zones_to_detected_landslides(provider, scene, 
     dataset = ogr.Open(result["OUTPUT_ZONES"])
     layer = dataset.GetLayer()
     names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
-    assert names == ["area_m2", "perimeter_m", "mean_saliency", "max_saliency", "percentile", "threshold",
+    assert names == ["area_m2", "perimeter_m", "mean_saliency", "max_saliency", "percentile", "threshold", "method",
                      "landslide_id"]
     landslides = ogr.Open(detected["OUTPUT_POLYGONS"])
     fids = {f.GetFID() for f in landslides.GetLayer()}
@@ -256,3 +256,21 @@ def test_detect_adds_the_saliency_summary(provider, scene, exported_model, tmp_p
         assert feature["mean_saliency"] is None or feature["mean_saliency"] > 0
         share = feature["boundary_saliency_share"]
         assert share is None or 0.0 <= share <= 1.0
+
+
+def test_occlusion_fallback_is_offered_and_labelled(provider, scene, bright_model, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    params = {"INPUT": scene["image"], "MODEL_FILE": bright_model, "WINDOW": 64,
+              "OUTPUT_SALIENCY": str(tmp_path / "s.tif"), "OUTPUT_ZONES": str(tmp_path / "z.gpkg")}
+    with pytest.raises(QgsProcessingException, match="has no saliency graph"):
+        processing_run("landslidemapper:saliency", params)
+    result = processing_run("landslidemapper:saliency", {**params, "FALLBACK": True})
+    dataset = gdal.Open(result["OUTPUT_SALIENCY"])
+    assert dataset.GetMetadataItem("SALIENCY_METHOD").startswith("occlusion")
+    values = dataset.ReadAsArray()
+    truth = read_raster(scene["truth"])[0]
+    # the bright-patch model depends on the scars: occluding them changes its output most
+    assert values[truth == 1].mean() > 3 * values[truth == 0].mean()
+    zones = ogr.Open(result["OUTPUT_ZONES"])
+    assert {f["method"] for f in zones.GetLayer()} == {"occlusion"}
