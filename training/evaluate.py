@@ -36,30 +36,55 @@ def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_si
 
 
 def evaluate(model: OnnxModel, samples, threshold: float | None = None, overlap: int = 32) -> dict:
+    """Pixel and object scores at one threshold (the spec's by default)."""
     threshold = model.spec.threshold if threshold is None else threshold
-    confusion = Confusion()
-    detected = missed = false_alarms = empty_images_flagged = empty_images = 0
-    structure = np.ones((3, 3), bool)
+    return evaluate_thresholds(model, samples, [threshold], overlap)[threshold]
+
+
+def evaluate_thresholds(model: OnnxModel, samples, thresholds, overlap: int = 32) -> dict[float, dict]:
+    """Scores at several thresholds, from one prediction per image."""
+    tallies = {t: _Tally() for t in thresholds}
     for sample in samples:
-        predicted = predict_sample(model, sample, overlap) >= threshold
-        reference = sample.mask.astype(bool)
-        confusion.add(predicted, reference)
-        labels, count = ndimage.label(reference, structure)
+        prob = predict_sample(model, sample, overlap)
+        for t, tally in tallies.items():
+            tally.add(prob >= t, sample.mask.astype(bool))
+    return {t: tally.scores(len(samples), t, overlap, model.spec.patch_size) for t, tally in tallies.items()}
+
+
+def best_threshold(model: OnnxModel, samples, candidates=None) -> tuple[float, dict]:
+    """The threshold with the best pixel F1 on ``samples`` (validation images, never test)."""
+    candidates = candidates or [round(t, 2) for t in np.arange(0.3, 0.91, 0.05)]
+    scores = evaluate_thresholds(model, samples, candidates)
+    best = max(candidates, key=lambda t: scores[t]["f1"])
+    return best, scores[best]
+
+
+class _Tally:
+    STRUCTURE = np.ones((3, 3), bool)
+
+    def __init__(self):
+        self.confusion = Confusion()
+        self.detected = self.missed = self.false_alarms = self.empty_flagged = self.empty = 0
+
+    def add(self, predicted: np.ndarray, reference: np.ndarray) -> None:
+        self.confusion.add(predicted, reference)
+        labels, count = ndimage.label(reference, self.STRUCTURE)
         if count:
-            hit = np.unique(labels[predicted & reference])
-            n_hit = int(np.count_nonzero(hit))
-            detected += n_hit
-            missed += count - n_hit
+            n_hit = int(np.count_nonzero(np.unique(labels[predicted & reference])))
+            self.detected += n_hit
+            self.missed += count - n_hit
         else:
-            empty_images += 1
-            empty_images_flagged += bool(predicted.any())
-        predicted_labels, n_pred = ndimage.label(predicted, structure)
+            self.empty += 1
+            self.empty_flagged += bool(predicted.any())
+        predicted_labels, n_pred = ndimage.label(predicted, self.STRUCTURE)
         if n_pred:
             touching = np.unique(predicted_labels[predicted & reference])
-            false_alarms += n_pred - int(np.count_nonzero(touching))
-    scores = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in confusion.scores().items()}
-    scores.update(objects_detected=detected, objects_missed=missed, false_alarm_objects=false_alarms,
-                  images=len(samples), landslide_free_images=empty_images,
-                  landslide_free_images_with_detections=empty_images_flagged, threshold=threshold,
-                  overlap=overlap, window=model.spec.patch_size)
-    return scores
+            self.false_alarms += n_pred - int(np.count_nonzero(touching))
+
+    def scores(self, images, threshold, overlap, window) -> dict:
+        scores = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.confusion.scores().items()}
+        scores.update(objects_detected=self.detected, objects_missed=self.missed,
+                      false_alarm_objects=self.false_alarms, images=images, landslide_free_images=self.empty,
+                      landslide_free_images_with_detections=self.empty_flagged, threshold=threshold,
+                      overlap=overlap, window=window)
+        return scores

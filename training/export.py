@@ -62,15 +62,20 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
         from core.model import OnnxModel
 
         from .data import bijie_split, read_bijie
-        from .evaluate import evaluate
+        from .evaluate import best_threshold, evaluate
 
-        _, _, test_ids = bijie_split(data)
+        _, val_ids, test_ids = bijie_split(data)
+        # the threshold is tuned on validation images (through the engine, as Detect
+        # runs), then the test images are scored once, at that threshold
+        threshold, val_scores = best_threshold(OnnxModel(out), read_bijie(data, val_ids))
+        spec_dict = {**spec.to_dict(), "threshold": threshold}
+        spec_dict["metrics"]["validation_images"] = {**val_scores, "note": "threshold chosen for best F1 here"}
+        write_with_spec(prediction, out, spec_dict)
         test = evaluate(OnnxModel(out), read_bijie(data, test_ids))
-        spec_dict = spec.to_dict()
         spec_dict["metrics"]["test"] = {**test, "data": "Bijie held-out split (training/splits/bijie_test.json)"}
         spec = ModelSpec.from_dict(spec_dict)
         write_with_spec(prediction, out, spec.to_dict())
-        print("held-out test:", json.dumps(test))
+        print(f"threshold {threshold} (best validation F1 {val_scores['f1']}); held-out test:", json.dumps(test))
     write_with_spec(saliency, saliency_out, {**spec.to_dict(), "output": "saliency"})
     written.append(saliency_out)
     card = out.with_suffix(".md")
@@ -103,7 +108,8 @@ def model_card(spec: dict, filename: str) -> str:
         f"- Bands, in order: {', '.join(spec['bands'])} (brightness = sqrt((R²+G²+B²)/3)).",
         f"- Normalization (x - mean) / std: mean {spec['normalization']['mean']}, std {spec['normalization']['std']}.",
         f"- Patch {spec['patch_size']} px, any window that is a multiple of {spec['size_multiple']}; "
-        f"threshold {spec['threshold']}. Values are 8-bit display values, as in the training images.", "",
+        f"threshold {spec['threshold']} (chosen for the best F1 on the validation images; the method uses 0.5). "
+        "Values are 8-bit display values, as in the training images.", "",
         "## Training", "",
         f"- Data: {json.dumps(training.get('dataset', {}))}; {training.get('train_images', '?')} training and "
         f"{training.get('val_images', '?')} validation images (split by image), {training.get('train_patches', '?')} / "
@@ -113,11 +119,15 @@ def model_card(spec: dict, filename: str) -> str:
         f"- Epochs trained: {metrics.get('epochs_trained')}; best validation loss at epoch {metrics.get('best_epoch')}.", "",
         "## Measured quality", "",
         "| data | precision | recall | F1 | IoU | accuracy |", "|---|---|---|---|---|---|",
-        f"| validation patches | {row(val)} |",
+        f"| validation patches (threshold 0.5, during training) | {row(val)} |",
     ]
+    val_images = metrics.get("validation_images")
+    if val_images:
+        lines.append(f"| validation images, run as Detect runs (threshold {spec['threshold']}) | {row(val_images)} |")
     if test:
         lines += [
-            f"| held-out test images ({test.get('images')}), run as Detect runs | {row(test)} |", "",
+            f"| **held-out test images ({test.get('images')}), run as Detect runs (threshold {spec['threshold']})** | "
+            f"{row(test)} |", "",
             f"Objects in the test images: {test.get('objects_detected')} detected, {test.get('objects_missed')} missed; "
             f"{test.get('landslide_free_images_with_detections')} of {test.get('landslide_free_images')} "
             "landslide-free images have at least one false detection.",
