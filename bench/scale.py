@@ -38,7 +38,7 @@ model = OnnxModel({model!r})
 inputs = ModelInput(model.spec, GdalReader({image!r}), {{"red": 1, "green": 2, "blue": 3}})
 out = DetectOutputs({str(out_dir / "p.tif")!r}, {str(out_dir / "m.tif")!r}, {str(out_dir / "l.gpkg")!r})
 start = time.perf_counter()
-result = detect(inputs, model, out, WindowSettings({window}, {overlap}, {batch}), min_area_m2=20)
+result = detect(inputs, model, out, WindowSettings({window}, {overlap}, {batch}), min_area_m2=0)
 print(json.dumps({{"seconds": time.perf_counter() - start, "valid": result.valid_pixels,
                   "polygons": result.polygon_count}}))
 """
@@ -104,10 +104,11 @@ def main() -> None:
         print(f"{size}²: detect {result['seconds']:.1f} s, bare ONNX loop {bare:.1f} s, "
               f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
 
-    print("\n| raster | windows | Detect (engine) Mpx/s | bare ONNX Runtime loop Mpx/s | ratio | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
-    for size, windows, seconds, bare, mpx, rss, _ in rows:
-        print(f"| {size:,}² | {windows:,} | {mpx / seconds:.3f} | {mpx / bare:.3f} | {bare / seconds:.2f} | {rss:.0f} |")
+    print("\n| raster | windows | polygons | Detect (engine) Mpx/s | bare ONNX Runtime loop Mpx/s | ratio | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for size, windows, seconds, bare, mpx, rss, polygons in rows:
+        print(f"| {size:,}² | {windows:,} | {polygons:,} | {mpx / seconds:.3f} | {mpx / bare:.3f} | {bare / seconds:.2f} "
+              f"| {rss:.0f} |")
     if len(rows) > 1:
         print(f"\npeak RSS {rows[-1][0]:,}² / {rows[0][0]:,}²: {rows[-1][5] / rows[0][5]:.2f}x")
 

@@ -11,7 +11,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def build_unet(path, bands=("red", "green", "blue", "brightness"), base_filters=32, seed=0) -> str:
+def build_unet(path, bands=("red", "green", "blue", "brightness"), base_filters=32, seed=0,
+               head_bias: float = -0.5) -> str:
+    """``head_bias`` shifts the final logits: random weights otherwise call half the
+    pixels landslides, a salt-and-pepper mask no real scene has (millions of polygons)."""
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
     counter = iter(range(10_000))
@@ -22,14 +25,14 @@ def build_unet(path, bands=("red", "green", "blue", "brightness"), base_filters=
         inits.append(numpy_helper.from_array(rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32), name))
         return name
 
-    def bias(n):
+    def bias(n, value=0.0):
         name = f"b{next(counter)}"
-        inits.append(numpy_helper.from_array(np.zeros(n, np.float32), name))
+        inits.append(numpy_helper.from_array(np.full(n, value, np.float32), name))
         return name
 
-    def conv(x, c_in, c_out, k=3, act="Relu"):
+    def conv(x, c_in, c_out, k=3, act="Relu", shift=0.0):
         y = f"t{next(counter)}"
-        nodes.append(helper.make_node("Conv", [x, weight((c_out, c_in, k, k)), bias(c_out)], [y],
+        nodes.append(helper.make_node("Conv", [x, weight((c_out, c_in, k, k)), bias(c_out, shift)], [y],
                                       pads=[k // 2] * 4))
         if act:
             z = f"t{next(counter)}"
@@ -57,7 +60,7 @@ def build_unet(path, bands=("red", "green", "blue", "brightness"), base_filters=
         cat = f"t{next(counter)}"
         nodes.append(helper.make_node("Concat", [up, skip], [cat], axis=1))
         x, c = block(cat, 2 * f, f), f
-    logits = conv(x, c, 1, k=1, act="Sigmoid")
+    logits = conv(x, c, 1, k=1, act="Sigmoid", shift=head_bias)
     nodes.append(helper.make_node("Transpose", [logits], ["probability"], perm=[0, 2, 3, 1]))
     graph = helper.make_graph(
         nodes, "unet",
