@@ -44,12 +44,9 @@ class SigmoidGrad:
 
 @tf_op("MaxPoolGrad")
 class MaxPoolGrad:
-    """Gradient of 2x2, stride-2 max-pooling (NHWC): the incoming gradient goes to the
-    pixel(s) of each block equal to the block's maximum."""
-
-    @classmethod
-    def version_1(cls, ctx, node, **kwargs):
-        raise NotImplementedError
+    """Gradient of 2x2, stride-2 max-pooling (NHWC): each incoming gradient goes to the
+    position of its block's maximum, the first one when several pixels tie, as in
+    TensorFlow. ONNX has that exact pair: MaxPool's indices output and MaxUnpool."""
 
     @classmethod
     def version_11(cls, ctx, node, **kwargs):
@@ -57,23 +54,20 @@ class MaxPoolGrad:
         strides = node.get_attr_value("strides")
         if list(ksize) != [1, 2, 2, 1] or list(strides) != [1, 2, 2, 1]:
             raise ValueError(f"MaxPoolGrad: only 2x2/stride-2 NHWC pooling is supported, got {ksize} {strides}")
-        original, pooled, grad = node.input
-        scales = ctx.make_const(utils.make_name("scales"), np.array([1, 2, 2, 1], np.float32)).output[0]
-        roi = ctx.make_const(utils.make_name("roi"), np.array([], np.float32)).output[0]
+        original, _pooled, grad = node.input
 
-        def upsample(name):
-            return ctx.make_node(
-                "Resize", [name, roi, scales],
-                attr={"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
-            ).output[0]
+        def nchw(name):
+            return ctx.make_node("Transpose", [name], attr={"perm": [0, 3, 1, 2]}).output[0]
 
-        is_max = ctx.make_node("Equal", [original, upsample(pooled)]).output[0]
-        gate = ctx.make_node("Cast", [is_max], attr={"to": TensorProto.FLOAT}).output[0]
-        node.type = "Mul"
-        for attr in ("ksize", "strides", "padding", "data_format", "explicit_paddings", "T"):
-            if attr in node.attr:
-                del node.attr[attr]
-        ctx.replace_inputs(node, [upsample(grad), gate])
+        original_nchw = nchw(original)
+        pool = ctx.make_node("MaxPool", [original_nchw], attr={"kernel_shape": [2, 2], "strides": [2, 2]},
+                             output_count=2)
+        shape = ctx.make_node("Shape", [original_nchw]).output[0]
+        unpooled = ctx.make_node("MaxUnpool", [nchw(grad), pool.output[1], shape],
+                                 attr={"kernel_shape": [2, 2], "strides": [2, 2]}).output[0]
+        result = ctx.make_node("Transpose", [unpooled], attr={"perm": [0, 2, 3, 1]}).output[0]
+        ctx.replace_all_inputs(node.output[0], result)
+        ctx.remove_node(node.name)
 
 
 @tf_op("ShapeN")
