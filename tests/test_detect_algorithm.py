@@ -184,13 +184,27 @@ def test_model_without_spec(provider, scene, tmp_path):
     assert "no Landslide Mapper spec" in message
 
 
-def test_no_bundled_model_and_no_file(provider, scene, tmp_path):
-    from landslide_mapper.core.catalog import bundled_models
+def test_no_bundled_model_and_no_file(provider, scene, tmp_path, monkeypatch):
+    from landslide_mapper.algorithms import common
 
-    if bundled_models():
-        pytest.skip("models are bundled: the no-model message cannot be reached")
+    monkeypatch.setattr(common, "bundled_models", lambda: {})  # a plugin folder without models
     message = bad_input_error({"INPUT": scene["image"]}, tmp_path)
     assert "No bundled model is installed yet" in message
+
+
+def test_default_model_is_the_bundled_recommended_one(provider, tmp_path):
+    from landslide_mapper.core.catalog import RECOMMENDED, bundled_models
+
+    models = bundled_models()
+    if not models:
+        pytest.skip("no bundled model in this checkout")
+    assert next(iter(models)) == RECOMMENDED
+    image = np.full((3, 96, 96), 70, np.uint8)
+    image[:, 30:60, 20:70] = 200
+    path = write_raster(tmp_path / "img.tif", image)
+    result = run({"INPUT": path, "MIN_AREA": 0, **outputs(tmp_path / "o")})
+    prob = read_raster(result["OUTPUT_PROBABILITY"])[0]
+    assert prob.shape == (96, 96) and np.all((prob >= 0) & (prob <= 1))
 
 
 def test_raster_smaller_than_a_window(provider, bright_model, tmp_path):
