@@ -52,6 +52,34 @@ def icon() -> QIcon:
     return QIcon(str(PLUGIN_DIR / "icons" / "landslide.svg"))
 
 
+class LandslideAlgorithm(QgsProcessingAlgorithm):
+    """What every Landslide Mapper algorithm says about itself: a subclass sets ``NAME``,
+    ``DISPLAY_NAME`` and ``HELP`` (HTML)."""
+
+    NAME = DISPLAY_NAME = HELP = ""
+
+    def name(self):
+        return self.NAME
+
+    def displayName(self):
+        return tr(self.DISPLAY_NAME)
+
+    def group(self):
+        return ""
+
+    def groupId(self):
+        return ""
+
+    def shortHelpString(self):
+        return tr(self.HELP)
+
+    def icon(self):
+        return icon()
+
+    def createInstance(self):
+        return type(self)()
+
+
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     """Image, bands, DEM, model and window parameters, shared by every model-running algorithm."""
     alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -54,27 +53,8 @@ no partial file.</li>
 <p>""" + common.CITATION + "</p>"
 
 
-class DetectLandslides(QgsProcessingAlgorithm):
-    def name(self):
-        return "detect"
-
-    def displayName(self):
-        return tr("Detect landslides")
-
-    def group(self):
-        return ""
-
-    def groupId(self):
-        return ""
-
-    def shortHelpString(self):
-        return tr(HELP)
-
-    def icon(self):
-        return common.icon()
-
-    def createInstance(self):
-        return DetectLandslides()
+class DetectLandslides(common.LandslideAlgorithm):
+    NAME, DISPLAY_NAME, HELP = "detect", "Detect landslides", HELP
 
     def initAlgorithm(self, config=None):
         common.add_input_parameters(self)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -50,27 +49,8 @@ threshold and landslide_id.</li>
 <p>""" + common.CITATION + "</p>"
 
 
-class SaliencyMap(QgsProcessingAlgorithm):
-    def name(self):
-        return "saliency"
-
-    def displayName(self):
-        return tr("Saliency map")
-
-    def group(self):
-        return ""
-
-    def groupId(self):
-        return ""
-
-    def shortHelpString(self):
-        return tr(HELP)
-
-    def icon(self):
-        return common.icon()
-
-    def createInstance(self):
-        return SaliencyMap()
+class SaliencyMap(common.LandslideAlgorithm):
+    NAME, DISPLAY_NAME, HELP = "saliency", "Saliency map", HELP
 
     def initAlgorithm(self, config=None):
         common.add_input_parameters(self)
