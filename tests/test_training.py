@@ -236,3 +236,23 @@ def test_train_resume_and_export(tmp_path):
             fm = pred.run(None, {pred.get_inputs()[0].name: minus})[0].astype(np.float64).mean()
             grads.append(abs(fp - fm) / (2 * h))
         assert s[r, c] == pytest.approx(np.mean(grads), rel=0.05, abs=1e-9)
+
+
+def test_cli_trains_on_a_raster_inventory_with_a_dem(tmp_path, scene):
+    """`python -m training train --image --polygons --dem` end to end, on the generated
+    scene and its own truth polygonized as the inventory: a slope model comes out."""
+    from landslide_mapper.core.polygons import polygonize_mask
+    from training.__main__ import main
+
+    inventory = str(tmp_path / "inventory.gpkg")
+    polygonize_mask(scene["truth"], scene["truth"], inventory, value_name="truth")
+    run = tmp_path / "run"
+    main(["train", "--image", scene["image"], "--polygons", inventory, "--dem", scene["dem"],
+          "--bands", "red,green,blue,brightness,slope", "--arch", "se", "--out", str(run), "--epochs", "1",
+          "--base-filters", "4", "--batch-size", "8", "--quiet"])
+    spec = json.loads((run / "spec.json").read_text())
+    assert spec["bands"] == ["red", "green", "blue", "brightness", "slope"]
+    assert spec["architecture"] == "squeeze_excitation_unet"
+    assert spec["training"]["dataset"] == {"image": scene["image"]}
+    assert 5 < spec["normalization"]["mean"][4] < 60  # slope in degrees on the scene's hills
+    assert (run / "best.keras").exists()

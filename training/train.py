@@ -187,7 +187,7 @@ def train(train_patches: PatchSet, val_patches: PatchSet, run_dir: str | Path, c
         return state
     state["stopped"] = None
     model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
-              callbacks=[Bookkeeping()], verbose=verbose)
+              callbacks=[Bookkeeping()], verbose=verbose, shuffle=False)  # batches shuffle themselves
     return state
 
 
