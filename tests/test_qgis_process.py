@@ -24,6 +24,7 @@ def qgis_env(tmp_path_factory):
     """A private QGIS profile with the plugin enabled and this venv's packages visible."""
     home = tmp_path_factory.mktemp("qgis-home")
     env = dict(os.environ)
+    env.pop("QGIS_CUSTOM_CONFIG_PATH", None)  # pytest-qgis's own profile: qgis_process gets a fresh one
     env.update(
         HOME=str(home),
         QT_QPA_PLATFORM="offscreen",
