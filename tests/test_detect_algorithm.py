@@ -86,52 +86,21 @@ def test_provider_reader_sees_nodata(provider, tmp_path):
 
 
 def test_detect_inside_a_saved_graphical_model(provider, scene, bright_model, tmp_path):
-    from qgis.core import (
-        QgsApplication,
-        QgsProcessingModelAlgorithm,
-        QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelChildParameterSource,
-        QgsProcessingModelOutput,
-        QgsProcessingModelParameter,
-        QgsProcessingParameterRasterLayer,
-    )
+    from qgis.core import QgsApplication
 
-    model = QgsProcessingModelAlgorithm("landslide chain", "tests")
-    model.addModelParameter(QgsProcessingParameterRasterLayer("image", "Image"), QgsProcessingModelParameter("image"))
-    child = QgsProcessingModelChildAlgorithm(ALG)
-    child.setChildId("detect")
-    child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("image")])
-    child.addParameterSources("MODEL_FILE", [QgsProcessingModelChildParameterSource.fromStaticValue(bright_model)])
-    child.addParameterSources("MIN_AREA", [QgsProcessingModelChildParameterSource.fromStaticValue(20)])
-    polygons_out = QgsProcessingModelOutput("landslides")
-    polygons_out.setChildOutputName("OUTPUT_POLYGONS")
-    mask_out = QgsProcessingModelOutput("mask")
-    mask_out.setChildOutputName("OUTPUT_MASK")
-    prob_out = QgsProcessingModelOutput("probability")
-    prob_out.setChildOutputName("OUTPUT_PROBABILITY")
-    child.setModelOutputs({"landslides": polygons_out, "mask": mask_out, "probability": prob_out})
-    model.addChildAlgorithm(child)
-    path = str(tmp_path / "chain.model3")
-    assert model.toFile(path)
+    from modeler import add_child, image_chain, run_saved
 
-    loaded = QgsProcessingModelAlgorithm()
-    assert loaded.fromFile(path)
-    import processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
-
+    chain = image_chain("landslide chain")
+    add_child(chain, ALG, "detect", static={"MODEL_FILE": bright_model, "MIN_AREA": 20},
+              outputs={"landslides": "OUTPUT_POLYGONS", "mask": "OUTPUT_MASK", "probability": "OUTPUT_PROBABILITY"})
     out = tmp_path / "out"
     out.mkdir()
-    result = processing.run(
-        loaded,
-        {
-            "image": scene["image"],
-            "detect:landslides": str(out / "l.gpkg"),
-            "detect:mask": str(out / "m.tif"),
-            "detect:probability": str(out / "p.tif"),
-        },
-        context=QgsProcessingContext(),
-        feedback=QgsProcessingFeedback(),
-    )
+    result = run_saved(chain, str(tmp_path / "chain.model3"), {
+        "image": scene["image"],
+        "detect:landslides": str(out / "l.gpkg"),
+        "detect:mask": str(out / "m.tif"),
+        "detect:probability": str(out / "p.tif"),
+    })
     dataset = ogr.Open(result["detect:landslides"])
     assert dataset.GetLayer().GetFeatureCount() >= 5
     assert QgsApplication.processingRegistry().algorithmById(ALG) is not None

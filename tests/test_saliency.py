@@ -174,50 +174,16 @@ def test_saliency_refuses_a_window_other_than_the_patch(provider, scene, exporte
 
 
 def test_detect_then_saliency_in_a_graphical_model(provider, scene, exported_model, tmp_path):
-    import processing
-    from qgis.core import (
-        QgsProcessingContext,
-        QgsProcessingFeedback,
-        QgsProcessingModelAlgorithm,
-        QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelChildParameterSource,
-        QgsProcessingModelOutput,
-        QgsProcessingModelParameter,
-        QgsProcessingParameterRasterLayer,
-    )
+    from modeler import add_child, image_chain, run_saved
 
-    chain = QgsProcessingModelAlgorithm("detect and explain", "tests")
-    chain.addModelParameter(QgsProcessingParameterRasterLayer("image", "Image"), QgsProcessingModelParameter("image"))
-    image = QgsProcessingModelChildParameterSource.fromModelParameter("image")
-    model_file = QgsProcessingModelChildParameterSource.fromStaticValue(exported_model)
-
-    detect = QgsProcessingModelChildAlgorithm("landslidemapper:detect")
-    detect.setChildId("detect")
-    detect.addParameterSources("INPUT", [image])
-    detect.addParameterSources("MODEL_FILE", [model_file])
-    detect.addParameterSources("MIN_AREA", [QgsProcessingModelChildParameterSource.fromStaticValue(0)])
-    chain.addChildAlgorithm(detect)
-
-    explain = QgsProcessingModelChildAlgorithm("landslidemapper:saliency")
-    explain.setChildId("saliency")
-    explain.addParameterSources("INPUT", [image])
-    explain.addParameterSources("MODEL_FILE", [model_file])
-    explain.addParameterSources(
-        "LANDSLIDES", [QgsProcessingModelChildParameterSource.fromChildOutput("detect", "OUTPUT_POLYGONS")])
-    zones = QgsProcessingModelOutput("zones")
-    zones.setChildOutputName("OUTPUT_ZONES")
-    sal = QgsProcessingModelOutput("saliency")
-    sal.setChildOutputName("OUTPUT_SALIENCY")
-    explain.setModelOutputs({"zones": zones, "saliency": sal})
-    explain.setDependencies([])
-    chain.addChildAlgorithm(explain)
-    path = str(tmp_path / "chain.model3")
-    assert chain.toFile(path)
-    loaded = QgsProcessingModelAlgorithm()
-    assert loaded.fromFile(path)
-    result = processing.run(loaded, {
+    chain = image_chain("detect and explain")
+    add_child(chain, "landslidemapper:detect", "detect", static={"MODEL_FILE": exported_model, "MIN_AREA": 0})
+    add_child(chain, "landslidemapper:saliency", "saliency", static={"MODEL_FILE": exported_model},
+              from_children={"LANDSLIDES": ("detect", "OUTPUT_POLYGONS")},
+              outputs={"zones": "OUTPUT_ZONES", "saliency": "OUTPUT_SALIENCY"})
+    result = run_saved(chain, str(tmp_path / "chain.model3"), {
         "image": scene["image"], "saliency:zones": str(tmp_path / "z.gpkg"), "saliency:saliency": str(tmp_path / "s.tif"),
-    }, context=QgsProcessingContext(), feedback=QgsProcessingFeedback())
+    })
     dataset = ogr.Open(result["saliency:zones"])
     assert dataset.GetLayer().GetFeatureCount() > 0
     assert read_raster(result["saliency:saliency"])[0].shape == (512, 512)
