@@ -238,6 +238,30 @@ def test_train_resume_and_export(tmp_path):
         assert s[r, c] == pytest.approx(np.mean(grads), rel=0.05, abs=1e-9)
 
 
+def _stored_weights(proto) -> int:
+    return int(sum(np.prod(i.dims) for i in proto.graph.initializer))
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_every_architecture_exports_both_graphs_matching_tensorflow(architecture):
+    """Both graphs of each of the four U-Nets convert (channel attention needs the
+    BiasAddGrad handler) and match TensorFlow; the saliency graph stores its weights once,
+    so it holds the prediction graph's weights plus one window-sized constant (the
+    derivative of the window mean, 1/128² per pixel) and a few per-channel scales."""
+    from training.export import check_prediction, check_saliency, prediction_onnx, saliency_onnx, share_weights
+
+    model = build_model(architecture, bands=4, base_filters=4)
+    batch = np.random.default_rng(3).normal(size=(2, 128, 128, 4)).astype(np.float32)
+    prediction = prediction_onnx(model, 4)
+    assert check_prediction(model, prediction, batch) <= 1e-4
+    saliency = saliency_onnx(model, 4, 128)
+    unshared = _stored_weights(saliency)
+    shared = share_weights(saliency)
+    bulk, _ = check_saliency(model, shared, batch)  # raises past 1 % of the peak
+    assert bulk < 0.01
+    assert _stored_weights(shared) <= _stored_weights(prediction) + 128 * 128 + 1024 < unshared
+
+
 def test_cli_trains_on_a_raster_inventory_with_a_dem(tmp_path, scene):
     """`python -m training train --image --polygons --dem` end to end, on the generated
     scene and its own truth polygonized as the inventory: a slope model comes out."""

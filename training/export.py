@@ -46,7 +46,7 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
 
     prediction = prediction_onnx(model, len(spec.bands))
     prediction_diff = check_prediction(model, prediction, batch)
-    saliency = saliency_onnx(model, len(spec.bands), spec.patch_size)
+    saliency = share_weights(saliency_onnx(model, len(spec.bands), spec.patch_size))
     saliency_bulk, saliency_worst = check_saliency(model, saliency, batch)
     spec = ModelSpec.from_dict({**spec.to_dict(), "export_check": {
         "patches": len(batch), "real_patches": bool(data),
@@ -209,6 +209,80 @@ def saliency_onnx(model, n_bands: int, patch_size: int):
 
     proto, _ = tf2onnx.convert.from_function(saliency, input_signature=signature, opset=OPSET)
     return proto
+
+
+def share_weights(proto, min_elements: int = 64):
+    """Store each weight tensor of a graph once.
+
+    tf2onnx's saliency graph holds every convolution's kernel twice: folded with its batch
+    normalization for the forward pass (kernel x per-channel scale) and raw for the
+    backward pass, which doubles the file. Every initializer that is a transpose of another,
+    optionally times a per-channel scale, is replaced by Transpose/Mul nodes over the
+    other; ONNX Runtime folds those constants when the session is created, so inference
+    is unchanged. The export check then runs on the shared graph.
+    """
+    import itertools
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer
+              if i.data_type == TensorProto.FLOAT and np.prod(i.dims) >= min_elements}
+    kept: list[str] = []
+    derived: dict[str, tuple] = {}
+    for name in sorted(arrays, key=lambda n: (-arrays[n].size, n)):
+        target = arrays[name]
+        for source in kept:
+            relation = _derivation(arrays[source], target, itertools.permutations(range(target.ndim)))
+            if relation is not None:
+                derived[name] = (source, *relation)
+                break
+        else:
+            kept.append(name)
+    if not derived:
+        return proto
+    nodes = []
+    for name, (source, perm, scale) in derived.items():
+        value = source
+        if perm != tuple(range(len(perm))):
+            value = f"{name}__shared_transpose"
+            nodes.append(helper.make_node("Transpose", [source], [value], perm=list(perm)))
+        if scale is None:
+            nodes.append(helper.make_node("Identity", [value], [name]))
+        else:
+            scale_name = f"{name}__shared_scale"
+            graph.initializer.append(numpy_helper.from_array(scale, scale_name))
+            nodes.append(helper.make_node("Mul", [value, scale_name], [name]))
+    remaining = [i for i in graph.initializer if i.name not in derived]
+    del graph.initializer[:]
+    graph.initializer.extend(remaining)
+    existing = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + existing)
+    return proto
+
+
+def _derivation(source: np.ndarray, target: np.ndarray, perms):
+    """(perm, scale) with target == source.transpose(perm) * scale, scale None or a
+    per-channel float32 array broadcastable along one axis; None if there is none."""
+    if source.size != target.size or source.ndim != target.ndim:
+        return None
+    for perm in perms:
+        moved = source.transpose(perm)
+        if moved.shape != target.shape:
+            continue
+        if np.array_equal(moved, target):
+            return tuple(perm), None
+        for axis in range(target.ndim):
+            others = tuple(a for a in range(target.ndim) if a != axis)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(moved != 0, target / moved, np.nan)
+            if np.isnan(ratio).all(axis=others).any():
+                continue
+            scale = np.nanmedian(ratio, axis=others, keepdims=True).astype(np.float32)
+            if np.allclose(moved * scale, target, rtol=1e-6, atol=0):
+                return tuple(perm), scale
+    return None
 
 
 def tf_saliency(model, batch: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """tf2onnx handlers for the TensorFlow gradient ops a saliency graph contains.
 
-tf2onnx 1.17 converts forward graphs but lacks these four; each is expressed here with
+tf2onnx 1.17 converts forward graphs but lacks these five; each is expressed here with
 plain ONNX ops, exactly for the cases our U-Nets produce (2x2/stride-2 max-pooling).
 """
 
@@ -83,3 +83,26 @@ class ShapeN:
                 shape = ctx.make_node("Cast", [shape], attr={"to": out_type}).output[0]
             ctx.replace_all_inputs(out, shape)
         ctx.remove_node(node.name)
+
+
+@tf_op("BiasAddGrad")
+class BiasAddGrad:
+    """BiasAddGrad(dy) = dy summed over every axis but the channel axis. The attention
+    MLPs of the channel-attention U-Net produce it: their bias-add sits on the path from
+    the input to the prediction, so its gradient is a real activation gradient."""
+
+    @classmethod
+    def version_13(cls, ctx, node, **kwargs):
+        (dy,) = node.input
+        rank = ctx.get_rank(dy)
+        if rank is None:
+            raise ValueError("BiasAddGrad: the gradient's rank must be known (export with a static shape)")
+        channel_axis = 1 if node.get_attr_value("data_format", b"NHWC") in (b"NCHW", "NCHW") else rank - 1
+        axes = ctx.make_const(utils.make_name("axes"),
+                              np.array([a for a in range(rank) if a != channel_axis], dtype=np.int64)).output[0]
+        node.type = "ReduceSum"
+        ctx.replace_inputs(node, [dy, axes])
+        node.set_attr("keepdims", 0)
+        for attr in ("data_format", "T"):
+            if attr in node.attr:
+                del node.attr[attr]
