@@ -4,6 +4,7 @@ from qgis.core import QgsProcessingProvider
 
 from . import common
 from .detect import DetectLandslides
+from .evaluate import EvaluateLandslideMap
 from .saliency import SaliencyMap
 
 
@@ -23,6 +24,7 @@ class LandslideMapperProvider(QgsProcessingProvider):
     def loadAlgorithms(self):
         self.addAlgorithm(DetectLandslides())
         self.addAlgorithm(SaliencyMap())
+        self.addAlgorithm(EvaluateLandslideMap())
 
     def supportsNonFileBasedOutput(self):
         return False  # the engine streams into files and publishes them atomically

@@ -13,7 +13,8 @@ from .readers import Grid
 
 gdal.UseExceptions()
 
-_GDAL_TYPES = {np.dtype(np.float32): gdal.GDT_Float32, np.dtype(np.uint8): gdal.GDT_Byte}
+_GDAL_TYPES = {np.dtype(np.float32): gdal.GDT_Float32, np.dtype(np.uint8): gdal.GDT_Byte,
+               np.dtype(np.int32): gdal.GDT_Int32}
 
 
 class GeoTiffWriter:

@@ -57,7 +57,7 @@ def polygonize_mask(
     grid = GdalReader(mask_ds).grid
     # Polygonize only pixels equal to 1: a VRT look-up table maps nodata (255) to 0
     # without copying the raster, so this streams like the rest of the engine.
-    indicator = gdal.Open(_indicator_vrt(mask_path, grid))
+    indicator = gdal.Open(lut_vrt(mask_path, grid))
     band = indicator.GetRasterBand(1)
     srs = osr.SpatialReference()
     srs.ImportFromWkt(grid.crs_wkt)
@@ -113,7 +113,7 @@ def polygonize_mask(
 
 def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, value_name: str,
                     min_area_m2, progress, is_cancelled) -> int:
-    to_metres = _equal_area_transform(srs, values.grid)
+    to_metres = equal_area_transform(srs, values.grid)
     for name, kind in (("area_m2", ogr.OFTReal), ("perimeter_m", ogr.OFTReal)) + tuple(
         (n, f[0]) for n, f in fields.items()
     ):
@@ -154,7 +154,12 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
     return count
 
 
-def _indicator_vrt(mask_path: str, grid) -> str:
+MASK_ONES = "0:0,1:1,2:0,255:0"  # a 0/1 mask with 255 = nodata, read as 0/1
+
+
+def lut_vrt(mask_path: str, grid, lut: str = MASK_ONES) -> str:
+    """A VRT over a byte raster that maps its values through ``lut`` (GDAL's
+    ``in:out,...`` syntax) without copying it, e.g. to polygonize some values only."""
     geotransform = ", ".join(repr(v) for v in grid.geotransform)
     return f"""<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">
   <SRS>{_xml_escape(grid.crs_wkt)}</SRS>
@@ -163,7 +168,7 @@ def _indicator_vrt(mask_path: str, grid) -> str:
     <ComplexSource>
       <SourceFilename relativeToVRT="0">{_xml_escape(str(mask_path))}</SourceFilename>
       <SourceBand>1</SourceBand>
-      <LUT>0:0,1:1,2:0,255:0</LUT>
+      <LUT>{lut}</LUT>
     </ComplexSource>
   </VRTRasterBand>
 </VRTDataset>"""
@@ -173,7 +178,7 @@ def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def _equal_area_transform(srs: osr.SpatialReference, grid) -> osr.CoordinateTransformation:
+def equal_area_transform(srs: osr.SpatialReference, grid) -> osr.CoordinateTransformation:
     xmin, ymin, xmax, ymax = grid.bounds
     centre = ogr.Geometry(ogr.wkbPoint)
     centre.AddPoint_2D((xmin + xmax) / 2, (ymin + ymax) / 2)

@@ -19,10 +19,10 @@ QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def qgis_env(tmp_path_factory):
-    """A private QGIS profile with the plugin enabled and this venv's packages visible."""
-    home = tmp_path_factory.mktemp("qgis-home")
+def start_profile(home: Path) -> dict:
+    """The environment of a private QGIS profile in ``home`` with the plugin enabled and
+    this venv's packages visible."""
+    home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop("QGIS_CUSTOM_CONFIG_PATH", None)  # pytest-qgis's own profile: qgis_process gets a fresh one
     env.update(
@@ -32,13 +32,18 @@ def qgis_env(tmp_path_factory):
         PYTHONPATH=os.pathsep.join([sysconfig.get_paths()["purelib"], env.get("PYTHONPATH", "")]),
         XDG_RUNTIME_DIR=str(home / "runtime"),
     )
-    (home / "runtime").mkdir(mode=0o700)
+    (home / "runtime").mkdir(mode=0o700, exist_ok=True)
     # exits 1 with "Plugin is already enabled!" when the profile has it on: not an error
     subprocess.run([QGIS_PROCESS, "plugins", "enable", "landslide_mapper"], env=env, capture_output=True,
                    timeout=300)
     listing = subprocess.run([QGIS_PROCESS, "list"], env=env, capture_output=True, text=True, timeout=300)
     assert "landslidemapper:detect" in listing.stdout, listing.stdout + listing.stderr
     return env
+
+
+@pytest.fixture(scope="module")
+def qgis_env(tmp_path_factory):
+    return start_profile(tmp_path_factory.mktemp("qgis-home"))
 
 
 def qgis_process(env, *args, timeout=600):

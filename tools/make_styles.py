@@ -10,10 +10,13 @@ from osgeo import gdal, osr
 from qgis.core import (
     QgsApplication,
     QgsColorRampShader,
+    QgsCategorizedSymbolRenderer,
     QgsFillSymbol,
+    QgsMarkerSymbol,
     QgsPalettedRasterRenderer,
     QgsRasterLayer,
     QgsRasterShader,
+    QgsRendererCategory,
     QgsSingleBandPseudoColorRenderer,
     QgsSingleSymbolRenderer,
     QgsVectorLayer,
@@ -34,6 +37,24 @@ def scratch_raster(path: str, dtype) -> QgsRasterLayer:
     ds.GetRasterBand(1).WriteArray(np.array([[0, 1], [0, 1]]))
     ds = None
     return QgsRasterLayer(path, "scratch")
+
+
+def categorized(geometry: str, field: str, classes, filename: str) -> None:
+    """A categorized style: translucent fills with a solid outline, or filled circles."""
+    layer = QgsVectorLayer(f"{geometry}?crs=EPSG:32648", "scratch", "memory")
+    categories = []
+    for value, label, colour in classes:
+        c = QColor(colour)
+        if geometry == "Point":
+            symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": colour, "size": "2.6",
+                                                   "outline_color": "255,255,255"})
+        else:
+            symbol = QgsFillSymbol.createSimple({"color": f"{c.red()},{c.green()},{c.blue()},70",
+                                                 "outline_color": colour, "outline_width": "0.5",
+                                                 "outline_width_unit": "MM"})
+        categories.append(QgsRendererCategory(value, symbol, label))
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
+    layer.saveNamedStyle(str(STYLES / filename))
 
 
 def main():
@@ -80,6 +101,15 @@ def main():
     )
     zones.setRenderer(QgsSingleSymbolRenderer(symbol))
     zones.saveNamedStyle(str(STYLES / "zones.qml"))
+    # Evaluate's layers: false positives red, false negatives blue (the usual error colours)
+    categorized("Polygon", "error_code", [(1, "false positive", "#d7191c"), (2, "false negative", "#2c7bb6")],
+                "errors.qml")
+    categorized("Polygon", "status", [("detected", "detected", "#1a9641"), ("missed", "missed", "#2c7bb6"),
+                                      ("true detection", "true detection", "#a6d96a"),
+                                      ("false alarm", "false alarm", "#d7191c"),
+                                      ("not scored", "not scored", "#bababa")], "evaluation_objects.qml")
+    categorized("Point", "status", [("hit", "hit", "#1a9641"), ("missed", "missed", "#d7191c"),
+                                    ("not scored", "not scored", "#bababa")], "evaluation_points.qml")
     # no exitQgis(): it can crash on teardown in a script, and the process ends here anyway
     print("styles written to", STYLES)
 

@@ -1,0 +1,194 @@
+"""Evaluate landslide map: pixel and object scores of a map against a reference inventory."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterVectorDestination,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
+
+from ..core.evaluation import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
+from . import common
+from .common import tr
+
+PREDICTION, REFERENCE, REFERENCE_POINTS, AREA, EXTENT = "PREDICTION", "REFERENCE", "REFERENCE_POINTS", "AREA", "EXTENT"
+MIN_COVERAGE, POINT_TOLERANCE, PIXEL_SIZE = "MIN_COVERAGE", "POINT_TOLERANCE", "PIXEL_SIZE"
+OUTPUT_OBJECTS, OUTPUT_ERRORS, OUTPUT_POINTS, OUTPUT_REPORT = (
+    "OUTPUT_OBJECTS", "OUTPUT_ERRORS", "OUTPUT_POINTS", "OUTPUT_REPORT")
+NUMBERS = {
+    "PRECISION": "Precision", "RECALL": "Recall", "F1": "F1 score", "IOU": "Intersection over union",
+    "ACCURACY": "Accuracy", "TP": "True-positive pixels", "FP": "False-positive pixels",
+    "FN": "False-negative pixels", "TN": "True-negative pixels", "OBJECTS_DETECTED": "Reference landslides detected",
+    "OBJECTS_MISSED": "Reference landslides missed", "FALSE_ALARMS": "False-alarm objects",
+    "POINTS_HIT": "Inventory points hit", "POINTS_MISSED": "Inventory points missed",
+}
+
+HELP = """<p>Scores a landslide map (Detect's mask or polygons, or any other) against a
+reference inventory, as the method's paper does: pixel scores, landslides found and
+missed, false alarms, and inventory points hit.</p>
+<h3>Parameters</h3>
+<ul>
+<li><b>Landslide map</b>: a mask raster (pixels above 0 are landslide; nodata is not
+scored) or a polygon layer.</li>
+<li><b>Reference inventory</b>: landslide polygons, or a mask raster.</li>
+<li><b>Inventory points</b> (optional): one point per known landslide, as agencies often
+have; each is hit when a mapped pixel lies within the point tolerance.</li>
+<li><b>Area</b> / <b>Extent</b> (optional): only pixels inside are scored.</li>
+<li><b>Minimum covered share</b>: a reference landslide counts as detected when mapped
+pixels cover at least this share of it (0: any overlap).</li>
+<li><b>Pixel size</b>: only when both maps are polygon layers: the size of the grid they
+are scored on, in the map's CRS units.</li>
+</ul>
+<h3>How the maps are aligned</h3>
+<p>Scores are counted on one grid: the map raster's, else the reference raster's, else a
+grid of the given pixel size. The other map is reprojected and rasterized onto it (a pixel
+is inside a polygon when its centre is) or resampled by nearest neighbour; the report
+states exactly what was done.</p>
+<h3>Outputs</h3>
+<p>Precision, recall, F1, IoU, accuracy (the method's Eqs. 6-10) and the pixel counts,
+objects detected/missed, false alarms and points hit/missed as numeric outputs (for the
+modeler and <code>qgis_process --json</code>); a layer of every reference and mapped object
+with its status and covered share; false-positive (red) and false-negative (blue)
+polygons; a point layer; and an HTML report with a confusion-matrix picture.</p>"""
+
+
+class EvaluateLandslideMap(common.LandslideAlgorithm):
+    NAME, DISPLAY_NAME, HELP = "evaluate", "Evaluate landslide map", HELP
+
+    def initAlgorithm(self, config=None):
+        map_types = [QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]
+        self.addParameter(QgsProcessingParameterMapLayer(PREDICTION, tr("Landslide map (mask raster or polygons)"),
+                                                         types=map_types))
+        self.addParameter(QgsProcessingParameterMapLayer(REFERENCE, tr("Reference inventory (polygons or mask raster)"),
+                                                         types=map_types))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            REFERENCE_POINTS, tr("Inventory points (optional)"), [QgsProcessing.TypeVectorPoint], optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            AREA, tr("Score only inside these polygons (optional)"), [QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Score only inside this extent (optional)"),
+                                                       optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            MIN_COVERAGE, tr("Minimum covered share for a landslide to count as detected (0 = any overlap)"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            POINT_TOLERANCE, tr("Point tolerance (pixels)"), QgsProcessingParameterNumber.Integer, 0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), QgsProcessingParameterNumber.Double,
+            optional=True, minValue=0.0))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT_OBJECTS, tr("Landslides found, missed and false alarms"), optional=True))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT_ERRORS, tr("False positives and false negatives"), optional=True))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT_POINTS, tr("Inventory points hit and missed"), QgsProcessing.TypeVectorPoint, optional=True,
+            createByDefault=False))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            OUTPUT_REPORT, tr("Evaluation report"), tr("HTML files (*.html)"), optional=True))
+        for name, description in NUMBERS.items():
+            self.addOutput(QgsProcessingOutputNumber(name, tr(description)))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        prediction = self._map(parameters, PREDICTION, context, feedback)
+        reference = self._map(parameters, REFERENCE, context, feedback)
+        points, area = (self._source(parameters, name, context, feedback) for name in (REFERENCE_POINTS, AREA))
+        extent = None
+        if parameters.get(EXTENT) not in (None, ""):
+            rect = self.parameterAsExtent(parameters, EXTENT, context)
+            crs = self.parameterAsExtentCrs(parameters, EXTENT, context)
+            extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(), crs.toWkt())
+        outputs = EvaluationOutputs(
+            objects=self._destination(parameters, OUTPUT_OBJECTS, context),
+            errors=self._destination(parameters, OUTPUT_ERRORS, context),
+            points=self._destination(parameters, OUTPUT_POINTS, context) if points else None,
+            report=self._destination(parameters, OUTPUT_REPORT, context),
+        )
+        pixel_size = self.parameterAsDouble(parameters, PIXEL_SIZE, context) if parameters.get(PIXEL_SIZE) else None
+        with common.user_errors():
+            try:
+                result = evaluate_maps(
+                    prediction, reference, outputs, points=points, area=area, extent=extent,
+                    min_coverage=self.parameterAsDouble(parameters, MIN_COVERAGE, context),
+                    point_tolerance=self.parameterAsInt(parameters, POINT_TOLERANCE, context),
+                    pixel_size=pixel_size,
+                    progress=lambda fraction: feedback.setProgress(100.0 * fraction),
+                    is_cancelled=feedback.isCanceled,
+                )
+            except EvaluationError as err:
+                raise QgsProcessingException(str(err)) from None
+        feedback.pushInfo(result.alignment)
+        s = result.scores
+        feedback.pushInfo(
+            f"Precision {s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}, IoU {s['iou']:.3f}; "
+            f"{result.objects_detected} landslide(s) detected, {result.objects_missed} missed, "
+            f"{result.false_alarms} false alarm(s)."
+        )
+        values = {name: None for name in NUMBERS}
+        values.update(result.as_outputs())
+        for key, style, label in ((OUTPUT_OBJECTS, "evaluation_objects.qml", "Landslides found and missed"),
+                                  (OUTPUT_ERRORS, "errors.qml", "False positives and negatives"),
+                                  (OUTPUT_POINTS, "evaluation_points.qml", "Inventory points")):
+            path = getattr(outputs, key.removeprefix("OUTPUT_").lower())
+            if path:
+                common.style_output(context, path, style, tr(label))
+                values[key] = path
+        if outputs.report:
+            values[OUTPUT_REPORT] = outputs.report
+        return values
+
+    def _map(self, parameters, name, context, feedback) -> LandslideMap:
+        layer = self.parameterAsLayer(parameters, name, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(tr(f"{name}: the layer could not be opened."))
+        if isinstance(layer, QgsRasterLayer):
+            if layer.providerType() != "gdal":
+                raise QgsProcessingException(tr(f"{name}: a mask raster must be a file (GeoTIFF or any format GDAL "
+                                                "reads), not a web or virtual layer."))
+            return LandslideMap(layer.source())
+        if isinstance(layer, QgsVectorLayer):
+            return LandslideMap(*vector_file(layer, context, feedback))
+        raise QgsProcessingException(tr(f"{name}: give a raster or a polygon layer."))
+
+    def _source(self, parameters, name, context, feedback) -> LandslideMap | None:
+        if parameters.get(name) in (None, ""):
+            return None
+        path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+            parameters, name, context, ["gpkg", "shp", "geojson", "fgb"], "gpkg", feedback)
+        return LandslideMap(path, layer_name or None)
+
+    def _destination(self, parameters, name, context) -> str | None:
+        if parameters.get(name) is None and not self.parameterDefinition(name).createByDefault():
+            return None
+        path = self.parameterAsOutputLayer(parameters, name, context) if name != OUTPUT_REPORT else \
+            self.parameterAsFileOutput(parameters, name, context)
+        return path or None
+
+
+def vector_file(layer: QgsVectorLayer, context, feedback) -> tuple[str, str | None]:
+    """(path, layer name) of a file GDAL can open holding the layer's features: the
+    layer's own file when it is a plain OGR layer, else a copy in a temporary GeoPackage
+    (memory layers, filtered layers, database layers)."""
+    parts = layer.source().split("|")
+    options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    if layer.providerType() == "ogr" and set(options) <= {"layername"}:
+        return parts[0], options.get("layername")
+    path = QgsProcessingUtils.generateTempFilename(f"{layer.name() or 'layer'}.gpkg")
+    save = QgsVectorFileWriter.SaveVectorOptions()
+    save.driverName = "GPKG"
+    save.layerName = "features"
+    error, message, _path, _name = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, path, context.transformContext(), save)
+    if error != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(tr(f"Could not copy the layer '{layer.name()}' for scoring: {message}"))
+    feedback.pushInfo(f"The layer '{layer.name()}' was copied to a temporary GeoPackage for scoring.")
+    return path, "features"

@@ -1,0 +1,638 @@
+"""Scoring a landslide map against a reference inventory (no QGIS).
+
+Both maps, each a mask raster or a polygon layer, are brought onto one *scoring grid*:
+the prediction raster's grid, else the reference raster's, else (two polygon layers) a
+grid of the requested pixel size over both. Every map becomes an object-id raster on
+that grid (polygons rasterized at pixel centres, a raster's landslide pixels grouped
+into 4-connected objects), so a single streaming pass over strips of rows yields the
+confusion matrix (the method's Eqs. 6-10), each object's covered share and the map of
+false positives / false negatives, in memory that does not grow with the raster.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from .errors import Cancelled
+from .metrics import Confusion
+from .outputs import AtomicOutputs, GeoTiffWriter
+from .polygons import equal_area_transform, lut_vrt, vector_driver_for
+from .readers import Grid, GdalReader
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+STRIP_ROWS = 512
+FALSE_POSITIVE, FALSE_NEGATIVE = 1, 2
+ERROR_NAMES = {FALSE_POSITIVE: "false positive", FALSE_NEGATIVE: "false negative"}
+
+
+class EvaluationError(ValueError):
+    """Inputs that cannot be scored; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class LandslideMap:
+    """A landslide map: a raster (pixels > 0 are landslide, nodata is not scored) or a
+    polygon layer (every polygon is a landslide)."""
+
+    path: str
+    layer: str | None = None  # vector layer name; None: the first layer
+    band: int = 1
+
+    @property
+    def is_raster(self) -> bool:
+        try:
+            return gdal.OpenEx(self.path, gdal.OF_RASTER) is not None
+        except RuntimeError:
+            return False
+
+
+@dataclass
+class EvaluationOutputs:
+    objects: str | None = None  # per-object results (reference and predicted objects)
+    errors: str | None = None  # false-positive / false-negative polygons
+    points: str | None = None  # per-point results, when a point inventory is given
+    report: str | None = None  # HTML report
+
+
+@dataclass
+class EvaluationResult:
+    scores: dict  # precision, recall, f1, iou, accuracy, tp, fp, fn, tn
+    objects_detected: int
+    objects_missed: int
+    false_alarms: int
+    points_hit: int | None
+    points_missed: int | None
+    alignment: str
+    grid: Grid
+    reference_objects: list = field(default_factory=list)
+    predicted_objects: list = field(default_factory=list)
+
+    def as_outputs(self) -> dict[str, float]:
+        """The numbers under the names the Processing algorithm returns them."""
+        s = self.scores
+        values = {
+            "PRECISION": s["precision"], "RECALL": s["recall"], "F1": s["f1"], "IOU": s["iou"],
+            "ACCURACY": s["accuracy"], "TP": s["tp"], "FP": s["fp"], "FN": s["fn"], "TN": s["tn"],
+            "OBJECTS_DETECTED": self.objects_detected, "OBJECTS_MISSED": self.objects_missed,
+            "FALSE_ALARMS": self.false_alarms,
+        }
+        if self.points_hit is not None:
+            values.update(POINTS_HIT=self.points_hit, POINTS_MISSED=self.points_missed)
+        return values
+
+
+def evaluate_maps(
+    prediction: LandslideMap,
+    reference: LandslideMap,
+    outputs: EvaluationOutputs,
+    points: LandslideMap | None = None,
+    area: LandslideMap | None = None,
+    extent: tuple[float, float, float, float, str] | None = None,
+    min_coverage: float = 0.0,
+    point_tolerance: int = 0,
+    pixel_size: float | None = None,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+) -> EvaluationResult:
+    """Score ``prediction`` against ``reference`` and write the requested outputs.
+
+    A reference object counts as detected when predicted pixels cover at least
+    ``min_coverage`` of its scored pixels (0: any overlap); a predicted object is a false
+    alarm when it touches no reference pixel. A point of the inventory is hit when a
+    predicted pixel lies within ``point_tolerance`` pixels of it. Pixels that are nodata
+    in either raster, outside ``area`` polygons or outside ``extent`` (xmin, ymin, xmax,
+    ymax, CRS WKT) are not scored. Outputs are published all together or not at all.
+    """
+    report = progress or (lambda fraction: None)
+    cancelled = is_cancelled or (lambda: False)
+    scratch = tempfile.mkdtemp(prefix="landslide-evaluate-")
+    try:
+        grid, alignment = scoring_grid(prediction, reference, pixel_size)
+        if extent is not None:
+            grid = crop_to_extent(grid, extent)
+            alignment += " Scores are limited to the given extent."
+        for name, source in (("prediction", prediction), ("reference", reference)):
+            if not _overlaps_grid(source, grid):
+                raise EvaluationError(f"The {name} map does not overlap the area being scored: the maps do not "
+                                      "overlap. Check that both cover the same place (and their CRSs).")
+        predicted = _ObjectRaster.build(prediction, grid, Path(scratch) / "prediction", "prediction")
+        report(0.2)
+        referenced = _ObjectRaster.build(reference, grid, Path(scratch) / "reference", "reference")
+        report(0.4)
+        alignment = " ".join([alignment, predicted.how, referenced.how])
+        area_path = None
+        if area is not None:
+            area_path = str(Path(scratch) / "area.tif")
+            _rasterize(_reprojected(area, grid.crs_wkt)[0], grid, area_path, gdal.GDT_Byte, burn=1)
+            alignment += " Only pixels inside the area polygons are scored."
+        errors_path = str(Path(scratch) / "errors.tif")
+        tally = _score(predicted, referenced, grid, area_path, errors_path, cancelled,
+                       lambda f: report(0.4 + 0.4 * f))
+        ref_status = [_reference_status(covered, scored, min_coverage)
+                      for covered, scored in zip(tally.ref_covered[1:], tally.ref_scored[1:])]
+        pred_status = [_predicted_status(touching, scored)
+                       for touching, scored in zip(tally.pred_touching[1:], tally.pred_scored[1:])]
+        point_rows = None
+        if points is not None:
+            point_rows = _score_points(points, grid, predicted, referenced, area_path, point_tolerance)
+        result = EvaluationResult(
+            scores=tally.confusion.scores(),
+            objects_detected=ref_status.count("detected"), objects_missed=ref_status.count("missed"),
+            false_alarms=pred_status.count("false alarm"),
+            points_hit=None if point_rows is None else sum(r[1] == "hit" for r in point_rows),
+            points_missed=None if point_rows is None else sum(r[1] == "missed" for r in point_rows),
+            alignment=alignment, grid=grid, reference_objects=ref_status, predicted_objects=pred_status,
+        )
+        if result.scores["tp"] + result.scores["fp"] + result.scores["fn"] + result.scores["tn"] == 0:
+            raise EvaluationError("No pixel could be scored: the maps do not overlap (or every pixel is nodata "
+                                  "or outside the area/extent). Check that both maps cover the same place.")
+        with AtomicOutputs() as atomic:
+            if cancelled():
+                raise Cancelled()
+            if outputs.objects:
+                _write_objects(atomic.temporary(outputs.objects), grid, predicted, referenced, tally,
+                               ref_status, pred_status)
+            report(0.85)
+            if outputs.errors:
+                _write_errors(errors_path, atomic.temporary(outputs.errors), grid, cancelled)
+            report(0.95)
+            if outputs.points and point_rows is not None:
+                _write_points(atomic.temporary(outputs.points), grid, point_rows)
+            if outputs.report:
+                temp = atomic.temporary(outputs.report)
+                Path(temp).write_text(html_report(result, prediction, reference, min_coverage, point_tolerance),
+                                      encoding="utf-8")
+            if cancelled():
+                raise Cancelled()
+            atomic.commit()
+        report(1.0)
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- the scoring grid ---------------------------------------------------------------
+
+def scoring_grid(prediction: LandslideMap, reference: LandslideMap, pixel_size: float | None) -> tuple[Grid, str]:
+    """The grid both maps are scored on, and a sentence that says which and why."""
+    for name, candidate in (("prediction", prediction), ("reference", reference)):
+        if candidate.is_raster:
+            grid = GdalReader(candidate.path).grid
+            if not grid.crs_wkt:
+                raise EvaluationError(f"The {name} raster has no coordinate reference system: assign one first.")
+            return grid, (f"Scored on the {name} raster's grid ({describe_grid(grid)}).")
+    if not pixel_size or pixel_size <= 0:
+        raise EvaluationError("Both maps are polygon layers: give a pixel size (in the prediction layer's CRS units) "
+                              "for the grid they are scored on.")
+    layer_srs, bounds = _layer_extent(prediction)
+    wkt = layer_srs.ExportToWkt()
+    _, ref_bounds = _layer_extent(reference, wkt)
+    xmin, ymin = min(bounds[0], ref_bounds[0]), min(bounds[1], ref_bounds[1])
+    xmax, ymax = max(bounds[2], ref_bounds[2]), max(bounds[3], ref_bounds[3])
+    xmin, ymin = math.floor(xmin / pixel_size) * pixel_size, math.floor(ymin / pixel_size) * pixel_size
+    width = max(1, math.ceil((xmax - xmin) / pixel_size))
+    height = max(1, math.ceil((ymax - ymin) / pixel_size))
+    grid = Grid(width, height, (xmin, pixel_size, 0.0, ymin + height * pixel_size, 0.0, -pixel_size), wkt)
+    return grid, f"Both maps are polygons: scored on a grid of {pixel_size:g} units over both ({describe_grid(grid)})."
+
+
+def _overlaps_grid(source: LandslideMap, grid: Grid) -> bool:
+    """Whether the map's footprint meets the grid; an empty polygon layer (nothing
+    mapped) always does."""
+    if source.is_raster:
+        own = GdalReader(source.path).grid
+        bounds = transform_bounds(own.bounds, own.crs_wkt, grid.crs_wkt) if own.crs_wkt else own.bounds
+    else:
+        _, layer = _open_layer(source)
+        if layer.GetFeatureCount() == 0:
+            return True
+        _, bounds = _layer_extent(source, grid.crs_wkt)
+    gxmin, gymin, gxmax, gymax = grid.bounds
+    return bounds[0] < gxmax and bounds[2] > gxmin and bounds[1] < gymax and bounds[3] > gymin
+
+
+def crop_to_extent(grid: Grid, extent: tuple[float, float, float, float, str]) -> Grid:
+    """The part of ``grid`` (whole pixels) inside ``extent`` given in any CRS."""
+    xmin, ymin, xmax, ymax, wkt = extent
+    if wkt:
+        xmin, ymin, xmax, ymax = transform_bounds((xmin, ymin, xmax, ymax), wkt, grid.crs_wkt)
+    gt = grid.geotransform
+    c0 = max(0, math.floor((xmin - gt[0]) / gt[1] + 1e-9))
+    c1 = min(grid.width, math.ceil((xmax - gt[0]) / gt[1] - 1e-9))
+    r0 = max(0, math.floor((ymax - gt[3]) / gt[5] + 1e-9))
+    r1 = min(grid.height, math.ceil((ymin - gt[3]) / gt[5] - 1e-9))
+    if c1 <= c0 or r1 <= r0:
+        raise EvaluationError("The extent does not overlap the maps: draw it over the area they cover.")
+    return Grid(c1 - c0, r1 - r0, (gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]), grid.crs_wkt)
+
+
+def describe_crs(wkt: str) -> str:
+    srs = _srs(wkt)
+    authority, code = srs.GetAuthorityName(None), srs.GetAuthorityCode(None)
+    return f"{authority}:{code}" if authority and code else (srs.GetName() or "unnamed CRS")
+
+
+def describe_grid(grid: Grid) -> str:
+    units = "°" if grid.is_geographic else " m" if _srs(grid.crs_wkt).GetLinearUnits() == 1.0 else " units"
+    gt = grid.geotransform
+    return f"{describe_crs(grid.crs_wkt)}, {abs(gt[1]):g} x {abs(gt[5]):g}{units} pixels, {grid.width} x {grid.height}"
+
+
+def transform_bounds(bounds, source_wkt: str, target_wkt: str) -> tuple[float, float, float, float]:
+    source, target = _srs(source_wkt), _srs(target_wkt)
+    if source.IsSame(target):
+        return tuple(bounds)
+    return osr.CoordinateTransformation(source, target).TransformBounds(*bounds, 21)
+
+
+def _srs(wkt: str) -> osr.SpatialReference:
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+# --- maps as object-id rasters --------------------------------------------------------
+
+def _open_layer(source: LandslideMap):
+    dataset = gdal.OpenEx(source.path, gdal.OF_VECTOR)
+    if dataset is None:
+        raise EvaluationError(f"'{Path(source.path).name}' is neither a raster nor a vector layer GDAL can read.")
+    layer = dataset.GetLayerByName(source.layer) if source.layer else dataset.GetLayer(0)
+    if layer is None:
+        raise EvaluationError(f"'{Path(source.path).name}' has no layer '{source.layer}'.")
+    return dataset, layer
+
+
+def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
+    dataset, layer = _open_layer(source)
+    srs = layer.GetSpatialRef()
+    if srs is None:
+        raise EvaluationError(f"The layer '{layer.GetName()}' has no coordinate reference system: assign one first.")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    xmin, xmax, ymin, ymax = layer.GetExtent()
+    bounds = (xmin, ymin, xmax, ymax)
+    if target_wkt:
+        bounds = transform_bounds(bounds, srs.ExportToWkt(), target_wkt)
+    return srs, bounds
+
+
+def _reprojected(source: LandslideMap, target_wkt: str):
+    """The layer's features in ``target_wkt``, in an in-memory layer with ``obj`` = 1..n
+    in reading order; returns (layer holder, source fids, source CRS description)."""
+    dataset, layer = _open_layer(source)
+    srs = layer.GetSpatialRef()
+    if srs is None:
+        raise EvaluationError(f"The layer '{layer.GetName()}' has no coordinate reference system: assign one first.")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    target = _srs(target_wkt)
+    transform = None if srs.IsSame(target) else osr.CoordinateTransformation(srs, target)
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
+    out = memory.CreateLayer("objects", srs=target, geom_type=layer.GetGeomType())
+    out.CreateField(ogr.FieldDefn("obj", ogr.OFTInteger))
+    fids = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.IsEmpty():
+            continue
+        geometry = geometry.Clone()
+        if transform is not None:
+            geometry.Transform(transform)
+        copy = ogr.Feature(out.GetLayerDefn())
+        copy.SetGeometry(geometry)
+        fids.append(feature.GetFID())
+        copy.SetField("obj", len(fids))
+        out.CreateFeature(copy)
+    return (memory, out), fids, describe_crs(srs.ExportToWkt())
+
+
+def _rasterize(holder, grid: Grid, path: str, gdal_type, burn: int | None = None) -> None:
+    """Burn polygons (pixel centres inside) into a new tiled GeoTIFF on ``grid``: their
+    ``obj`` attribute, or ``burn``."""
+    target = gdal.GetDriverByName("GTiff").Create(path, grid.width, grid.height, 1, gdal_type,
+                                                  options=["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])
+    target.SetGeoTransform(grid.geotransform)
+    target.SetProjection(grid.crs_wkt)
+    layer = holder[1]
+    if burn is None:
+        gdal.RasterizeLayer(target, [1], layer, options=["ATTRIBUTE=obj"])
+    else:
+        gdal.RasterizeLayer(target, [1], layer, burn_values=[burn])
+    target.FlushCache()
+    target = None
+
+
+@dataclass
+class _ObjectRaster:
+    """A map on the scoring grid: ``ids`` (Int32, 0 = no landslide, k = object k),
+    ``valid`` (None, or a raster whose value 255 marks unscored pixels), the objects'
+    polygons in the grid's CRS and a sentence on how the map was aligned."""
+
+    ids: str
+    valid: str | None
+    holder: tuple
+    source_fids: list
+    how: str
+
+    @property
+    def count(self) -> int:
+        return len(self.source_fids)
+
+    @classmethod
+    def build(cls, source: LandslideMap, grid: Grid, stem: Path, name: str) -> "_ObjectRaster":
+        if source.is_raster:
+            return cls._from_raster(source, grid, stem, name)
+        holder, fids, crs = _reprojected(source, grid.crs_wkt)
+        ids = str(stem) + "_ids.tif"
+        _rasterize(holder, grid, ids, gdal.GDT_Int32)
+        moved = "" if crs == describe_crs(grid.crs_wkt) else f"reprojected from {crs} and "
+        how = (f"The {name} polygons ({len(fids)}) were {moved}rasterized onto it "
+               "(a pixel is inside when its centre is).")
+        return cls(ids, None, holder, fids, how)
+
+    @classmethod
+    def _from_raster(cls, source: LandslideMap, grid: Grid, stem: Path, name: str) -> "_ObjectRaster":
+        dataset = gdal.Open(source.path)
+        own = GdalReader(dataset).grid
+        if not own.crs_wkt:
+            raise EvaluationError(f"The {name} raster has no coordinate reference system: assign one first.")
+        if own == grid:
+            aligned, how = dataset, f"The {name} raster is on that grid."
+        else:
+            # nearest neighbour: a mask must stay a mask
+            aligned = gdal.Warp("", dataset, options=gdal.WarpOptions(
+                format="VRT", outputBounds=grid.bounds, width=grid.width, height=grid.height,
+                dstSRS=grid.crs_wkt, resampleAlg="near", dstNodata=-1.0e30, outputType=gdal.GDT_Float32))
+            gt = own.geotransform
+            how = (f"The {name} raster ({describe_crs(own.crs_wkt)}, {abs(gt[1]):g} x {abs(gt[5]):g} pixels) was "
+                   "resampled onto it by nearest neighbour.")
+        reader = GdalReader(aligned)
+        indicator_path = str(stem) + "_mask.tif"
+        with GeoTiffWriter(indicator_path, grid, np.uint8, 255) as out:
+            for row0 in range(0, grid.height, STRIP_ROWS):
+                rows = min(STRIP_ROWS, grid.height - row0)
+                values, valid = reader.read([source.band], 0, row0, grid.width, rows)
+                out.write_rows(row0, np.where(valid, values[0] > 0, 255).astype(np.uint8))
+        # landslide pixels -> 4-connected polygons -> object ids (the same pixels back)
+        indicator = gdal.Open(lut_vrt(indicator_path, grid))
+        memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
+        layer = memory.CreateLayer("objects", srs=_srs(grid.crs_wkt), geom_type=ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("obj", ogr.OFTInteger))
+        band_ones = indicator.GetRasterBand(1)
+        gdal.Polygonize(band_ones, band_ones, layer, 0)
+        fids = []
+        layer.StartTransaction()
+        for feature in layer:
+            fids.append(None)
+            feature.SetField("obj", len(fids))
+            layer.SetFeature(feature)
+        layer.CommitTransaction()
+        del band_ones, indicator
+        ids = str(stem) + "_ids.tif"
+        _rasterize((memory, layer), grid, ids, gdal.GDT_Int32)
+        return cls(ids, indicator_path, (memory, layer), fids, how)
+
+
+# --- the scoring pass -----------------------------------------------------------------
+
+@dataclass
+class _Tally:
+    confusion: Confusion
+    ref_scored: np.ndarray
+    ref_covered: np.ndarray
+    pred_scored: np.ndarray
+    pred_touching: np.ndarray
+
+
+def _strip(path: str | None, row0: int, rows: int, width: int):
+    if path is None:
+        return None
+    dataset = gdal.Open(path)
+    return dataset.GetRasterBand(1).ReadAsArray(0, row0, width, rows)
+
+
+def _score(predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, area_path, errors_path, cancelled,
+           progress) -> _Tally:
+    tally = _Tally(Confusion(), np.zeros(referenced.count + 1, np.int64), np.zeros(referenced.count + 1, np.int64),
+                   np.zeros(predicted.count + 1, np.int64), np.zeros(predicted.count + 1, np.int64))
+    with GeoTiffWriter(errors_path, grid, np.uint8, 255) as errors:
+        for row0 in range(0, grid.height, STRIP_ROWS):
+            if cancelled():
+                raise Cancelled()
+            rows = min(STRIP_ROWS, grid.height - row0)
+            pred_ids = _strip(predicted.ids, row0, rows, grid.width)
+            ref_ids = _strip(referenced.ids, row0, rows, grid.width)
+            valid = np.ones(pred_ids.shape, bool)
+            for mask_path in (predicted.valid, referenced.valid):
+                if mask_path is not None:
+                    valid &= _strip(mask_path, row0, rows, grid.width) != 255
+            if area_path is not None:
+                valid &= _strip(area_path, row0, rows, grid.width) == 1
+            pred, ref = pred_ids > 0, ref_ids > 0
+            tally.confusion.add(pred, ref, valid)
+            tally.ref_scored += np.bincount(ref_ids[valid], minlength=referenced.count + 1)
+            tally.ref_covered += np.bincount(ref_ids[valid & pred], minlength=referenced.count + 1)
+            tally.pred_scored += np.bincount(pred_ids[valid], minlength=predicted.count + 1)
+            tally.pred_touching += np.bincount(pred_ids[valid & ref], minlength=predicted.count + 1)
+            error = np.where(valid, 0, 255).astype(np.uint8)
+            error[valid & pred & ~ref] = FALSE_POSITIVE
+            error[valid & ref & ~pred] = FALSE_NEGATIVE
+            errors.write_rows(row0, error)
+            progress((row0 + rows) / grid.height)
+    return tally
+
+
+def _reference_status(covered: int, scored: int, min_coverage: float) -> str:
+    if scored == 0:
+        return "not scored"
+    return "detected" if covered > 0 and covered / scored >= min_coverage else "missed"
+
+
+def _predicted_status(touching: int, scored: int) -> str:
+    if scored == 0:
+        return "not scored"
+    return "true detection" if touching > 0 else "false alarm"
+
+
+def _score_points(points: LandslideMap, grid: Grid, predicted: _ObjectRaster, referenced: _ObjectRaster,
+                  area_path, tolerance: int) -> list[tuple]:
+    """(source fid, 'hit' | 'missed' | 'not scored', geometry in the grid CRS) per point."""
+    holder, fids, _crs = _reprojected(points, grid.crs_wkt)
+    gt = grid.geotransform
+    rows = []
+    for feature, fid in zip(holder[1], fids):
+        geometry = feature.GetGeometryRef().Clone()
+        point = geometry.Centroid()
+        col = math.floor((point.GetX() - gt[0]) / gt[1])
+        row = math.floor((point.GetY() - gt[3]) / gt[5])
+        if not (0 <= col < grid.width and 0 <= row < grid.height):
+            rows.append((fid, "not scored", geometry))
+            continue
+        c0, c1 = max(0, col - tolerance), min(grid.width, col + tolerance + 1)
+        r0, r1 = max(0, row - tolerance), min(grid.height, row + tolerance + 1)
+        valid = np.ones((r1 - r0, c1 - c0), bool)
+        for mask_path in (predicted.valid, referenced.valid):
+            if mask_path is not None:
+                valid &= gdal.Open(mask_path).ReadAsArray(c0, r0, c1 - c0, r1 - r0) != 255
+        if area_path is not None:
+            valid &= gdal.Open(area_path).ReadAsArray(c0, r0, c1 - c0, r1 - r0) == 1
+        if not valid[row - r0, col - c0]:
+            rows.append((fid, "not scored", geometry))
+            continue
+        hit = bool(((gdal.Open(predicted.ids).ReadAsArray(c0, r0, c1 - c0, r1 - r0) > 0) & valid).any())
+        rows.append((fid, "hit" if hit else "missed", geometry))
+    return rows
+
+
+# --- outputs ---------------------------------------------------------------------------
+
+@contextmanager
+def _new_layer(path: str, name: str, grid: Grid, geom_type, fields: list[tuple[str, int]]):
+    """A new vector file with one layer; the file is closed when the block ends, also on
+    an error or a cancel, so that the caller can delete it (an open GeoPackage would be
+    written again when the exception's frames release it)."""
+    dataset = ogr.GetDriverByName(vector_driver_for(path)).CreateDataSource(path)
+    try:
+        layer = dataset.CreateLayer(name, srs=_srs(grid.crs_wkt), geom_type=geom_type)
+        for field_name, kind in fields:
+            layer.CreateField(ogr.FieldDefn(field_name, kind))
+        yield layer
+    finally:
+        layer = None
+        dataset = None
+
+
+def _write_features(path: str, name: str, grid: Grid, geom_type, fields: list[tuple[str, int]], rows) -> None:
+    """One layer of (geometry, {field: value}) rows; None values stay null."""
+    with _new_layer(path, name, grid, geom_type, fields) as layer:
+        layer.StartTransaction()
+        for geometry, values in rows:
+            out = ogr.Feature(layer.GetLayerDefn())
+            out.SetGeometry(geometry)
+            for key, value in values.items():
+                if value is not None:
+                    out.SetField(key, value)
+            layer.CreateFeature(out)
+        layer.CommitTransaction()
+
+
+def _area_m2(geometry: ogr.Geometry, to_metres: osr.CoordinateTransformation) -> float:
+    measured = geometry.Clone()
+    measured.Transform(to_metres)
+    return round(measured.GetArea(), 2)
+
+
+def _write_objects(path, grid, predicted, referenced, tally, ref_status, pred_status) -> None:
+    to_metres = equal_area_transform(_srs(grid.crs_wkt), grid)
+
+    def rows():
+        for name, objects, status, covered, scored in (
+            ("reference", referenced, ref_status, tally.ref_covered, tally.ref_scored),
+            ("prediction", predicted, pred_status, tally.pred_touching, tally.pred_scored),
+        ):
+            for feature in objects.holder[1]:
+                k = feature.GetField("obj")
+                geometry = ogr.ForceToMultiPolygon(feature.GetGeometryRef().Clone())
+                yield geometry, {
+                    "map": name, "source_fid": objects.source_fids[k - 1], "status": status[k - 1],
+                    "covered_share": round(float(covered[k]) / float(scored[k]), 4) if scored[k] else None,
+                    "area_m2": _area_m2(geometry, to_metres),
+                }
+
+    _write_features(path, "objects", grid, ogr.wkbMultiPolygon, [
+        ("map", ogr.OFTString), ("source_fid", ogr.OFTInteger64), ("status", ogr.OFTString),
+        ("covered_share", ogr.OFTReal), ("area_m2", ogr.OFTReal)], rows())
+
+
+def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
+    """False-positive / false-negative polygons (4-connected regions of the error raster)."""
+    codes = gdal.Open(lut_vrt(errors_path, grid, "0:0,1:1,2:2,255:0"))
+    band = codes.GetRasterBand(1)
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("raw")
+    raw = memory.CreateLayer("raw", srs=_srs(grid.crs_wkt), geom_type=ogr.wkbPolygon)
+    raw.CreateField(ogr.FieldDefn("code", ogr.OFTInteger))
+    try:
+        gdal.Polygonize(band, band, raw, 0, callback=lambda *_: 0 if cancelled() else 1)
+    except RuntimeError:
+        if cancelled():  # GDAL reports the callback's stop as "User terminated"
+            raise Cancelled() from None
+        raise
+    to_metres = equal_area_transform(_srs(grid.crs_wkt), grid)
+    rows = ((f.GetGeometryRef().Clone(), {"error_code": f.GetField("code"), "error": ERROR_NAMES[f.GetField("code")],
+                                         "area_m2": _area_m2(f.GetGeometryRef(), to_metres)}) for f in raw)
+    _write_features(path, "errors", grid, ogr.wkbPolygon, [
+        ("error_code", ogr.OFTInteger), ("error", ogr.OFTString), ("area_m2", ogr.OFTReal)], rows)
+
+
+def _write_points(path: str, grid: Grid, rows: list[tuple]) -> None:
+    _write_features(path, "points", grid, ogr.wkbPoint, [("source_fid", ogr.OFTInteger64), ("status", ogr.OFTString)],
+                    ((geometry.Centroid(), {"source_fid": fid, "status": status}) for fid, status, geometry in rows))
+
+
+def html_report(result: EvaluationResult, prediction: LandslideMap, reference: LandslideMap,
+                min_coverage: float, point_tolerance: int) -> str:
+    """A self-contained HTML page: scores, counts, how the maps were aligned, and the
+    confusion matrix drawn as inline SVG."""
+    s = result.scores
+    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in [
+        ("Precision", f"{s['precision']:.4f}"), ("Recall", f"{s['recall']:.4f}"), ("F1", f"{s['f1']:.4f}"),
+        ("IoU", f"{s['iou']:.4f}"), ("Accuracy", f"{s['accuracy']:.4f}"),
+        ("Reference landslides detected", result.objects_detected),
+        ("Reference landslides missed", result.objects_missed),
+        ("False-alarm objects", result.false_alarms),
+        *([("Inventory points hit", result.points_hit), ("Inventory points missed", result.points_missed)]
+          if result.points_hit is not None else []),
+    ])
+    coverage = "any overlap" if min_coverage <= 0 else f"at least {min_coverage:.0%} of its pixels covered"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Landslide map evaluation</title>
+<style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}} table{{border-collapse:collapse}}
+th,td{{border:1px solid #bbb;padding:.3em .8em;text-align:left}}</style></head><body>
+<h1>Landslide map evaluation</h1>
+<p>Prediction: <code>{html.escape(prediction.path)}</code><br>Reference: <code>{html.escape(reference.path)}</code></p>
+<h2>Scores</h2>
+<table>{rows}</table>
+<p>Pixel scores are the method's Eqs. 6-10 over the scored pixels. A reference landslide counts as
+detected with {coverage}; a predicted object is a false alarm when it touches no reference landslide.
+Objects are 4-connected regions (or the polygons as given). Inventory points count as hit when a
+predicted pixel lies within {point_tolerance} pixel(s).</p>
+<h2>Confusion matrix (pixels)</h2>
+{confusion_svg(s)}
+<h2>How the maps were aligned</h2>
+<p>{html.escape(result.alignment, quote=False)}</p>
+</body></html>
+"""
+
+
+def confusion_svg(scores: dict) -> str:
+    cells = [("TP", scores["tp"], "#2e7d32"), ("FN", scores["fn"], "#1565c0"),
+             ("FP", scores["fp"], "#c62828"), ("TN", scores["tn"], "#9e9e9e")]
+    total = max(1, sum(c[1] for c in cells))
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="420" height="300" font-family="sans-serif">',
+             '<text x="250" y="20" text-anchor="middle">reference</text>',
+             '<text x="190" y="45" text-anchor="middle">landslide</text>',
+             '<text x="330" y="45" text-anchor="middle">not landslide</text>',
+             '<text x="60" y="120" text-anchor="middle">predicted</text>',
+             '<text x="60" y="140" text-anchor="middle">landslide</text>',
+             '<text x="60" y="230" text-anchor="middle">predicted not</text>']
+    for i, (label, count, colour) in enumerate(cells):
+        x, y = 120 + (i % 2) * 140, 55 + (i // 2) * 110
+        opacity = 0.25 + 0.75 * count / total
+        parts.append(f'<rect x="{x}" y="{y}" width="140" height="110" fill="{colour}" fill-opacity="{opacity:.2f}" '
+                     'stroke="#333"/>')
+        parts.append(f'<text x="{x + 70}" y="{y + 50}" text-anchor="middle" font-weight="bold">{label}</text>')
+        parts.append(f'<text x="{x + 70}" y="{y + 75}" text-anchor="middle">{count:,}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)

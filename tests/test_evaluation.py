@@ -1,0 +1,286 @@
+"""Scoring a landslide map against a reference: constructed cases whose answer is known
+by hand, through the core function, processing.run and qgis_process."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import ogr, osr
+
+from landslide_mapper.core.evaluation import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
+from landslide_mapper.core.errors import Cancelled
+from rasters import write_raster
+
+ORIGIN_X, ORIGIN_Y = 440000.0, 3020000.0  # UTM 48N, 1 m pixels (write_raster's default grid)
+SIZE = 40
+
+
+def square(row0, col0, rows, cols):
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[row0 : row0 + rows, col0 : col0 + cols] = 1
+    return mask
+
+
+def pixel_box(row0, col0, rows, cols):
+    """The polygon of whole pixels [row0, row0+rows) x [col0, col0+cols), in UTM."""
+    x0, x1 = ORIGIN_X + col0, ORIGIN_X + col0 + cols
+    y0, y1 = ORIGIN_Y - row0 - rows, ORIGIN_Y - row0
+    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
+
+
+def write_layer(path, wkts, epsg=32648, geom_type=ogr.wkbPolygon):
+    """A GeoPackage layer of the given UTM geometries, reprojected to ``epsg``."""
+    utm, target = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32648)
+    target.ImportFromEPSG(epsg)
+    for srs in (utm, target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = osr.CoordinateTransformation(utm, target)
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = dataset.CreateLayer("features", srs=target, geom_type=geom_type)
+    for wkt in wkts:
+        geometry = ogr.CreateGeometryFromWkt(wkt)
+        if epsg != 32648:
+            geometry = geometry.Clone()
+            geometry.Segmentize(0.25)  # keep the outline where it was after reprojection
+            geometry.Transform(transform)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(geometry)
+        layer.CreateFeature(feature)
+    dataset = None
+    return str(path)
+
+
+def point(row, col):
+    return f"POINT({ORIGIN_X + col + 0.5} {ORIGIN_Y - row - 0.5})"
+
+
+def run(tmp_path, prediction, reference, **kwargs):
+    outputs = EvaluationOutputs(objects=str(tmp_path / "objects.gpkg"), errors=str(tmp_path / "errors.gpkg"),
+                                points=str(tmp_path / "points.gpkg"), report=str(tmp_path / "report.html"))
+    return evaluate_maps(LandslideMap(str(prediction)), LandslideMap(str(reference)), outputs, **kwargs)
+
+
+def features(path, layer=None):
+    dataset = ogr.Open(str(path))
+    source = dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0)
+    return [feature.items() for feature in source]
+
+
+# 10 x 10 reference square, prediction shifted right by 5: TP/FP/FN/TN = 50/50/50/1450
+REFERENCE_SQUARE, SHIFTED_SQUARE = (5, 5, 10, 10), (5, 10, 10, 10)
+
+
+def test_perfect_map(tmp_path):
+    mask = square(*REFERENCE_SQUARE) | square(25, 25, 5, 8)
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", mask), write_raster(tmp_path / "r.tif", mask))
+    s = result.scores
+    assert (s["precision"], s["recall"], s["f1"], s["iou"], s["accuracy"]) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (140, 0, 0, SIZE * SIZE - 140)
+    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (2, 0, 0)
+
+
+def test_empty_prediction_misses_everything(tmp_path):
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", np.zeros((SIZE, SIZE), np.uint8)),
+                 write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
+    s = result.scores
+    assert (s["tp"], s["fp"], s["fn"], s["precision"], s["recall"], s["f1"]) == (0, 0, 100, 0.0, 0.0, 0.0)
+    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (0, 1, 0)
+
+
+def test_disjoint_prediction_is_a_false_alarm_and_a_miss(tmp_path):
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", square(25, 25, 4, 5)),
+                 write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
+    s = result.scores
+    assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (0, 20, 100, SIZE * SIZE - 120)
+    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (0, 1, 1)
+
+
+def test_partial_overlap_by_hand_with_every_output(tmp_path):
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+                 write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
+    s = result.scores
+    assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (50, 50, 50, 1450)
+    assert s["precision"] == s["recall"] == s["f1"] == 0.5
+    assert s["iou"] == pytest.approx(1 / 3) and s["accuracy"] == pytest.approx(1500 / 1600)
+    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (1, 0, 0)
+
+    objects = features(tmp_path / "objects.gpkg")
+    reference = [o for o in objects if o["map"] == "reference"]
+    assert len(reference) == 1 and reference[0]["status"] == "detected"
+    assert reference[0]["covered_share"] == 0.5 and reference[0]["area_m2"] == pytest.approx(100, rel=1e-3)
+    assert [o["status"] for o in objects if o["map"] == "prediction"] == ["true detection"]
+    errors = sorted((e["error"], e["area_m2"]) for e in features(tmp_path / "errors.gpkg"))
+    assert [e[0] for e in errors] == ["false negative", "false positive"]
+    assert [e[1] for e in errors] == pytest.approx([50, 50], rel=1e-3)
+    report = (tmp_path / "report.html").read_text()
+    for text in ("0.5000", "0.3333", "<svg", ">1,450<", "prediction raster's grid", "EPSG:32648"):
+        assert text in report
+    assert not (tmp_path / "points.gpkg").exists()  # no inventory of points given
+
+
+@pytest.mark.parametrize("min_coverage, detected", [(0.0, 1), (0.5, 1), (0.6, 0)])
+def test_minimum_coverage_decides_detection(tmp_path, min_coverage, detected):
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+                 write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)), min_coverage=min_coverage)
+    assert (result.objects_detected, result.objects_missed) == (detected, 1 - detected)
+
+
+def test_reference_polygons_in_another_crs_are_rasterized_onto_the_prediction_grid(tmp_path):
+    reference = write_layer(tmp_path / "ref.gpkg", [pixel_box(*REFERENCE_SQUARE)], epsg=4326)
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)), reference)
+    s = result.scores
+    assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (50, 50, 50, 1450)
+    assert "reprojected from EPSG:4326" in result.alignment
+    assert features(tmp_path / "objects.gpkg")[0]["source_fid"] == 1
+
+
+def test_polygons_against_polygons_in_different_crss(tmp_path):
+    prediction = write_layer(tmp_path / "pred.gpkg", [pixel_box(*SHIFTED_SQUARE), pixel_box(30, 30, 2, 2)])
+    reference = write_layer(tmp_path / "ref.gpkg", [pixel_box(*REFERENCE_SQUARE)], epsg=3857)
+    result = run(tmp_path, prediction, reference, pixel_size=0.5)
+    s = result.scores
+    # at 0.5 m, each 1 m pixel is four scoring pixels
+    assert (s["tp"], s["fp"], s["fn"]) == (200, 200 + 16, 200)
+    assert (result.objects_detected, result.false_alarms) == (1, 1)
+    with pytest.raises(EvaluationError, match="pixel size"):
+        run(tmp_path / "again", prediction, reference)
+
+
+def test_reference_nodata_area_and_extent_are_not_scored(tmp_path):
+    reference = square(*REFERENCE_SQUARE).astype(np.uint8)
+    reference[:, 30:] = 255  # nodata: ten columns not scored
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+                 write_raster(tmp_path / "r.tif", reference, nodata=255))
+    s = result.scores
+    assert s["tp"] + s["fp"] + s["fn"] + s["tn"] == SIZE * 30 and s["tp"] == 50
+
+    # the area polygon keeps columns 0..11: TP 5 x 10 cols 10-11 = 20, FN 5..9 = 50, FP 0
+    area = write_layer(tmp_path / "area.gpkg", [pixel_box(0, 0, SIZE, 12)])
+    clipped = run(tmp_path / "area", write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+                  write_raster(tmp_path / "r2.tif", square(*REFERENCE_SQUARE)),
+                  area=LandslideMap(area))
+    c = clipped.scores
+    assert (c["tp"], c["fp"], c["fn"], c["tn"]) == (20, 0, 50, SIZE * 12 - 70)
+
+    # an extent in another CRS over rows 0..19, columns 0..19
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32648)
+    extent = (ORIGIN_X, ORIGIN_Y - 20, ORIGIN_X + 20, ORIGIN_Y, srs.ExportToWkt())
+    cropped = run(tmp_path / "extent", write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+                  write_raster(tmp_path / "r2.tif", square(*REFERENCE_SQUARE)), extent=extent)
+    k = cropped.scores
+    assert k["tp"] + k["fp"] + k["fn"] + k["tn"] == 400 and (k["tp"], k["fp"], k["fn"]) == (50, 50, 50)
+    with pytest.raises(EvaluationError, match="extent does not overlap"):
+        run(tmp_path / "outside", write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+            write_raster(tmp_path / "r2.tif", square(*REFERENCE_SQUARE)),
+            extent=(0.0, 0.0, 10.0, 10.0, srs.ExportToWkt()))
+
+
+@pytest.mark.parametrize("tolerance, hits", [(0, 1), (3, 2), (4, 3)])
+def test_inventory_points_hit_within_the_tolerance(tmp_path, tolerance, hits):
+    # inside the detection; 3 px right of its edge (col 22); 4 px right (col 23); outside the raster
+    points = write_layer(tmp_path / "points.gpkg", [point(8, 12), point(8, 22), point(8, 23), point(8, 60)],
+                         geom_type=ogr.wkbPoint)
+    result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
+                 write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)), points=LandslideMap(points),
+                 point_tolerance=tolerance)
+    assert (result.points_hit, result.points_missed) == (hits, 3 - hits)
+    statuses = [f["status"] for f in features(tmp_path / "points.gpkg")]
+    assert statuses[3] == "not scored" and statuses.count("hit") == hits
+    assert "POINTS_HIT" in result.as_outputs()
+
+
+def test_cancel_at_any_point_and_disjoint_maps_leave_nothing(tmp_path):
+    prediction = write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE))
+    reference = write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE))
+    cancelled_at = []
+    for stop_after in range(20):  # cancel at the 1st, 2nd, ... check, until the run outlives them all
+        out = tmp_path / f"out{stop_after}"
+        calls = []
+
+        def is_cancelled():
+            calls.append(1)
+            return len(calls) > stop_after
+
+        try:
+            run(out, prediction, reference, is_cancelled=is_cancelled)
+        except Cancelled:
+            cancelled_at.append(stop_after)
+            assert not out.exists() or not any(out.iterdir()), f"cancelled at check {stop_after + 1}: files left"
+        else:
+            assert {p.name for p in out.iterdir()} == {"objects.gpkg", "errors.gpkg", "report.html"}
+            break
+    assert len(cancelled_at) >= 3  # scoring, polygonizing the errors, publishing
+
+    far = write_layer(tmp_path / "far.gpkg", ["POLYGON((0 0,10 0,10 10,0 10,0 0))"])
+    with pytest.raises(EvaluationError, match="do not overlap"):
+        run(tmp_path / "far", prediction, far)
+    assert not (tmp_path / "far").exists()
+
+
+# --- through QGIS Processing ----------------------------------------------------------
+
+def test_evaluate_algorithm_returns_the_scores(provider, tmp_path):
+    import processing
+
+    prediction = write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE))
+    reference = write_layer(tmp_path / "ref.gpkg", [pixel_box(*REFERENCE_SQUARE)], epsg=4326)
+    points = write_layer(tmp_path / "pts.gpkg", [point(8, 12), point(30, 30)], geom_type=ogr.wkbPoint)
+    result = processing.run("landslidemapper:evaluate", {
+        "PREDICTION": prediction, "REFERENCE": reference, "REFERENCE_POINTS": points,
+        "OUTPUT_OBJECTS": str(tmp_path / "objects.gpkg"), "OUTPUT_ERRORS": str(tmp_path / "errors.gpkg"),
+        "OUTPUT_POINTS": str(tmp_path / "points.gpkg"), "OUTPUT_REPORT": str(tmp_path / "report.html"),
+    })
+    assert result["F1"] == 0.5 and result["IOU"] == pytest.approx(1 / 3)
+    assert (result["OBJECTS_DETECTED"], result["OBJECTS_MISSED"], result["FALSE_ALARMS"]) == (1, 0, 0)
+    assert (result["POINTS_HIT"], result["POINTS_MISSED"]) == (1, 1)
+    assert Path(result["OUTPUT_REPORT"]).read_text().count("0.5000") >= 3
+    assert len(features(result["OUTPUT_ERRORS"])) == 2
+
+
+def test_evaluate_algorithm_scores_detect_polygons_from_a_memory_layer(provider, tmp_path):
+    """A polygon layer QGIS holds in memory (not a file) is scored too."""
+    import processing
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32648", "drawn", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromWkt(pixel_box(*SHIFTED_SQUARE)))
+    layer.dataProvider().addFeatures([feature])
+    result = processing.run("landslidemapper:evaluate", {
+        "PREDICTION": layer, "REFERENCE": write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)),
+        "OUTPUT_OBJECTS": str(tmp_path / "objects.gpkg"), "OUTPUT_ERRORS": str(tmp_path / "errors.gpkg"),
+        "OUTPUT_REPORT": str(tmp_path / "report.html"),
+    })
+    assert (result["TP"], result["FP"], result["FN"]) == (50, 50, 50)
+
+
+def test_evaluate_algorithm_bad_input_message(provider, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    far = write_layer(tmp_path / "far.gpkg", ["POLYGON((0 0,10 0,10 10,0 10,0 0))"])
+    with pytest.raises(QgsProcessingException, match="do not overlap"):
+        processing.run("landslidemapper:evaluate", {
+            "PREDICTION": write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)), "REFERENCE": far,
+            "OUTPUT_REPORT": str(tmp_path / "report.html"),
+        })
+    assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_headless_json(tmp_path):
+    from test_qgis_process import qgis_process, start_profile
+
+    env = start_profile(tmp_path / "home")
+    prediction = write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE))
+    reference = write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE))
+    proc = qgis_process(env, "--json", "run", "landslidemapper:evaluate", "--", f"PREDICTION={prediction}",
+                        f"REFERENCE={reference}", f"OUTPUT_REPORT={tmp_path / 'report.html'}",
+                        f"OUTPUT_ERRORS={tmp_path / 'errors.gpkg'}", f"OUTPUT_OBJECTS={tmp_path / 'objects.gpkg'}")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    results = json.loads(proc.stdout[proc.stdout.index("{"):])["results"]
+    assert results["PRECISION"] == 0.5 and results["OBJECTS_DETECTED"] == 1 and results["TN"] == 1450
+    assert Path(results["OUTPUT_REPORT"]).exists()
