@@ -2,8 +2,9 @@
 
 Each image goes through the engine (sliding windows of the model's patch size, default
 overlap, blending, the spec's threshold) at native resolution; pixel counts are summed
-over all images (precision, recall, F1, IoU, accuracy) and landslide objects (connected
-reference regions) count as detected when any predicted pixel touches them.
+over all images (precision, recall, F1, IoU, accuracy) and landslide objects (4-connected
+reference regions, as Detect's polygons and Evaluate's objects) count as detected when
+any predicted pixel touches them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from core.engine import WindowSettings, predict_raster
+from core.ensemble import flip_averaged
 from core.inputs import ModelInput
 from core.metrics import Confusion
 from core.model import OnnxModel
@@ -22,7 +24,9 @@ from .data import Sample
 SOURCE_ORDER = ("red", "green", "blue", "nir")
 
 
-def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_size: int = 8) -> np.ndarray:
+def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_size: int = 8,
+                   tta: bool = False) -> np.ndarray:
+    """The blended probability of one image, as Detect computes it (``tta``: flip-averaged)."""
     names = [n for n in SOURCE_ORDER if n in sample.sources]
     reader = ArrayReader(np.stack([sample.sources[n] for n in names]))
     inputs = ModelInput(model.spec, reader, {n: i + 1 for i, n in enumerate(names)})
@@ -31,7 +35,8 @@ def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_si
     def keep(row0, values, valid):
         prob[row0 : row0 + values.shape[0]] = values
 
-    predict_raster(inputs, model.predict, WindowSettings(model.spec.patch_size, overlap, batch_size), keep)
+    predict = flip_averaged(model.predict) if tta else model.predict
+    predict_raster(inputs, predict, WindowSettings(model.spec.patch_size, overlap, batch_size), keep)
     return prob
 
 
@@ -43,12 +48,20 @@ def evaluate(model: OnnxModel, samples, threshold: float | None = None, overlap:
 
 def evaluate_thresholds(model: OnnxModel, samples, thresholds, overlap: int = 32) -> dict[float, dict]:
     """Scores at several thresholds, from one prediction per image."""
+    samples = list(samples)
+    probabilities = (predict_sample(model, sample, overlap) for sample in samples)
+    return score_probabilities(probabilities, [s.mask for s in samples], thresholds, overlap, model.spec.patch_size)
+
+
+def score_probabilities(probabilities, masks, thresholds, overlap: int = 32, window: int = 128) -> dict[float, dict]:
+    """Pixel and object scores of probability images against reference masks, per threshold."""
     tallies = {t: _Tally() for t in thresholds}
-    for sample in samples:
-        prob = predict_sample(model, sample, overlap)
+    count = 0
+    for prob, mask in zip(probabilities, masks):
+        count += 1
         for t, tally in tallies.items():
-            tally.add(prob >= t, sample.mask.astype(bool))
-    return {t: tally.scores(len(samples), t, overlap, model.spec.patch_size) for t, tally in tallies.items()}
+            tally.add(prob >= t, mask.astype(bool))
+    return {t: tally.scores(count, t, overlap, window) for t, tally in tallies.items()}
 
 
 def best_threshold(model: OnnxModel, samples, candidates=None) -> tuple[float, dict]:
@@ -60,7 +73,7 @@ def best_threshold(model: OnnxModel, samples, candidates=None) -> tuple[float, d
 
 
 class _Tally:
-    STRUCTURE = np.ones((3, 3), bool)
+    STRUCTURE = ndimage.generate_binary_structure(2, 1)  # 4-connected
 
     def __init__(self):
         self.confusion = Confusion()

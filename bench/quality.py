@@ -1,0 +1,105 @@
+"""Quality benchmark: every bundled model scored on held-out real landslides, run exactly
+as Detect runs it, beside the method's published figures.
+
+Data: the Bijie images listed in training/splits/bijie_test.json, which no bundled model
+trained or validated on. Each image goes through the streaming engine at native
+resolution (the spec's window, overlap 32, the spec's threshold); pixel counts are summed
+over all images; a reference landslide (4-connected region) counts as found when any
+detected pixel touches it. Also scored: flip test-time augmentation (``--tta``) and the
+mean ensemble of the models given (``--ensemble``, at the mean of their thresholds).
+Prints a Markdown table; not a test.
+
+    .venv/bin/python bench/quality.py                         # bundled models (~1 min each on 2 cores)
+    .venv/bin/python bench/quality.py --tta --ensemble        # + flip TTA per model, + mean ensemble
+    .venv/bin/python bench/quality.py --models runs/x.onnx --limit 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.catalog import bundled_models  # noqa: E402
+from core.model import OnnxModel  # noqa: E402
+from training.data import bijie_split, read_bijie  # noqa: E402
+from training.evaluate import predict_sample, score_probabilities  # noqa: E402
+
+# The method's paper (own split, R, G, B, brightness and slope, up to 150 epochs):
+# test F1 per architecture, and IoU where published.
+PAPER = {
+    "unet": (0.71, None), "channel_attention_unet": (0.70, None),
+    "squeeze_excitation_unet": (0.70, None), "spatial_attention_unet": (0.73, 0.58),
+}
+COLUMNS = ("precision", "recall", "f1", "iou", "accuracy")
+
+
+def row(name: str, scores: dict, seconds: float) -> str:
+    numbers = " | ".join(f"{scores[k]:.3f}" for k in COLUMNS)
+    found = f"{scores['objects_detected']} / {scores['objects_detected'] + scores['objects_missed']}"
+    flagged = f"{scores['landslide_free_images_with_detections']} / {scores['landslide_free_images']}"
+    return (f"| {name} | {scores['threshold']:g} | {numbers} | {found} | {scores['false_alarm_objects']} | "
+            f"{flagged} | {seconds:.0f} |")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bijie"))
+    parser.add_argument("--models", nargs="*", help="ONNX files (default: every bundled model)")
+    parser.add_argument("--tta", action="store_true", help="also score flip test-time augmentation")
+    parser.add_argument("--ensemble", action="store_true", help="also score the mean of the models")
+    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--limit", type=int, help="score only the first N test images (quick look)")
+    args = parser.parse_args(argv)
+
+    paths = [Path(p) for p in args.models] if args.models else list(bundled_models().values())
+    _, _, test_ids = bijie_split(args.data)
+    test_ids = test_ids[: args.limit] if args.limit else test_ids
+    samples = list(read_bijie(args.data, test_ids))
+    masks = [s.mask for s in samples]
+    print(f"# quality benchmark: {len(samples)} held-out Bijie images "
+          f"({sum(bool(m.any()) for m in masks)} with landslides), overlap {args.overlap}")
+    print(f"# {' '.join(sys.argv)}  |  {platform.node()}, {platform.processor() or platform.machine()}")
+    print()
+    print("| model | threshold | precision | recall | F1 | IoU | accuracy | landslides found | false-alarm objects "
+          "| landslide-free images with a detection | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ensemble_probabilities, thresholds = None, []
+    for path in paths:
+        model = OnnxModel(path)
+        threshold = model.spec.threshold
+        variants = [("", False)] + ([(" + flip TTA", True)] if args.tta else [])
+        for suffix, tta in variants:
+            start = time.perf_counter()
+            probabilities = [predict_sample(model, s, args.overlap, tta=tta) for s in samples]
+            seconds = time.perf_counter() - start
+            scores = score_probabilities(probabilities, masks, [threshold], args.overlap,
+                                         model.spec.patch_size)[threshold]
+            print(row(path.stem + suffix, scores, seconds), flush=True)
+            if not tta:
+                thresholds.append(threshold)
+                if ensemble_probabilities is None:
+                    ensemble_probabilities = [p.copy() for p in probabilities]
+                else:
+                    for total, p in zip(ensemble_probabilities, probabilities):
+                        total += p
+    if args.ensemble and len(paths) > 1:
+        threshold = round(float(np.mean(thresholds)), 4)
+        mean = [p / len(paths) for p in ensemble_probabilities]
+        scores = score_probabilities(mean, masks, [threshold], args.overlap)[threshold]
+        print(row(f"mean of {len(paths)} models", scores, 0), flush=True)
+    for name, (f1, iou) in PAPER.items():
+        if any(p.stem == name for p in paths):
+            print(f"| paper: {name} (other split, with slope) | 0.5 | — | — | {f1:.2f} | "
+                  f"{'—' if iou is None else f'{iou:.2f}'} | — | — | — | — | — |")
+
+
+if __name__ == "__main__":
+    main()
