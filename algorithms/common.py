@@ -23,6 +23,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..core.catalog import NO_MODEL_MESSAGE, bundled_models
 from ..core.engine import NoValidPixels, WindowSettings
+from ..core.ensemble import ModelEnsemble
 from ..core.errors import Cancelled
 from ..core.inputs import InputError, ModelInput
 from ..core.model import ModelError, OnnxModel
@@ -42,6 +43,7 @@ INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_B
 DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
 _NO_MODEL_OPTION = "none"
+STRETCHED = "stretched"  # the style of rasters without a fixed scale
 
 
 def tr(text: str) -> str:
@@ -139,6 +141,23 @@ def load_model(alg, parameters, context) -> OnnxModel:
         return OnnxModel(model_path(alg, parameters, context), threads=threads)
 
 
+def load_ensemble(alg, parameters, context, feedback) -> ModelEnsemble:
+    """Every bundled model, averaged (the ensemble of Detect's ENSEMBLE option)."""
+    if alg.parameterAsFile(parameters, MODEL_FILE, context):
+        raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' empty, "
+                                        "or turn the ensemble off to run your own model."))
+    threads = alg.parameterAsInt(parameters, THREADS, context)
+    paths = bundled_models()
+    if len(paths) < 2:
+        raise QgsProcessingException(tr("The ensemble needs at least two bundled models; this installation has "
+                                        f"{len(paths)}."))
+    with user_errors():
+        ensemble = ModelEnsemble([OnnxModel(path, threads=threads) for path in paths.values()])
+    feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(paths)}; threshold {ensemble.spec.threshold} "
+                      "(the mean of theirs).")
+    return ensemble
+
+
 def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelInput:
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
@@ -183,16 +202,16 @@ def user_errors():
 
 
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
-    """Styles an output when QGIS loads it: a QML shipped with the plugin, or "saliency"
-    (a perceptual ramp stretched to the layer's own 2-98 % range, as saliency has no
-    fixed scale)."""
+    """Styles an output when QGIS loads it: a QML shipped with the plugin, or
+    ``STRETCHED`` (a perceptual ramp stretched to the layer's own 2-98 % range, for
+    saliency and uncertainty, which have no fixed scale)."""
 
     def __init__(self, style: str):
         super().__init__()
         self.style = style
 
     def postProcessLayer(self, layer, context, feedback):
-        if self.style == "saliency":
+        if self.style == STRETCHED:
             style_saliency(layer)
         elif os.path.exists(STYLES_DIR / self.style):
             layer.loadNamedStyle(str(STYLES_DIR / self.style))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import (
+    QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -15,6 +16,7 @@ from . import common
 from .common import tr
 
 THRESHOLD, MIN_AREA, SALIENCY_SUMMARY = "THRESHOLD", "MIN_AREA", "SALIENCY_SUMMARY"
+TTA, ENSEMBLE, OUTPUT_UNCERTAINTY = "TTA", "ENSEMBLE", "OUTPUT_UNCERTAINTY"
 OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
 
 HELP = """<p>Maps landslides on a post-event image with an interpretable attention U-Net
@@ -43,6 +45,12 @@ shows. Borders are mirrored so edge pixels get full context.</li>
 <code>boundary_saliency_share</code> to each polygon: the share of the polygon's saliency
 within two pixels of its outline. High: the model looked at the scarp and the edges; low:
 at the interior tone. Needs the model's saliency graph; about three times slower.</li>
+<li><b>Flip averaging (TTA)</b>: runs every window four times (as is and flipped) and
+averages the flipped-back predictions: fewer false alarms, four times slower.</li>
+<li><b>Ensemble</b>: averages all bundled models (each with its own normalization) at the
+mean of their thresholds; the optional <b>uncertainty</b> raster holds the models'
+per-pixel standard deviation: high where they disagree, which is where to look first.
+As many times slower as there are models.</li>
 <li><b>Minimum polygon area</b> (m²): smaller detections are left out of the polygons
 (not of the rasters). Areas are true ground areas, also for geographic CRSs.</li>
 <li><b>Outputs</b>: probability (float32 GeoTIFF, 0-1), mask (uint8 GeoTIFF: 1 landslide,
@@ -79,12 +87,23 @@ class DetectLandslides(common.LandslideAlgorithm):
                 False,
             )
         )
+        self.addParameter(QgsProcessingParameterBoolean(
+            TTA, tr("Average four flips of every window (test-time augmentation; 4x slower)"), False))
+        self.addParameter(QgsProcessingParameterBoolean(
+            ENSEMBLE, tr("Average all bundled models (ensemble; slower by the number of models)"), False))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_PROBABILITY, tr("Landslide probability")))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_MASK, tr("Landslide mask")))
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_POLYGONS, tr("Landslide polygons")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            OUTPUT_UNCERTAINTY, tr("Ensemble uncertainty (models' standard deviation)"), optional=True,
+            createByDefault=False))
 
     def processAlgorithm(self, parameters, context, feedback):
-        model = common.load_model(self, parameters, context)
+        use_ensemble = self.parameterAsBool(parameters, ENSEMBLE, context)
+        if use_ensemble:
+            model = common.load_ensemble(self, parameters, context, feedback)
+        else:
+            model = common.load_model(self, parameters, context)
         feedback.pushInfo(
             f"Model: {model.spec.name} ({model.spec.architecture}), bands {', '.join(model.spec.bands)}; "
             f"execution provider: {', '.join(model.providers)}"
@@ -99,9 +118,16 @@ class DetectLandslides(common.LandslideAlgorithm):
             probability=self.parameterAsOutputLayer(parameters, OUTPUT_PROBABILITY, context),
             mask=self.parameterAsOutputLayer(parameters, OUTPUT_MASK, context),
             polygons=self.parameterAsOutputLayer(parameters, OUTPUT_POLYGONS, context),
+            uncertainty=(self.parameterAsOutputLayer(parameters, OUTPUT_UNCERTAINTY, context) or None)
+            if use_ensemble and parameters.get(OUTPUT_UNCERTAINTY) else None,
         )
+        if parameters.get(OUTPUT_UNCERTAINTY) and not use_ensemble:
+            feedback.pushWarning("The uncertainty raster needs the ensemble: it is not written.")
         saliency_model = None
         if self.parameterAsBool(parameters, SALIENCY_SUMMARY, context):
+            if use_ensemble:
+                raise QgsProcessingException(tr("The saliency summary explains one model: turn the ensemble off, "
+                                                "or the summary."))
             with common.user_errors():
                 saliency_model = saliency_model_for(model.path, threads=self.parameterAsInt(parameters, common.THREADS, context))
         with common.user_errors():
@@ -115,6 +141,7 @@ class DetectLandslides(common.LandslideAlgorithm):
                 progress=lambda fraction: feedback.setProgress(100.0 * fraction),
                 is_cancelled=feedback.isCanceled,
                 saliency_model=saliency_model,
+                tta=self.parameterAsBool(parameters, TTA, context),
             )
         feedback.pushInfo(
             f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "
@@ -123,8 +150,8 @@ class DetectLandslides(common.LandslideAlgorithm):
         common.style_output(context, outputs.probability, "probability.qml", tr("Landslide probability"))
         common.style_output(context, outputs.mask, "mask.qml", tr("Landslide mask"))
         common.style_output(context, outputs.polygons, "polygons.qml", tr("Landslide polygons"))
-        return {
-            OUTPUT_PROBABILITY: outputs.probability,
-            OUTPUT_MASK: outputs.mask,
-            OUTPUT_POLYGONS: outputs.polygons,
-        }
+        results = {OUTPUT_PROBABILITY: outputs.probability, OUTPUT_MASK: outputs.mask, OUTPUT_POLYGONS: outputs.polygons}
+        if outputs.uncertainty:
+            common.style_output(context, outputs.uncertainty, common.STRETCHED, tr("Ensemble uncertainty"))
+            results[OUTPUT_UNCERTAINTY] = outputs.uncertainty
+        return results

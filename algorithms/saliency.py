@@ -95,6 +95,6 @@ class SaliencyMap(common.LandslideAlgorithm):
             )
         feedback.pushInfo(f"Method: {result.method}. {result.zone_count} salient zone(s) above saliency "
                           f"{result.threshold:.4g}.")
-        common.style_output(context, saliency_path, "saliency", tr("Saliency"))
+        common.style_output(context, saliency_path, common.STRETCHED, tr("Saliency"))
         common.style_output(context, zones_path, "zones.qml", tr("Salient zones"))
         return {OUTPUT_SALIENCY: saliency_path, OUTPUT_ZONES: zones_path}

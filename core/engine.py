@@ -11,12 +11,14 @@ with the raster's width only through that buffer, and not at all with its height
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .ensemble import ModelEnsemble, flip_averaged
 from .errors import Cancelled
 from .inputs import ModelInput
 from .model import OnnxModel
@@ -66,12 +68,14 @@ def predict_raster(
     on_rows: RowsFn,
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
+    channels: int = 1,
 ) -> int:
     """Run ``predict`` over the whole raster in blended windows, streaming rows out.
 
-    ``predict`` maps a (N, bands, W, W) batch to (N, W, W) values. ``on_rows(row0,
-    values, valid)`` receives finished raster rows top to bottom, with NaN where the
-    input is invalid. Returns the number of valid pixels.
+    ``predict`` maps a (N, bands, W, W) batch to (N, W, W) values, or to (N, channels,
+    W, W) when ``channels`` > 1 (each channel blended alike). ``on_rows(row0, values,
+    valid)`` receives finished raster rows top to bottom, (rows, width) or (channels,
+    rows, width), with NaN where the input is invalid. Returns the number of valid pixels.
     """
     grid = inputs.grid
     gy = AxisGrid(grid.height, settings.window, settings.overlap)
@@ -81,7 +85,7 @@ def predict_raster(
     weight_sum_y, weight_sum_x = gy.weight_sum(), gx.weight_sum()
     weight_sum_x_raster = weight_sum_x[gx.margin : gx.margin + grid.width]
 
-    accumulator = np.zeros((win, gx.padded_length), dtype=np.float32)
+    accumulator = np.zeros((channels, win, gx.padded_length), dtype=np.float32)
     valid_strip = np.zeros((win, gx.padded_length), dtype=bool)
     total_windows, done_windows, valid_pixels = gy.count * gx.count, 0, 0
 
@@ -100,8 +104,11 @@ def predict_raster(
             offsets = [o for o in offsets if valid[:, o : o + win].any()]
             if offsets:
                 batch = np.stack([stack[:, :, o : o + win] for o in offsets])
-                for o, values in zip(offsets, predict(batch)):
-                    accumulator[:, px + o : px + o + win] += values * weights
+                predicted = predict(batch)
+                if channels == 1:
+                    predicted = predicted[:, None]
+                for o, values in zip(offsets, predicted):
+                    accumulator[:, :, px + o : px + o + win] += values * weights
             done_windows += last - first
             if progress is not None:
                 progress(done_windows / total_windows)
@@ -115,13 +122,13 @@ def predict_raster(
             a, b = r_first - top, r_last - top
             cols = slice(gx.margin, gx.margin + grid.width)
             norm = weight_sum_y[r_first:r_last, None] * weight_sum_x_raster[None, :]
-            values = accumulator[a:b, cols] / norm
+            values = accumulator[:, a:b, cols] / norm
             valid = valid_strip[a:b, cols].copy()
-            values[~valid] = np.nan
+            values[:, ~valid] = np.nan
             valid_pixels += int(valid.sum())
-            on_rows(r_first - gy.margin, values, valid)
-        accumulator[:-stride] = accumulator[stride:]
-        accumulator[-stride:] = 0.0
+            on_rows(r_first - gy.margin, values[0] if channels == 1 else values, valid)
+        accumulator[:, :-stride] = accumulator[:, stride:]
+        accumulator[:, -stride:] = 0.0
     return valid_pixels
 
 
@@ -142,6 +149,7 @@ class DetectOutputs:
     probability: str
     mask: str
     polygons: str | None = None
+    uncertainty: str | None = None  # an ensemble's per-pixel standard deviation over its members
 
 
 @dataclass
@@ -162,9 +170,13 @@ def detect(
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
     saliency_model: OnnxModel | None = None,
+    tta: bool = False,
 ) -> DetectResult:
     """Probability GeoTIFF, mask GeoTIFF and landslide polygons for the whole raster.
 
+    ``model`` is an :class:`OnnxModel` or a :class:`ModelEnsemble`; for an ensemble,
+    ``outputs.uncertainty`` receives the members' per-pixel standard deviation (blended
+    over windows like the probability). ``tta`` averages the four flips of every window.
     With ``saliency_model`` (the model's saliency graph), each polygon also gets
     ``mean_saliency`` and ``boundary_saliency_share`` (see polygons.boundary_summary).
     Every output is written under a temporary name and moved into place only when all
@@ -175,24 +187,38 @@ def detect(
     threshold = spec.threshold if threshold is None else threshold
     report = progress or (lambda _fraction: None)
     landslide_pixels = 0
+    with_spread = outputs.uncertainty is not None
+    if with_spread and not isinstance(model, ModelEnsemble):
+        raise ValueError("An uncertainty raster needs an ensemble of models: turn the ensemble on, or leave the "
+                         "uncertainty output out.")
+    predict, channels = (model.predict_with_spread, 2) if with_spread else (model.predict, 1)
+    if tta:
+        predict = flip_averaged(predict)
 
     with AtomicOutputs() as atomic:
         prob_path = atomic.temporary(outputs.probability)
         mask_path = atomic.temporary(outputs.mask)
-        with GeoTiffWriter(prob_path, inputs.grid, np.float32, PROBABILITY_NODATA) as prob_out, GeoTiffWriter(
-            mask_path, inputs.grid, np.uint8, MASK_NODATA
-        ) as mask_out:
+        spread_path = atomic.temporary(outputs.uncertainty) if with_spread else None
+        with ExitStack() as files:
+            prob_out = files.enter_context(GeoTiffWriter(prob_path, inputs.grid, np.float32, PROBABILITY_NODATA))
+            mask_out = files.enter_context(GeoTiffWriter(mask_path, inputs.grid, np.uint8, MASK_NODATA))
+            spread_out = files.enter_context(GeoTiffWriter(spread_path, inputs.grid, np.float32, PROBABILITY_NODATA,
+                                                           {"UNCERTAINTY": "standard deviation over "
+                                                            + model.spec.name})) if with_spread else None
 
-            def write_rows(row0: int, prob: np.ndarray, valid: np.ndarray) -> None:
+            def write_rows(row0: int, values: np.ndarray, valid: np.ndarray) -> None:
                 nonlocal landslide_pixels
+                prob = values[0] if with_spread else values
                 mask = np.where(valid, prob >= threshold, MASK_NODATA).astype(np.uint8)
                 landslide_pixels += int((mask == 1).sum())
                 prob_out.write_rows(row0, np.where(valid, prob, PROBABILITY_NODATA).astype(np.float32))
                 mask_out.write_rows(row0, mask)
+                if with_spread:
+                    spread_out.write_rows(row0, np.where(valid, values[1], PROBABILITY_NODATA).astype(np.float32))
 
             share = 0.5 if saliency_model is not None else 0.9
             valid_pixels = predict_raster(
-                inputs, model.predict, settings, write_rows, lambda f: report(share * f), is_cancelled
+                inputs, predict, settings, write_rows, lambda f: report(share * f), is_cancelled, channels
             )
         if valid_pixels == 0:
             raise NoValidPixels(

@@ -7,6 +7,7 @@ averaging windows and then blending equals blending each member and then averagi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -15,20 +16,23 @@ from .inputs import InputError
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
-# identity, left-right, up-down, both: each is its own inverse
-FLIPS = ((), (3,), (2,), (2, 3))
+# identity, left-right, up-down, both (the last two axes of inputs and outputs alike):
+# each flip is its own inverse
+FLIPS = ((), (-1,), (-2,), (-2, -1))
 
 
 def flip_averaged(predict: Predict) -> Predict:
     """``predict`` averaged over the four flips of each (N, bands, H, W) window, each
-    prediction flipped back first. Four times the inference."""
+    prediction ((N, H, W) or (N, channels, H, W)) flipped back first. Four times the
+    inference."""
 
     def averaged(batch: np.ndarray) -> np.ndarray:
-        total = np.zeros((batch.shape[0], *batch.shape[2:]), np.float32)
+        total = None
         for axes in FLIPS:
-            flipped = np.flip(batch, axes) if axes else batch
-            out = predict(np.ascontiguousarray(flipped))
-            total += np.flip(out, tuple(a - 1 for a in axes)) if axes else out
+            flipped = np.ascontiguousarray(np.flip(batch, axes)) if axes else batch
+            out = predict(flipped)
+            out = np.flip(out, axes) if axes else out
+            total = out.astype(np.float32) if total is None else total + out
         return total / len(FLIPS)
 
     return averaged
@@ -37,7 +41,7 @@ def flip_averaged(predict: Predict) -> Predict:
 class ModelEnsemble:
     """The members' mean probability and the members' standard deviation per pixel.
 
-    Members may normalize differently: the batch arrives normalized as the first
+    Its threshold is the mean of the members' thresholds. Members may normalize differently: the batch arrives normalized as the first
     member's spec says, and is re-normalized for each other member (exact, as both are
     affine maps of the same raw bands). They must read the same bands in the same order.
     """
@@ -52,7 +56,10 @@ class ModelEnsemble:
                     f"The ensemble's models read different bands ({', '.join(first.bands)} vs "
                     f"{', '.join(member.spec.bands)}): choose models trained on the same bands.")
         self.members = list(members)
-        self.spec = first
+        self.spec = replace(first, name="mean of " + ", ".join(m.spec.name for m in self.members),
+                            threshold=round(float(np.mean([m.spec.threshold for m in self.members])), 4))
+        self.providers = members[0].providers
+        self.fixed_window = None
         mean0, std0 = (np.asarray(v, np.float32)[:, None, None] for v in (first.mean, first.std))
         self._renormalize = []
         for member in self.members:

@@ -56,3 +56,103 @@ def test_ensemble_renormalizes_for_each_member(models):
 def test_ensemble_refuses_models_reading_other_bands(models):
     with pytest.raises(InputError, match="different bands"):
         ModelEnsemble([models[0], models[2]])
+
+
+def image_inputs(spec, image):
+    from landslide_mapper.core.inputs import ModelInput
+    from landslide_mapper.core.readers import ArrayReader
+
+    return ModelInput(spec, ArrayReader(image), {"red": 1, "green": 2, "blue": 3})
+
+
+def blended(model_or_predict, spec, image, settings):
+    from landslide_mapper.core.engine import predict_raster
+
+    out = np.zeros(image.shape[1:], np.float32)
+
+    def keep(row0, values, valid):
+        out[row0 : row0 + values.shape[-2]] = values
+
+    predict_raster(image_inputs(spec, image), model_or_predict, settings, keep)
+    return out
+
+
+def test_tta_in_the_engine_equals_the_mean_of_flipped_whole_image_runs(models):
+    """With the window grid symmetric (96 px = 2 strides of 48), flipping each window
+    is flipping the image: TTA must equal the mean of four flipped whole-image runs."""
+    from landslide_mapper.core.engine import WindowSettings
+
+    model = models[0]
+    image = np.random.default_rng(5).uniform(0, 255, (3, 96, 96)).astype(np.float32)
+    settings = WindowSettings(64, 16, 4)
+    by_hand = np.mean([
+        blended(model.predict, model.spec, image, settings),
+        blended(model.predict, model.spec, image[:, :, ::-1], settings)[:, ::-1],
+        blended(model.predict, model.spec, image[:, ::-1, :], settings)[::-1, :],
+        blended(model.predict, model.spec, image[:, ::-1, ::-1], settings)[::-1, ::-1],
+    ], axis=0)
+    np.testing.assert_allclose(blended(flip_averaged(model.predict), model.spec, image, settings), by_hand,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_detect_with_an_ensemble_writes_mean_probability_and_uncertainty(models, tmp_path):
+    from landslide_mapper.core.engine import DetectOutputs, WindowSettings, detect
+    from rasters import read_raster, write_raster
+
+    first, second, _ = models
+    image = np.random.default_rng(6).integers(0, 255, (3, 64, 64)).astype(np.uint8)
+    path = write_raster(tmp_path / "image.tif", image)
+
+    def run(model, name, settings, **kwargs):
+        from landslide_mapper.core.inputs import ModelInput
+        from landslide_mapper.core.readers import GdalReader
+
+        outputs = DetectOutputs(str(tmp_path / f"{name}_p.tif"), str(tmp_path / f"{name}_m.tif"), **kwargs)
+        detect(ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3}), model, outputs, settings)
+        return [read_raster(p)[0] for p in (outputs.probability, outputs.mask, outputs.uncertainty) if p]
+
+    whole = WindowSettings(64, 0, 1)  # one window: the spread is exactly the members' std
+    pa, _ = run(first, "a", whole)
+    pb, _ = run(second, "b", whole)
+    ensemble = ModelEnsemble([first, second])
+    prob, mask, spread = run(ensemble, "ens", whole, uncertainty=str(tmp_path / "ens_u.tif"))
+    np.testing.assert_allclose(prob, (pa + pb) / 2, atol=1e-5)
+    np.testing.assert_allclose(spread, np.abs(pa - pb) / 2, atol=1e-5)
+    assert np.array_equal(mask, (prob >= ensemble.spec.threshold).astype(np.uint8))
+    # with overlapping windows the blend is linear: still the mean of the members' maps
+    overlapping = WindowSettings(32, 16, 4)
+    pa, _ = run(first, "a2", overlapping)
+    pb, _ = run(second, "b2", overlapping)
+    prob, _ = run(ensemble, "ens2", overlapping)
+    np.testing.assert_allclose(prob, (pa + pb) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="needs an ensemble"):
+        run(first, "single", whole, uncertainty=str(tmp_path / "single_u.tif"))
+    assert not (tmp_path / "single_u.tif").exists() and not (tmp_path / "single_p.tif").exists()
+
+
+def test_detect_algorithm_ensemble_and_tta_options(provider, scene, models, tmp_path, monkeypatch):
+    import processing
+    from landslide_mapper.algorithms import common
+    from rasters import read_raster
+
+    first, second, _ = models
+    monkeypatch.setattr(common, "bundled_models", lambda: {"a": first.path, "b": second.path})
+
+    def run(name, **params):
+        folder = tmp_path / name
+        result = processing.run("landslidemapper:detect", {
+            "INPUT": scene["image"], "WINDOW": 64, "OVERLAP": 16,
+            "OUTPUT_PROBABILITY": str(folder / "p.tif"), "OUTPUT_MASK": str(folder / "m.tif"),
+            "OUTPUT_POLYGONS": str(folder / "l.gpkg"), **params})
+        return result, read_raster(result["OUTPUT_PROBABILITY"])[0]
+
+    _, pa = run("a", MODEL_FILE=str(first.path))
+    _, pb = run("b", MODEL_FILE=str(second.path))
+    result, mean = run("ensemble", ENSEMBLE=True, OUTPUT_UNCERTAINTY=str(tmp_path / "ensemble" / "u.tif"))
+    np.testing.assert_allclose(mean, (pa + pb) / 2, atol=1e-5)
+    spread = read_raster(result["OUTPUT_UNCERTAINTY"])[0]
+    assert spread.shape == mean.shape and spread.min() >= 0 and spread.max() > 0.01
+    _, flipped = run("tta", MODEL_FILE=str(first.path), TTA=True)
+    assert 0 <= flipped.min() and flipped.max() <= 1 and np.abs(flipped - pa).max() > 1e-3
+    with pytest.raises(Exception, match="averages the bundled models"):
+        run("both", ENSEMBLE=True, MODEL_FILE=str(first.path))
