@@ -9,7 +9,7 @@ DEMO := demo
 export QT_QPA_PLATFORM := offscreen
 export XDG_RUNTIME_DIR := /tmp/runtime-$(shell id -u)
 
-.PHONY: setup test test-fast demo bench plugin-link clean
+.PHONY: setup test test-fast demo bench package plugin-link clean
 
 setup:
 	@bash scripts/setup.sh
@@ -31,5 +31,9 @@ demo: setup plugin-link
 bench: setup plugin-link
 	$(PY) bench/scale.py
 
+# the plugin ZIP for QGIS's "Install from ZIP" (MODELS=all to ship every bundled model)
+package: setup
+	$(PY) tools/package.py --models $(or $(MODELS),recommended)
+
 clean:
-	rm -rf build $(DEMO) .pytest_cache
+	rm -rf build dist $(DEMO) .pytest_cache

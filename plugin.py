@@ -1,4 +1,5 @@
-"""QGIS entry point: registers the Landslide Mapper Processing provider."""
+"""QGIS entry point: registers the Landslide Mapper Processing provider and, in the
+desktop, offers once to install ONNX Runtime when QGIS's Python lacks it."""
 
 from qgis.core import QgsApplication
 
@@ -9,6 +10,7 @@ class LandslideMapperPlugin:
     def __init__(self, iface=None):
         self.iface = iface
         self.provider = None
+        self.installer = None
 
     def initProcessing(self):
         # Called by qgis_process too (hasProcessingProvider=yes), not only by the desktop.
@@ -17,6 +19,28 @@ class LandslideMapperPlugin:
 
     def initGui(self):
         self.initProcessing()
+        from .core.dependencies import onnxruntime_problem
+
+        problem = onnxruntime_problem()
+        if problem and self.iface is not None:
+            from qgis.PyQt.QtCore import QTimer
+
+            # after start-up has finished, so the question never blocks QGIS opening
+            QTimer.singleShot(0, lambda: self.offer_install(problem))
+
+    def offer_install(self, problem: str):
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from .algorithms.install_dialog import InstallDialog
+
+        answer = QMessageBox.question(
+            self.iface.mainWindow(), "Landslide Mapper",
+            problem.split(" Install it with")[0] + "\n\nInstall it now into QGIS's Python (for your user only)?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        if answer == QMessageBox.Yes:
+            self.installer = InstallDialog(self.iface.mainWindow())
+            self.installer.show()
+            self.installer.start()
 
     def unload(self):
         if self.provider is not None:

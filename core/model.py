@@ -7,22 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .dependencies import import_onnxruntime
 from .spec import METADATA_KEY, ModelSpec, SpecError
 
 
 class ModelError(RuntimeError):
     """The model file cannot be used; the message says why in the user's terms."""
-
-
-def import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ModelError(
-            "ONNX Runtime is not installed in this Python. Install it with: "
-            "python3 -m pip install onnxruntime"
-        ) from None
-    return onnxruntime
 
 
 def read_spec(path: str | os.PathLike) -> ModelSpec:

@@ -19,17 +19,17 @@ QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
 pytestmark = pytest.mark.slow
 
 
-def start_profile(home: Path) -> dict:
-    """The environment of a private QGIS profile in ``home`` with the plugin enabled and
-    this venv's packages visible."""
+def start_profile(home: Path, plugin_path: Path = ROOT / "build" / "plugins", venv_packages: bool = True) -> dict:
+    """The environment of a private QGIS profile in ``home`` with the plugin (found in
+    ``plugin_path``) enabled and, unless told otherwise, this venv's packages visible."""
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop("QGIS_CUSTOM_CONFIG_PATH", None)  # pytest-qgis's own profile: qgis_process gets a fresh one
     env.update(
         HOME=str(home),
         QT_QPA_PLATFORM="offscreen",
-        QGIS_PLUGINPATH=str(ROOT / "build" / "plugins"),
-        PYTHONPATH=os.pathsep.join([sysconfig.get_paths()["purelib"], env.get("PYTHONPATH", "")]),
+        QGIS_PLUGINPATH=str(plugin_path),
+        PYTHONPATH=os.pathsep.join([sysconfig.get_paths()["purelib"], env.get("PYTHONPATH", "")]) if venv_packages else "",
         XDG_RUNTIME_DIR=str(home / "runtime"),
     )
     (home / "runtime").mkdir(mode=0o700, exist_ok=True)
