@@ -27,6 +27,7 @@ from ..core.ensemble import ModelEnsemble
 from ..core.errors import Cancelled
 from ..core.inputs import InputError, ModelInput
 from ..core.model import ModelError, OnnxModel
+from ..core import scaling
 from ..core.readers import dem_on_grid
 from ..core.spec import SpecError
 from .qgis_reader import reader_for
@@ -42,6 +43,7 @@ CITATION = (
 INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_BAND", "BLUE_BAND", "NIR_BAND"
 DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
+INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
 _NO_MODEL_OPTION = "none"
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
 
@@ -114,7 +116,17 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     alg.addParameter(
         QgsProcessingParameterNumber(OVERLAP, tr("Window overlap (pixels)"), defaultValue=32, minValue=0)
     )
+    alg.addParameter(
+        QgsProcessingParameterEnum(
+            INPUT_SCALING, tr("Input scaling (auto: 8-bit as is, other data stretched per band over the whole image)"),
+            options=list(scaling.MODES), defaultValue=scaling.AUTO, usesStaticStrings=True,
+        )
+    )
     for param in (
+        QgsProcessingParameterNumber(SCALING_MIN, tr("Manual scaling: value shown as black"),
+                                     QgsProcessingParameterNumber.Double, optional=True),
+        QgsProcessingParameterNumber(SCALING_MAX, tr("Manual scaling: value shown as white"),
+                                     QgsProcessingParameterNumber.Double, optional=True),
         QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
         QgsProcessingParameterNumber(THREADS, tr("CPU threads (0 = all cores)"), defaultValue=0, minValue=0),
     ):
@@ -179,7 +191,14 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
             if not image.grid.crs_wkt:
                 raise InputError("The image has no coordinate reference system: assign one so the DEM can be aligned to it.")
             dem = dem_on_grid(dem_layer.source(), image.grid)
-        return ModelInput(model.spec, image, band_numbers, dem)
+        inputs = ModelInput(model.spec, image, band_numbers, dem)
+        mode = alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO
+        bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
+                  for name in (SCALING_MIN, SCALING_MAX)]
+        inputs.scaling = scaling.choose_scaling(mode, image, inputs.image_band_numbers, model.spec, *bounds)
+        if inputs.scaling is not None:
+            feedback.pushInfo(f"Input scaling ({mode}): {inputs.scaling.describe(inputs.image_band_names)}.")
+        return inputs
 
 
 def window_settings(alg, parameters, context) -> WindowSettings:

@@ -50,6 +50,9 @@ class QgsProviderReader:
     def release_cache(self) -> None:
         pass  # providers manage their own caches
 
+    def band_is_byte(self, number: int) -> bool:
+        return self.provider.dataType(number) == Qgis.Byte
+
     def read(self, bands, x0, y0, width, height):
         gt = self.grid.geotransform
         extent = QgsRectangle(

@@ -21,7 +21,8 @@ class ModelInput:
     raster's edges (those pixels are mirrored, see :mod:`core.windows`).
 
     ``band_numbers`` maps image band names (red, green, blue, nir) to 1-based band
-    numbers; ``dem`` must be on the image's grid with a one-pixel border (see
+    numbers; ``scaling`` (see :mod:`core.scaling`) maps the image's values onto the
+    range the model was trained on, the same for every window; ``dem`` must be on the image's grid with a one-pixel border (see
     :func:`core.readers.dem_on_grid`).
     """
 
@@ -31,8 +32,10 @@ class ModelInput:
         image: RasterReader,
         band_numbers: Mapping[str, int],
         dem: RasterReader | None = None,
+        scaling=None,
     ):
         self.spec = spec
+        self.scaling = scaling  # a core.scaling.BandScaling over spec.image_bands, or None
         self.image = image
         self.grid = image.grid
         missing = [name for name in spec.image_bands if name not in band_numbers]
@@ -86,6 +89,8 @@ class ModelInput:
         take = np.ix_(rows - r0, cols - c0)
 
         pixels, valid = self.image.read(self.image_band_numbers, c0, r0, cw, rh)
+        if self.scaling is not None:
+            pixels = np.stack([self.scaling.apply(i, band) for i, band in enumerate(pixels)])
         image_bands = {name: pixels[i][take] for i, name in enumerate(self.image_band_names)}
         valid = valid[take]
         slope = None

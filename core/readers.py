@@ -49,6 +49,10 @@ class RasterReader(Protocol):
         """Forget cached pixels above the rows read so far (called after each strip)."""
         ...
 
+    def band_is_byte(self, number: int) -> bool:
+        """Whether band ``number`` (1-based) stores 8-bit unsigned values."""
+        ...
+
     def read(self, bands: Sequence[int], x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Bands (1-based numbers) of the window as float32 (len(bands), height, width),
         and a bool (height, width) mask that is False where any band is nodata."""
@@ -68,6 +72,9 @@ class GdalReader:
         """Drop this dataset's blocks from GDAL's cache: the engine reads each strip of
         the raster once, so keeping them would only grow memory with the raster."""
         self.dataset.FlushCache()
+
+    def band_is_byte(self, number: int) -> bool:
+        return self.dataset.GetRasterBand(number).DataType == gdal.GDT_Byte
 
     def read(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
@@ -96,6 +103,7 @@ class ArrayReader:
     LOCAL_CRS = 'LOCAL_CS["image pixels",UNIT["metre",1]]'
 
     def __init__(self, bands: np.ndarray, grid: Grid | None = None, valid: np.ndarray | None = None):
+        self.is_byte = np.asarray(bands).dtype == np.uint8
         self.bands = np.asarray(bands, dtype=np.float32)
         self.band_count, height, width = self.bands.shape
         self.valid = valid
@@ -109,6 +117,9 @@ class ArrayReader:
 
     def release_cache(self) -> None:
         pass
+
+    def band_is_byte(self, number: int) -> bool:
+        return self.is_byte
 
 
 def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:

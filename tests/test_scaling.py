@@ -1,0 +1,96 @@
+"""Input radiometry: 16-bit and float images detect like their 8-bit equivalent."""
+
+import numpy as np
+import pytest
+
+from landslide_mapper.core import scaling
+from landslide_mapper.core.inputs import InputError
+from landslide_mapper.core.readers import ArrayReader, GdalReader
+from landslide_mapper.core.spec import ModelSpec
+from model_factory import build_model, default_spec
+from rasters import read_raster, write_raster
+
+
+@pytest.fixture(scope="module")
+def scene_copies(scene, tmp_path_factory):
+    """The 8-bit scene as a 12-bit-like UInt16 raster and as 0-1 float reflectances."""
+    folder = tmp_path_factory.mktemp("radiometry")
+    image, geotransform, _, _ = read_raster(scene["image"])
+    as_uint16 = (300 + 14 * image.astype(np.float32)).astype(np.uint16)
+    as_float = (image.astype(np.float32) / 255.0).astype(np.float32)
+    return {
+        "uint16": write_raster(folder / "u16.tif", as_uint16, geotransform=geotransform),
+        "float": write_raster(folder / "f32.tif", as_float, geotransform=geotransform),
+        "low": np.percentile(image.reshape(3, -1), 2, axis=1), "high": np.percentile(image.reshape(3, -1), 98, axis=1),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained_on_the_scene(scene_copies, tmp_path_factory):
+    """The bright-patch model, its spec recording the 8-bit imagery's percentiles as
+    training would."""
+    spec = default_spec(input_percentiles={"low": [float(v) for v in scene_copies["low"]],
+                                           "high": [float(v) for v in scene_copies["high"]]})
+    return build_model(tmp_path_factory.mktemp("model") / "bright.onnx", spec, brightness_band=3)
+
+
+def detect_mask(image, model, folder, **params):
+    import processing
+
+    result = processing.run("landslidemapper:detect", {
+        "INPUT": image, "MODEL_FILE": model, "MIN_AREA": 0, "OUTPUT_PROBABILITY": str(folder / "p.tif"),
+        "OUTPUT_MASK": str(folder / "m.tif"), "OUTPUT_POLYGONS": str(folder / "l.gpkg"), **params})
+    return read_raster(result["OUTPUT_MASK"])[0] == 1
+
+
+def iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_16_bit_and_float_images_detect_like_the_8_bit_original(provider, scene, scene_copies,
+                                                                 trained_on_the_scene, tmp_path):
+    original = detect_mask(scene["image"], trained_on_the_scene, tmp_path / "8bit")
+    assert original.sum() > 1000
+    for kind in ("uint16", "float"):
+        scaled = detect_mask(scene_copies[kind], trained_on_the_scene, tmp_path / kind)
+        assert iou(scaled, original) > 0.95, kind
+        unscaled = detect_mask(scene_copies[kind], trained_on_the_scene, tmp_path / f"{kind}-none",
+                               INPUT_SCALING="none")
+        assert iou(unscaled, original) < 0.5, kind
+    # manual: the UInt16 copy's 300..3870 is the 8-bit 0..255 again (0-255 target)
+    manual = detect_mask(scene_copies["uint16"], trained_on_the_scene, tmp_path / "manual",
+                         INPUT_SCALING="manual", SCALING_MIN=300, SCALING_MAX=300 + 14 * 255)
+    assert iou(manual, original) > 0.99
+
+
+def test_auto_leaves_8_bit_alone_and_stretches_once_for_the_whole_raster():
+    spec = ModelSpec.from_dict(default_spec())
+    rng = np.random.default_rng(0)
+    eight_bit = rng.integers(0, 256, (3, 300, 300)).astype(np.uint8)
+    assert scaling.choose_scaling("auto", ArrayReader(eight_bit), [1, 2, 3], spec) is None
+    wide = (eight_bit.astype(np.float32) * 100).astype(np.uint16)
+    wide[:, :150] //= 4  # a darker half: one stretch serves both halves, no per-window stretch
+    stretch = scaling.choose_scaling("auto", ArrayReader(wide), [1, 2, 3], spec)
+    low, high = np.percentile(wide.reshape(3, -1), [2, 98], axis=1)
+    np.testing.assert_allclose(stretch.low, low, rtol=0.05, atol=60)
+    np.testing.assert_allclose(stretch.high, high, rtol=0.05)
+    assert stretch.target_low == (0.0,) * 3 and stretch.target_high == (255.0,) * 3
+    assert scaling.choose_scaling("none", ArrayReader(wide), [1, 2, 3], spec) is None
+
+
+def test_manual_scaling_and_its_errors():
+    spec = ModelSpec.from_dict(default_spec())
+    manual = scaling.choose_scaling("manual", ArrayReader(np.zeros((3, 8, 8), np.uint16)), [1, 2, 3], spec,
+                                    100.0, 1100.0)
+    np.testing.assert_allclose(manual.apply(0, np.array([100.0, 600.0, 1100.0], np.float32)), [0, 127.5, 255])
+    with pytest.raises(InputError, match="minimum below the maximum"):
+        scaling.choose_scaling("manual", ArrayReader(np.zeros((3, 8, 8))), [1, 2, 3], spec, 5.0, 5.0)
+    with pytest.raises(InputError, match="both a minimum and a maximum"):
+        scaling.choose_scaling("manual", ArrayReader(np.zeros((3, 8, 8))), [1, 2, 3], spec, 5.0, None)
+
+
+def test_all_nodata_sample_is_reported(tmp_path):
+    path = write_raster(tmp_path / "empty.tif", np.zeros((3, 64, 64), np.uint16), nodata=0)
+    spec = ModelSpec.from_dict(default_spec())
+    with pytest.raises(InputError, match="all nodata"):
+        scaling.choose_scaling("auto", GdalReader(path), [1, 2, 3], spec)
