@@ -28,7 +28,7 @@ from ..core.errors import Cancelled
 from ..core.inputs import InputError, ModelInput
 from ..core.model import ModelError, OnnxModel
 from ..core import scaling
-from ..core.readers import dem_on_grid
+from ..core.readers import dem_on_grid, picked_bands
 from ..core.spec import SpecError
 from .qgis_reader import reader_for
 
@@ -45,6 +45,7 @@ DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
 INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
 _NO_MODEL_OPTION = "none"
+DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
 
 
@@ -89,13 +90,15 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
-    for name, label, default in (
-        (RED_BAND, "Red band", 1),
-        (GREEN_BAND, "Green band", 2),
-        (BLUE_BAND, "Blue band", 3),
-        (NIR_BAND, "Near-infrared band (only for models that use it)", None),
+    # Left empty, bands are picked by the raster's band names (e.g. a BGRN or RGBN
+    # product that labels its bands), else 1, 2, 3.
+    for name, label in (
+        (RED_BAND, "Red band (empty: from the band names, else 1)"),
+        (GREEN_BAND, "Green band (empty: from the band names, else 2)"),
+        (BLUE_BAND, "Blue band (empty: from the band names, else 3)"),
+        (NIR_BAND, "Near-infrared band (only for models that use it; empty: from the band names)"),
     ):
-        alg.addParameter(QgsProcessingParameterBand(name, tr(label), default, INPUT, optional=True))
+        alg.addParameter(QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True))
     alg.addParameter(
         QgsProcessingParameterRasterLayer(DEM, tr("DEM (elevation; needed by models that use slope)"), optional=True)
     )
@@ -174,13 +177,18 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))
-    band_numbers = {
+    given = {
         name: alg.parameterAsInt(parameters, param, context)
         for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
-        if parameters.get(param) is not None or name != "nir"
+        if parameters.get(param) not in (None, "")
     }
     with user_errors():
         image = reader_for(layer)
+        named = picked_bands(image.band_roles())
+        band_numbers = {**DEFAULT_BANDS, **named, **given}
+        if set(named) - set(given):
+            feedback.pushInfo("Bands picked by their names: " + ", ".join(
+                f"{k} = band {v}" for k, v in named.items() if k not in given) + ".")
         dem = None
         dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
         if dem_layer is not None and not model.spec.needs_dem:

@@ -10,7 +10,7 @@ import numpy as np
 from osgeo import gdal
 from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
 
-from ..core.readers import GdalReader, Grid
+from ..core.readers import GdalReader, Grid, role_of
 
 _NUMPY_TYPES = {
     Qgis.Byte: np.uint8,
@@ -52,6 +52,14 @@ class QgsProviderReader:
 
     def band_is_byte(self, number: int) -> bool:
         return self.provider.dataType(number) == Qgis.Byte
+
+    def band_roles(self) -> dict[str, int]:
+        roles: dict[str, int] = {}
+        for number in range(1, self.band_count + 1):
+            role = role_of(self.provider.colorInterpretationName(number))
+            if role and role not in roles:
+                roles[role] = number
+        return roles
 
     def read(self, bands, x0, y0, width, height):
         gt = self.grid.geotransform

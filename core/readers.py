@@ -41,6 +41,34 @@ class Grid:
         return min(xs), min(ys), max(xs), max(ys)
 
 
+_ROLE_NAMES = {
+    "red": {"red", "r", "redband"}, "green": {"green", "g", "greenband"}, "blue": {"blue", "b", "blueband"},
+    "nir": {"nir", "near-infrared", "near infrared", "nearinfrared", "infrared", "nir1", "nirband"},
+}
+
+
+def role_of(*names: str) -> str | None:
+    """'red', 'green', 'blue' or 'nir' from a band's description or colour
+    interpretation name ("Red", "NIR", "near-infrared", ...), or None."""
+    for name in names:
+        key = (name or "").strip().lower().replace("_", " ")
+        for role, spellings in _ROLE_NAMES.items():
+            if key in spellings or key.replace(" ", "") in spellings:
+                return role
+    return None
+
+
+def picked_bands(roles: dict[str, int]) -> dict[str, int]:
+    """Band numbers from the raster's own band names: used only when they name red,
+    green and blue all three (a partial naming would mix with the 1-2-3 default);
+    near-infrared whenever it is named."""
+    picked = {k: roles[k] for k in ("red", "green", "blue") if k in roles} if {"red", "green", "blue"} <= set(
+        roles) else {}
+    if "nir" in roles:
+        picked["nir"] = roles["nir"]
+    return picked
+
+
 class RasterReader(Protocol):
     grid: Grid
     band_count: int
@@ -51,6 +79,10 @@ class RasterReader(Protocol):
 
     def band_is_byte(self, number: int) -> bool:
         """Whether band ``number`` (1-based) stores 8-bit unsigned values."""
+        ...
+
+    def band_roles(self) -> dict[str, int]:
+        """Band numbers of the bands whose names say red, green, blue or nir."""
         ...
 
     def read(self, bands: Sequence[int], x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +107,15 @@ class GdalReader:
 
     def band_is_byte(self, number: int) -> bool:
         return self.dataset.GetRasterBand(number).DataType == gdal.GDT_Byte
+
+    def band_roles(self) -> dict[str, int]:
+        roles: dict[str, int] = {}
+        for number in range(1, self.band_count + 1):
+            band = self.dataset.GetRasterBand(number)
+            role = role_of(band.GetDescription(), gdal.GetColorInterpretationName(band.GetColorInterpretation()))
+            if role and role not in roles:
+                roles[role] = number
+        return roles
 
     def read(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
@@ -120,6 +161,9 @@ class ArrayReader:
 
     def band_is_byte(self, number: int) -> bool:
         return self.is_byte
+
+    def band_roles(self) -> dict[str, int]:
+        return {}
 
 
 def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:

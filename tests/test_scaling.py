@@ -94,3 +94,25 @@ def test_all_nodata_sample_is_reported(tmp_path):
     spec = ModelSpec.from_dict(default_spec())
     with pytest.raises(InputError, match="all nodata"):
         scaling.choose_scaling("auto", GdalReader(path), [1, 2, 3], spec)
+
+
+def test_bands_are_picked_by_their_names(provider, scene, bright_model, tmp_path):
+    """A BGRN product that names its bands detects exactly like the RGB original;
+    explicit band numbers still win."""
+    from osgeo import gdal
+
+    image, geotransform, _, _ = read_raster(scene["image"])
+    nir = np.full(image.shape[1:], 90, np.uint8)
+    bgrn = write_raster(tmp_path / "bgrn.tif", np.stack([image[2], image[1], image[0], nir]),
+                        geotransform=geotransform)
+    dataset = gdal.Open(bgrn, gdal.GA_Update)
+    for number, name in enumerate(("Blue", "Green", "Red", "NIR"), start=1):
+        dataset.GetRasterBand(number).SetDescription(name)
+    dataset = None
+    original = detect_mask(scene["image"], bright_model, tmp_path / "rgb")
+    named = detect_mask(bgrn, bright_model, tmp_path / "bgrn")
+    assert np.array_equal(named, original)
+    swapped = detect_mask(bgrn, bright_model, tmp_path / "explicit", RED_BAND=1, BLUE_BAND=3)
+    assert np.array_equal(swapped, original)  # the same bands, given by hand
+    wrong = detect_mask(bgrn, bright_model, tmp_path / "wrong", RED_BAND=4)
+    assert not np.array_equal(wrong, original)

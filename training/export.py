@@ -65,7 +65,11 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
         from .data import bijie_split, read_bijie
         from .evaluate import best_threshold, evaluate
 
-        _, val_ids, test_ids = bijie_split(data)
+        train_ids, val_ids, test_ids = bijie_split(data)
+        # what Detect's input scaling maps other imagery onto, and the ground resolution
+        # of the Bijie images (TripleSat, 0.8 m: Ji et al., 2020)
+        spec = ModelSpec.from_dict({**spec.to_dict(), "resolution_m": 0.8,
+                                    "input_percentiles": input_percentiles(read_bijie(data, train_ids), spec)})
         # the threshold is tuned on validation images (through the engine, as Detect
         # runs), then the test images are scored once, at that threshold
         threshold, val_scores = best_threshold(OnnxModel(out), read_bijie(data, val_ids))
@@ -87,6 +91,23 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
         curves.write_bytes((run / "curves.png").read_bytes())
         written.append(curves)
     return written
+
+
+def input_percentiles(samples, spec: ModelSpec, per_image: int = 2000, seed: int = 0) -> dict:
+    """The 2nd and 98th percentiles of the training imagery, per image band the model
+    reads (a sample of pixels from every image)."""
+    from core.scaling import PERCENTILES
+
+    rng = np.random.default_rng(seed)
+    picked = {name: [] for name in spec.image_bands}
+    for sample in samples:
+        size = sample.mask.size
+        index = rng.choice(size, size=min(per_image, size), replace=False)
+        for name in spec.image_bands:
+            picked[name].append(sample.sources[name].reshape(-1)[index])
+    low, high = zip(*(np.percentile(np.concatenate(v), PERCENTILES) for v in picked.values()))
+    return {"low": [round(float(x), 2) for x in low], "high": [round(float(x), 2) for x in high],
+            "bands": list(spec.image_bands), "percentiles": list(PERCENTILES)}
 
 
 PAPER = "published: F1 0.73 / IoU 0.58 (spatial attention), 0.70-0.71 (others); Bijie benchmark F1 0.79, precision 0.83"
