@@ -26,7 +26,7 @@ from ..core.engine import NoValidPixels, WindowSettings
 from ..core.ensemble import ModelEnsemble
 from ..core.errors import Cancelled
 from ..core.inputs import InputError, ModelInput
-from ..core.model import ModelError, OnnxModel
+from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core import scaling
 from ..core.readers import dem_on_grid, picked_bands
 from ..core.spec import SpecError
@@ -44,6 +44,7 @@ INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_B
 DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
 INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
+DEVICE = "DEVICE"
 _NO_MODEL_OPTION = "none"
 DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
@@ -132,6 +133,8 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
                                      QgsProcessingParameterNumber.Double, optional=True),
         QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
         QgsProcessingParameterNumber(THREADS, tr("CPU threads (0 = all cores)"), defaultValue=0, minValue=0),
+        QgsProcessingParameterEnum(DEVICE, tr("Device (auto: a GPU when ONNX Runtime has one, else the CPU)"),
+                                   options=[AUTO_DEVICE, *DEVICES], defaultValue=AUTO_DEVICE, usesStaticStrings=True),
     ):
         param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         alg.addParameter(param)
@@ -150,10 +153,15 @@ def model_path(alg, parameters, context) -> Path:
     return models[key]
 
 
+def runtime_options(alg, parameters, context) -> dict:
+    """How models run: CPU threads and device (execution provider)."""
+    return {"threads": alg.parameterAsInt(parameters, THREADS, context),
+            "device": alg.parameterAsEnumString(parameters, DEVICE, context) or AUTO_DEVICE}
+
+
 def load_model(alg, parameters, context) -> OnnxModel:
-    threads = alg.parameterAsInt(parameters, THREADS, context)
     with user_errors():
-        return OnnxModel(model_path(alg, parameters, context), threads=threads)
+        return OnnxModel(model_path(alg, parameters, context), **runtime_options(alg, parameters, context))
 
 
 def load_ensemble(alg, parameters, context, feedback) -> ModelEnsemble:
@@ -161,13 +169,13 @@ def load_ensemble(alg, parameters, context, feedback) -> ModelEnsemble:
     if alg.parameterAsFile(parameters, MODEL_FILE, context):
         raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' empty, "
                                         "or turn the ensemble off to run your own model."))
-    threads = alg.parameterAsInt(parameters, THREADS, context)
     paths = bundled_models()
     if len(paths) < 2:
         raise QgsProcessingException(tr("The ensemble needs at least two bundled models; this installation has "
                                         f"{len(paths)}."))
     with user_errors():
-        ensemble = ModelEnsemble([OnnxModel(path, threads=threads) for path in paths.values()])
+        runtime = runtime_options(alg, parameters, context)
+        ensemble = ModelEnsemble([OnnxModel(path, **runtime) for path in paths.values()])
     feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(paths)}; threshold {ensemble.spec.threshold} "
                       "(the mean of theirs).")
     return ensemble

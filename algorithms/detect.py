@@ -129,7 +129,7 @@ class DetectLandslides(common.LandslideAlgorithm):
                 raise QgsProcessingException(tr("The saliency summary explains one model: turn the ensemble off, "
                                                 "or the summary."))
             with common.user_errors():
-                saliency_model = saliency_model_for(model.path, threads=self.parameterAsInt(parameters, common.THREADS, context))
+                saliency_model = saliency_model_for(model.path, **common.runtime_options(self, parameters, context))
         with common.user_errors():
             result = detect(
                 inputs,

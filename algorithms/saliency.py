@@ -67,14 +67,14 @@ class SaliencyMap(common.LandslideAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         path = common.model_path(self, parameters, context)
-        threads = self.parameterAsInt(parameters, common.THREADS, context)
+        runtime = common.runtime_options(self, parameters, context)
         with common.user_errors():
             try:
-                model = saliency_model_for(path, threads=threads)
+                model = saliency_model_for(path, **runtime)
             except ModelError:
                 if not self.parameterAsBool(parameters, FALLBACK, context):
                     raise
-                model = OcclusionSaliency(OnnxModel(path, threads=threads))
+                model = OcclusionSaliency(OnnxModel(path, **runtime))
                 feedback.pushWarning(f"{path.name} has no saliency graph: using the slower occlusion fallback.")
         feedback.pushInfo(f"Saliency from {model.path.name}; execution provider: {', '.join(model.providers)}")
         inputs = common.model_input(self, parameters, context, feedback, model)

@@ -24,6 +24,33 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
     )
 
 
+#: Detect's DEVICE choices and the ONNX Runtime execution providers behind them, best first.
+DEVICES = {
+    "cuda": "CUDAExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+AUTO_DEVICE = "auto"
+
+
+def providers_for(device: str = AUTO_DEVICE) -> list[str]:
+    """The execution providers to ask ONNX Runtime for: ``auto`` takes the best one this
+    installation has (CUDA, DirectML, CoreML, else CPU); a named device must be there."""
+    available = import_onnxruntime().get_available_providers()
+    if device == AUTO_DEVICE:
+        best = next(p for p in DEVICES.values() if p in available or p == "CPUExecutionProvider")
+        return [best] if best == "CPUExecutionProvider" else [best, "CPUExecutionProvider"]
+    if device not in DEVICES:
+        raise ModelError(f"Unknown device '{device}': choose one of {AUTO_DEVICE}, {', '.join(DEVICES)}.")
+    wanted = DEVICES[device]
+    if wanted not in available:
+        hint = " (install the onnxruntime-gpu package and NVIDIA's CUDA and cuDNN libraries)" if device == "cuda" else ""
+        raise ModelError(f"The device '{device}' is not available to this ONNX Runtime{hint}; it offers: "
+                         f"{', '.join(available)}. Choose '{AUTO_DEVICE}' or 'cpu'.")
+    return [wanted] if wanted == "CPUExecutionProvider" else [wanted, "CPUExecutionProvider"]
+
+
 class OnnxModel:
     """Runs a model on batches of normalized (N, bands, H, W) float32 windows.
 
@@ -32,13 +59,13 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 0, providers: list[str] | None = None,
-                 output: str = "landslide_probability"):
+                 output: str = "landslide_probability", device: str = AUTO_DEVICE):
         ort = import_onnxruntime()
         self.path = Path(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per core
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = _open_session(ort, path, options, providers)
+        self.session = _open_session(ort, path, options, providers or providers_for(device))
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_json(metadata.get(METADATA_KEY), source=self.path.name)
         if self.spec.output != output:

@@ -22,7 +22,7 @@ from osgeo import ogr
 
 from .engine import PROBABILITY_NODATA, CancelFn, NoValidPixels, ProgressFn, WindowSettings, write_values_raster
 from .inputs import ModelInput
-from .model import ModelError, OnnxModel
+from .model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
 from .outputs import AtomicOutputs, GeoTiffWriter
 from .polygons import polygonize_mask
 from .readers import GdalReader
@@ -31,10 +31,9 @@ SALIENCY_NODATA = PROBABILITY_NODATA
 ZONES_LAYER = "salient_zones"
 
 
-def saliency_model_for(model_path: str | Path, threads: int = 0) -> OnnxModel:
+def saliency_model_for(model_path: str | Path, threads: int = 0, device: str = AUTO_DEVICE) -> OnnxModel:
     """The saliency graph that belongs to a prediction model (named in its spec)."""
-    prediction = OnnxModel(model_path, threads=threads)
-    name = prediction.spec.extra.get("saliency_model")
+    name = read_spec(model_path).extra.get("saliency_model")
     if not name:
         raise ModelError(
             f"{Path(model_path).name} has no saliency graph (its spec names no 'saliency_model'): "
@@ -43,7 +42,7 @@ def saliency_model_for(model_path: str | Path, threads: int = 0) -> OnnxModel:
     path = Path(model_path).with_name(name)
     if not path.is_file():
         raise ModelError(f"The saliency graph {name} of {Path(model_path).name} is missing: expected it at {path}.")
-    return OnnxModel(path, threads=threads, output="saliency")
+    return OnnxModel(path, threads=threads, output="saliency", device=device)
 
 
 GRADIENT_METHOD = "vanilla gradient (Eq. 11): mean over bands of |d mean probability / d input|"
