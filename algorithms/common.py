@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterBand,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
@@ -26,9 +27,10 @@ from ..core.engine import NoValidPixels, WindowSettings
 from ..core.ensemble import ModelEnsemble
 from ..core.errors import Cancelled
 from ..core.inputs import InputError, ModelInput
+from ..core.outputs import OutputError
 from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core import scaling
-from ..core.readers import dem_on_grid, picked_bands
+from ..core.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
 from ..core.spec import SpecError
 from .qgis_reader import reader_for
 
@@ -44,7 +46,7 @@ INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_B
 DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
 INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
-DEVICE = "DEVICE"
+DEVICE, EXTENT = "DEVICE", "EXTENT"
 _NO_MODEL_OPTION = "none"
 DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
@@ -89,6 +91,8 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     """Image, bands, DEM, model and window parameters, shared by every model-running algorithm."""
     alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))
+    alg.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Only this extent (empty: the whole image)"),
+                                                  optional=True))
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
     # Left empty, bands are picked by the raster's band names (e.g. a BGRN or RGBN
@@ -191,7 +195,16 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
         if parameters.get(param) not in (None, "")
     }
     with user_errors():
-        image = reader_for(layer)
+        image = whole_image = reader_for(layer)
+        if parameters.get(EXTENT) not in (None, ""):
+            if not image.grid.crs_wkt:
+                raise InputError("The image has no coordinate reference system, so an extent cannot be placed on it.")
+            rect = alg.parameterAsExtent(parameters, EXTENT, context)
+            crs = alg.parameterAsExtentCrs(parameters, EXTENT, context)
+            window = crop_window(image.grid, (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(),
+                                              crs.toWkt() if crs.isValid() else ""))
+            image = CroppedReader(image, *window)
+            feedback.pushInfo(f"Extent: {window[2]} x {window[3]} pixels from column {window[0]}, row {window[1]}.")
         named = picked_bands(image.band_roles())
         band_numbers = {**DEFAULT_BANDS, **named, **given}
         if set(named) - set(given):
@@ -211,7 +224,8 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
         mode = alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO
         bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
                   for name in (SCALING_MIN, SCALING_MAX)]
-        inputs.scaling = scaling.choose_scaling(mode, image, inputs.image_band_numbers, model.spec, *bounds)
+        # sampled over the whole image, so runs over several extents share one stretch
+        inputs.scaling = scaling.choose_scaling(mode, whole_image, inputs.image_band_numbers, model.spec, *bounds)
         if inputs.scaling is not None:
             feedback.pushInfo(f"Input scaling ({mode}): {inputs.scaling.describe(inputs.image_band_names)}.")
         return inputs
@@ -234,6 +248,12 @@ def user_errors():
         raise QgsProcessingException(tr("Cancelled: no output was written.")) from None
     except (SpecError, ModelError, InputError, NoValidPixels, ValueError, RuntimeError) as err:
         raise QgsProcessingException(str(err)) from None
+    except OutputError as err:
+        raise QgsProcessingException(str(err)) from None
+    except OSError as err:  # the file system refused an output: no permission, not a folder
+        where = f" {err.filename}" if err.filename else ""
+        raise QgsProcessingException(tr(f"Cannot write{where}: {err.strerror or err}. Choose an output folder you "
+                                        "can write to, with free space; nothing was written.")) from None
 
 
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):

@@ -27,7 +27,7 @@ from .errors import Cancelled
 from .metrics import Confusion
 from .outputs import AtomicOutputs, GeoTiffWriter
 from .polygons import equal_area_transform, lut_vrt, vector_driver_for
-from .readers import Grid, GdalReader
+from .readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -225,43 +225,22 @@ def _overlaps_grid(source: LandslideMap, grid: Grid) -> bool:
 
 def crop_to_extent(grid: Grid, extent: tuple[float, float, float, float, str]) -> Grid:
     """The part of ``grid`` (whole pixels) inside ``extent`` given in any CRS."""
-    xmin, ymin, xmax, ymax, wkt = extent
-    if wkt:
-        xmin, ymin, xmax, ymax = transform_bounds((xmin, ymin, xmax, ymax), wkt, grid.crs_wkt)
-    gt = grid.geotransform
-    c0 = max(0, math.floor((xmin - gt[0]) / gt[1] + 1e-9))
-    c1 = min(grid.width, math.ceil((xmax - gt[0]) / gt[1] - 1e-9))
-    r0 = max(0, math.floor((ymax - gt[3]) / gt[5] + 1e-9))
-    r1 = min(grid.height, math.ceil((ymin - gt[3]) / gt[5] - 1e-9))
-    if c1 <= c0 or r1 <= r0:
-        raise EvaluationError("The extent does not overlap the maps: draw it over the area they cover.")
-    return Grid(c1 - c0, r1 - r0, (gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]), grid.crs_wkt)
+    try:
+        return sub_grid(grid, *crop_window(grid, extent))
+    except ValueError:
+        raise EvaluationError("The extent does not overlap the maps: draw it over the area they cover.") from None
 
 
 def describe_crs(wkt: str) -> str:
-    srs = _srs(wkt)
+    srs = srs_from(wkt)
     authority, code = srs.GetAuthorityName(None), srs.GetAuthorityCode(None)
     return f"{authority}:{code}" if authority and code else (srs.GetName() or "unnamed CRS")
 
 
 def describe_grid(grid: Grid) -> str:
-    units = "°" if grid.is_geographic else " m" if _srs(grid.crs_wkt).GetLinearUnits() == 1.0 else " units"
+    units = "°" if grid.is_geographic else " m" if srs_from(grid.crs_wkt).GetLinearUnits() == 1.0 else " units"
     gt = grid.geotransform
     return f"{describe_crs(grid.crs_wkt)}, {abs(gt[1]):g} x {abs(gt[5]):g}{units} pixels, {grid.width} x {grid.height}"
-
-
-def transform_bounds(bounds, source_wkt: str, target_wkt: str) -> tuple[float, float, float, float]:
-    source, target = _srs(source_wkt), _srs(target_wkt)
-    if source.IsSame(target):
-        return tuple(bounds)
-    return osr.CoordinateTransformation(source, target).TransformBounds(*bounds, 21)
-
-
-def _srs(wkt: str) -> osr.SpatialReference:
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(wkt)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
 
 
 # --- maps as object-id rasters --------------------------------------------------------
@@ -297,7 +276,7 @@ def _reprojected(source: LandslideMap, target_wkt: str):
     if srs is None:
         raise EvaluationError(f"The layer '{layer.GetName()}' has no coordinate reference system: assign one first.")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    target = _srs(target_wkt)
+    target = srs_from(target_wkt)
     transform = None if srs.IsSame(target) else osr.CoordinateTransformation(srs, target)
     memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
     out = memory.CreateLayer("objects", srs=target, geom_type=layer.GetGeomType())
@@ -388,7 +367,7 @@ class _ObjectRaster:
         # landslide pixels -> 4-connected polygons -> object ids (the same pixels back)
         indicator = gdal.Open(lut_vrt(indicator_path, grid))
         memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
-        layer = memory.CreateLayer("objects", srs=_srs(grid.crs_wkt), geom_type=ogr.wkbPolygon)
+        layer = memory.CreateLayer("objects", srs=srs_from(grid.crs_wkt), geom_type=ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("obj", ogr.OFTInteger))
         band_ones = indicator.GetRasterBand(1)
         gdal.Polygonize(band_ones, band_ones, layer, 0)
@@ -505,7 +484,7 @@ def _new_layer(path: str, name: str, grid: Grid, geom_type, fields: list[tuple[s
     written again when the exception's frames release it)."""
     dataset = ogr.GetDriverByName(vector_driver_for(path)).CreateDataSource(path)
     try:
-        layer = dataset.CreateLayer(name, srs=_srs(grid.crs_wkt), geom_type=geom_type)
+        layer = dataset.CreateLayer(name, srs=srs_from(grid.crs_wkt), geom_type=geom_type)
         for field_name, kind in fields:
             layer.CreateField(ogr.FieldDefn(field_name, kind))
         yield layer
@@ -535,7 +514,7 @@ def _area_m2(geometry: ogr.Geometry, to_metres: osr.CoordinateTransformation) ->
 
 
 def _write_objects(path, grid, predicted, referenced, tally, ref_status, pred_status) -> None:
-    to_metres = equal_area_transform(_srs(grid.crs_wkt), grid)
+    to_metres = equal_area_transform(srs_from(grid.crs_wkt), grid)
 
     def rows():
         for name, objects, status, covered, scored in (
@@ -561,7 +540,7 @@ def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
     codes = gdal.Open(lut_vrt(errors_path, grid, "0:0,1:1,2:2,255:0"))
     band = codes.GetRasterBand(1)
     memory = ogr.GetDriverByName("Memory").CreateDataSource("raw")
-    raw = memory.CreateLayer("raw", srs=_srs(grid.crs_wkt), geom_type=ogr.wkbPolygon)
+    raw = memory.CreateLayer("raw", srs=srs_from(grid.crs_wkt), geom_type=ogr.wkbPolygon)
     raw.CreateField(ogr.FieldDefn("code", ogr.OFTInteger))
     try:
         gdal.Polygonize(band, band, raw, 0, callback=lambda *_: 0 if cancelled() else 1)
@@ -569,7 +548,7 @@ def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
         if cancelled():  # GDAL reports the callback's stop as "User terminated"
             raise Cancelled() from None
         raise
-    to_metres = equal_area_transform(_srs(grid.crs_wkt), grid)
+    to_metres = equal_area_transform(srs_from(grid.crs_wkt), grid)
     rows = ((f.GetGeometryRef().Clone(), {"error_code": f.GetField("code"), "error": ERROR_NAMES[f.GetField("code")],
                                          "area_m2": _area_m2(f.GetGeometryRef(), to_metres)}) for f in raw)
     _write_features(path, "errors", grid, ogr.wkbPolygon, [

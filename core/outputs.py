@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class GeoTiffWriter:
         options = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
         if np.dtype(dtype) == np.float32:
             options.append("PREDICTOR=3")
+        self.path = path
         self.dataset = gdal.GetDriverByName("GTiff").Create(
             path, grid.width, grid.height, 1, _GDAL_TYPES[np.dtype(dtype)], options=options
         )
@@ -57,23 +59,51 @@ class GeoTiffWriter:
 
     def _flush(self) -> None:
         if self.buffered:
-            self.band.WriteArray(self.buffer[: self.buffered], 0, self.buffer_row0)
-            self.band.FlushCache()
+            rows, row0 = self.buffer[: self.buffered], self.buffer_row0
+            _write(self.path, lambda: (self.band.WriteArray(rows, 0, row0), self.band.FlushCache()))
             self.buffer_row0 += self.buffered
             self.buffered = 0
 
     def close(self) -> None:
+        """Write what is buffered and close the file; the file is closed even when that
+        fails, so that it can be removed (an open dataset would be written again later)."""
         if self.dataset is not None:
-            self._flush()
-            self.band = None
-            self.dataset.FlushCache()
-            self.dataset = None
+            try:
+                self._flush()
+                _write(self.path, lambda: self.dataset.FlushCache())  # not the bound method: it holds the file
+            finally:
+                # after a failed write, GDAL's own close fails again (reported by GDAL as
+                # an unraisable error); the file is closed all the same
+                self.band = None
+                self.dataset = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class OutputError(OSError):
+    """An output could not be written; the message says why in the user's terms."""
+
+
+def _write(path: str, action) -> None:
+    """Run a GDAL write; a failure becomes an :class:`OutputError` that says what went
+    wrong (GDAL reports a full disk as e.g. "TIFFAppendToStrip: Write error")."""
+    try:
+        action()
+        return
+    except RuntimeError as err:
+        message = str(err)
+    # raised outside the except block: the GDAL error's traceback (whose frames hold the
+    # band and thus the open file, which would then keep its space when removed) is gone
+    folder = Path(path).parent
+    free = shutil.disk_usage(folder).free if folder.exists() else None
+    if free is not None and free < 16 * 2**20:
+        raise OutputError(f"The disk holding {folder} is full ({free // 1024} KiB of space left) while writing "
+                          f"{Path(path).name}: free some space or choose another folder.")
+    raise OutputError(f"Writing {Path(path).name} failed: {message}")
 
 
 class AtomicOutputs:

@@ -7,6 +7,7 @@ in ``algorithms/``), including layers GDAL cannot open.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -198,16 +199,69 @@ def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
 
 def _overlaps(source: Grid, target: Grid) -> bool:
     """Whether ``source``'s footprint, transformed to ``target``'s CRS, intersects it."""
-    src_srs, dst_srs = osr.SpatialReference(), osr.SpatialReference()
-    src_srs.ImportFromWkt(source.crs_wkt)
-    dst_srs.ImportFromWkt(target.crs_wkt)
-    for srs in (src_srs, dst_srs):
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    xmin, ymin, xmax, ymax = source.bounds
     try:
-        transform = osr.CoordinateTransformation(src_srs, dst_srs)
-        txmin, tymin, txmax, tymax = transform.TransformBounds(xmin, ymin, xmax, ymax, 21)
+        txmin, tymin, txmax, tymax = transform_bounds(source.bounds, source.crs_wkt, target.crs_wkt)
     except RuntimeError:
         return False
     gxmin, gymin, gxmax, gymax = target.bounds
     return txmin < gxmax and txmax > gxmin and tymin < gymax and tymax > gymin
+
+
+def srs_from(wkt: str) -> osr.SpatialReference:
+    """A spatial reference with x = easting/longitude, y = northing/latitude."""
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def transform_bounds(bounds, source_wkt: str, target_wkt: str) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) from one CRS to another, densified along the edges."""
+    source, target = srs_from(source_wkt), srs_from(target_wkt)
+    if source.IsSame(target):
+        return tuple(bounds)
+    return osr.CoordinateTransformation(source, target).TransformBounds(*bounds, 21)
+
+
+def crop_window(grid: Grid, extent: tuple[float, float, float, float, str]) -> tuple[int, int, int, int]:
+    """(col0, row0, width, height): the whole pixels of ``grid`` that ``extent``
+    (xmin, ymin, xmax, ymax, CRS WKT or "" for the grid's own) touches. Raises
+    ValueError when it does not overlap the grid."""
+    xmin, ymin, xmax, ymax, wkt = extent
+    if wkt:
+        xmin, ymin, xmax, ymax = transform_bounds((xmin, ymin, xmax, ymax), wkt, grid.crs_wkt)
+    gt = grid.geotransform
+    c0 = max(0, math.floor((xmin - gt[0]) / gt[1] + 1e-9))
+    c1 = min(grid.width, math.ceil((xmax - gt[0]) / gt[1] - 1e-9))
+    r0 = max(0, math.floor((ymax - gt[3]) / gt[5] + 1e-9))
+    r1 = min(grid.height, math.ceil((ymin - gt[3]) / gt[5] - 1e-9))
+    if c1 <= c0 or r1 <= r0:
+        raise ValueError("The extent does not overlap the raster: draw it over the area the raster covers.")
+    return c0, r0, c1 - c0, r1 - r0
+
+
+def sub_grid(grid: Grid, col0: int, row0: int, width: int, height: int) -> Grid:
+    gt = grid.geotransform
+    return Grid(width, height, (gt[0] + col0 * gt[1], gt[1], 0.0, gt[3] + row0 * gt[5], 0.0, gt[5]), grid.crs_wkt)
+
+
+class CroppedReader:
+    """A rectangle of pixels of another reader, read as a raster of its own (a run over
+    a user-drawn extent only)."""
+
+    def __init__(self, reader, col0: int, row0: int, width: int, height: int):
+        self.reader, self.col0, self.row0 = reader, col0, row0
+        self.band_count = reader.band_count
+        self.grid = sub_grid(reader.grid, col0, row0, width, height)
+
+    def read(self, bands, x0, y0, width, height):
+        return self.reader.read(bands, self.col0 + x0, self.row0 + y0, width, height)
+
+    def release_cache(self) -> None:
+        self.reader.release_cache()
+
+    def band_is_byte(self, number: int) -> bool:
+        return self.reader.band_is_byte(number)
+
+    def band_roles(self) -> dict[str, int]:
+        return self.reader.band_roles()
