@@ -308,3 +308,39 @@ def test_run_over_a_drawn_extent_only(provider, scene, bright_model, tmp_path):
     assert 100 - 2 <= col0 <= 100 and 50 - 2 <= row0 <= 50 and 200 <= cols <= 204 and 200 <= rows <= 204
     inner = (slice(40, rows - 40), slice(40, cols - 40))
     assert np.array_equal(mask[inner], whole[row0:row0 + rows, col0:col0 + cols][inner])
+
+
+def test_two_runs_at_once_as_background_tasks_do_not_interfere(provider, qgis_app, scene, bright_model,
+                                                               slope_model, tmp_path):
+    """Two Detect runs started together as QGIS background tasks (as the toolbox runs
+    them) give exactly what each gives alone."""
+    import time
+
+    from qgis.core import (QgsApplication, QgsProcessingAlgRunnerTask, QgsProcessingContext,
+                           QgsProcessingFeedback)
+
+    jobs = {
+        "bright": {"INPUT": scene["image"], "MODEL_FILE": bright_model, "WINDOW": 64},
+        "slope": {"INPUT": scene["image"], "MODEL_FILE": slope_model, "DEM": scene["dem"], "OVERLAP": 16},
+    }
+    alone = {name: read_raster(run({**params, **outputs(tmp_path / f"{name}-alone")})["OUTPUT_PROBABILITY"])[0]
+             for name, params in jobs.items()}
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    tasks, results, keep = [], {}, []
+    for name, params in jobs.items():
+        context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+        task = QgsProcessingAlgRunnerTask(algorithm, {**params, **outputs(tmp_path / f"{name}-together")},
+                                          context, feedback)
+        task.executed.connect(lambda ok, out, name=name: results.__setitem__(name, (ok, out)))
+        keep += [context, feedback]
+        tasks.append(task)
+    for task in tasks:
+        QgsApplication.taskManager().addTask(task)
+    deadline = time.monotonic() + 120
+    while len(results) < len(jobs) and time.monotonic() < deadline:
+        qgis_app.processEvents()
+        time.sleep(0.01)
+    assert set(results) == set(jobs) and all(ok for ok, _ in results.values()), results
+    for name in jobs:
+        together = read_raster(results[name][1]["OUTPUT_PROBABILITY"])[0]
+        assert np.array_equal(together, alone[name]), name
