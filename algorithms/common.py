@@ -22,7 +22,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.catalog import NO_MODEL_MESSAGE, bundled_models
+from ..core.catalog import NO_MODEL_MESSAGE, bundled_models, variant
 from ..core.engine import NoValidPixels, WindowSettings
 from ..core.ensemble import ModelEnsemble
 from ..core.errors import Cancelled
@@ -163,12 +163,18 @@ def runtime_options(alg, parameters, context) -> dict:
             "device": alg.parameterAsEnumString(parameters, DEVICE, context) or AUTO_DEVICE}
 
 
-def load_model(alg, parameters, context) -> OnnxModel:
+def load_model(alg, parameters, context, precision: str = "float32") -> OnnxModel:
+    """The chosen model; ``precision`` "int8" takes its quantized variant."""
+    path = model_path(alg, parameters, context)
+    chosen = variant(path, precision)
+    if not chosen.is_file():
+        raise QgsProcessingException(tr(f"{path.name} has no {precision} variant (expected {chosen.name} beside it); "
+                                        "choose float32, or make one with 'python -m training quantize'."))
     with user_errors():
-        return OnnxModel(model_path(alg, parameters, context), **runtime_options(alg, parameters, context))
+        return OnnxModel(chosen, **runtime_options(alg, parameters, context))
 
 
-def load_ensemble(alg, parameters, context, feedback) -> ModelEnsemble:
+def load_ensemble(alg, parameters, context, feedback, precision: str = "float32") -> ModelEnsemble:
     """Every bundled model, averaged (the ensemble of Detect's ENSEMBLE option)."""
     if alg.parameterAsFile(parameters, MODEL_FILE, context):
         raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' empty, "
@@ -179,7 +185,7 @@ def load_ensemble(alg, parameters, context, feedback) -> ModelEnsemble:
                                         f"{len(paths)}."))
     with user_errors():
         runtime = runtime_options(alg, parameters, context)
-        ensemble = ModelEnsemble([OnnxModel(path, **runtime) for path in paths.values()])
+        ensemble = ModelEnsemble([OnnxModel(variant(path, precision), **runtime) for path in paths.values()])
     feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(paths)}; threshold {ensemble.spec.threshold} "
                       "(the mean of theirs).")
     return ensemble

@@ -7,11 +7,20 @@ from pathlib import Path
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 #: The model Detect offers first, when it is bundled (the method's best: spatial attention).
 RECOMMENDED = "spatial_attention_unet"
+#: Files beside a model that are not models of their own: its saliency graph, its INT8 variant.
+COMPANION_SUFFIXES = ("_saliency", "_int8")
+
+
+def variant(model_path: Path, precision: str) -> Path:
+    """The model file for ``precision`` ("float32": the model itself; "int8": its
+    quantized sibling ``<name>_int8.onnx``)."""
+    model_path = Path(model_path)
+    return model_path if precision == "float32" else model_path.with_name(f"{model_path.stem}_{precision}.onnx")
 
 
 def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     """Bundled model keys (file stems) to paths, the recommended one first."""
-    paths = sorted(p for p in Path(models_dir).glob("*.onnx") if not p.stem.endswith("_saliency"))
+    paths = sorted(p for p in Path(models_dir).glob("*.onnx") if not p.stem.endswith(COMPANION_SUFFIXES))
     paths.sort(key=lambda p: p.stem != RECOMMENDED)
     return {p.stem: p for p in paths}
 

@@ -1,4 +1,4 @@
-"""python -m training {train,export} — see --help of each."""
+"""python -m training {train,export,quantize} — see --help of each."""
 
 from __future__ import annotations
 
@@ -53,6 +53,13 @@ def cmd_export(args) -> None:
         print(f"wrote {p}")
 
 
+def cmd_quantize(args) -> None:
+    from .quantize import quantize
+
+    for model in args.models:
+        print(f"wrote {quantize(model, args.data, count=args.calibration_windows)}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +96,12 @@ def main(argv=None) -> None:
     e.add_argument("--data", help="dataset to take real patches from for the TF/ONNX check")
     e.add_argument("--check-patches", type=int, default=8)
     e.set_defaults(func=cmd_export)
+
+    q = sub.add_parser("quantize", help="INT8 variant of exported models (<name>_int8.onnx), calibrated on real patches")
+    q.add_argument("models", nargs="+", help="exported prediction models, e.g. models/unet.onnx")
+    q.add_argument("--data", required=True, help="Bijie folder: calibration patches come from its training images")
+    q.add_argument("--calibration-windows", type=int, default=64)
+    q.set_defaults(func=cmd_quantize)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -1,0 +1,47 @@
+"""INT8 variants: quantized on real patches, picked by Detect's PRECISION."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rasters import read_raster
+
+ROOT = Path(__file__).resolve().parent.parent
+BIJIE = ROOT.parent / "shared" / "data" / "bijie"
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.mark.skipif(not (BIJIE / "index.csv").exists(), reason="../shared/data not present")
+def test_int8_variant_detects_like_the_float_model(provider, scene, bright_model, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+    from training.quantize import quantize
+
+    model = tmp_path / "bright.onnx"
+    shutil.copy(bright_model, model)
+    int8 = quantize(model, str(BIJIE), count=16)
+    assert int8.name == "bright_int8.onnx" and int8.stat().st_size > 0
+
+    from landslide_mapper.core.model import OnnxModel
+
+    spec = OnnxModel(int8).spec
+    assert spec.extra["precision"] == "int8" and spec.bands == OnnxModel(model).spec.bands
+    assert any(node.op_type == "QuantizeLinear" for node in __import__("onnx").load(str(int8)).graph.node)
+
+    def mask(precision, folder):
+        result = processing.run("landslidemapper:detect", {
+            "INPUT": scene["image"], "MODEL_FILE": str(model), "PRECISION": precision,
+            "OUTPUT_PROBABILITY": str(folder / "p.tif"), "OUTPUT_MASK": str(folder / "m.tif"),
+            "OUTPUT_POLYGONS": str(folder / "l.gpkg")})
+        return read_raster(result["OUTPUT_MASK"])[0] == 1, read_raster(result["OUTPUT_PROBABILITY"])[0]
+
+    (full, p_full), (quantized, p_int8) = mask("float32", tmp_path / "f"), mask("int8", tmp_path / "q")
+    assert (full & quantized).sum() / (full | quantized).sum() > 0.9
+    assert not np.array_equal(p_full, p_int8)  # it really ran the other graph
+
+    int8.unlink()
+    with pytest.raises(QgsProcessingException, match="has no int8 variant"):
+        mask("int8", tmp_path / "none")
