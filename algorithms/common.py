@@ -18,6 +18,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -46,7 +47,7 @@ INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_B
 DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
 INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
-DEVICE, EXTENT = "DEVICE", "EXTENT"
+DEVICE, EXTENT, CLASS = "DEVICE", "EXTENT", "CLASS"
 _NO_MODEL_OPTION = "none"
 DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
@@ -139,6 +140,8 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
         QgsProcessingParameterNumber(THREADS, tr("CPU threads (0 = all cores)"), defaultValue=0, minValue=0),
         QgsProcessingParameterEnum(DEVICE, tr("Device (auto: a GPU when ONNX Runtime has one, else the CPU)"),
                                    options=[AUTO_DEVICE, *DEVICES], defaultValue=AUTO_DEVICE, usesStaticStrings=True),
+        QgsProcessingParameterString(CLASS, tr("Class (multi-class models: the landslide class's name or number)"),
+                                     optional=True),
     ):
         param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         alg.addParameter(param)
@@ -171,7 +174,8 @@ def load_model(alg, parameters, context, precision: str = "float32") -> OnnxMode
         raise QgsProcessingException(tr(f"{path.name} has no {precision} variant (expected {chosen.name} beside it); "
                                         "choose float32, or make one with 'python -m training quantize'."))
     with user_errors():
-        return OnnxModel(chosen, **runtime_options(alg, parameters, context))
+        return OnnxModel(chosen, class_name=alg.parameterAsString(parameters, CLASS, context) or None,
+                         **runtime_options(alg, parameters, context))
 
 
 def load_ensemble(alg, parameters, context, feedback, precision: str = "float32") -> ModelEnsemble:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .dependencies import import_onnxruntime
+from .interop import has_foreign_metadata, spec_from_foreign_metadata
 from .spec import METADATA_KEY, ModelSpec, SpecError
 
 
@@ -19,9 +20,14 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
     """The spec stored in an ONNX file's metadata, validated (no session is created)."""
     ort = import_onnxruntime()
     session = _open_session(ort, path, ort.SessionOptions())
-    return ModelSpec.from_json(
-        session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), source=Path(path).name
-    )
+    return spec_of(session.get_modelmeta().custom_metadata_map, session.get_inputs()[0].shape, Path(path).name)
+
+
+def spec_of(metadata, input_shape, source: str, class_name: str | None = None) -> ModelSpec:
+    """Our spec when the model carries one, else one made from Deepness/GeoDeep keys."""
+    if METADATA_KEY not in metadata and has_foreign_metadata(metadata):
+        return spec_from_foreign_metadata(metadata, input_shape, source, class_name)
+    return ModelSpec.from_json(metadata.get(METADATA_KEY), source=source)
 
 
 #: Detect's DEVICE choices and the ONNX Runtime execution providers behind them, best first.
@@ -59,7 +65,7 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 0, providers: list[str] | None = None,
-                 output: str = "landslide_probability", device: str = AUTO_DEVICE):
+                 output: str = "landslide_probability", device: str = AUTO_DEVICE, class_name: str | None = None):
         ort = import_onnxruntime()
         self.path = Path(path)
         options = ort.SessionOptions()
@@ -67,7 +73,7 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = _open_session(ort, path, options, providers or providers_for(device))
         metadata = self.session.get_modelmeta().custom_metadata_map
-        self.spec = ModelSpec.from_json(metadata.get(METADATA_KEY), source=self.path.name)
+        self.spec = spec_of(metadata, self.session.get_inputs()[0].shape, self.path.name, class_name)
         if self.spec.output != output:
             raise ModelError(
                 f"{self.path.name} outputs {self.spec.output.replace('_', ' ')}, not {output.replace('_', ' ')}: "
@@ -97,8 +103,9 @@ class OnnxModel:
             return np.concatenate(chunks)[: len(batch)]
         feed = np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else batch
         out = self.session.run([self.output_name], {self.input_name: feed})[0]
-        if out.ndim == 4:
-            out = out[..., 0] if self.layout == "NHWC" else out[:, 0]
+        if out.ndim == 4:  # one channel per class: the landslide class's (0 for our models)
+            k = int(self.spec.extra.get("class_index", 0))
+            out = out[..., k] if self.layout == "NHWC" else out[:, k]
         if out.shape != (batch.shape[0], *batch.shape[2:]):
             raise ModelError(
                 f"{self.path.name} returned shape {out.shape} for input {batch.shape}; "
