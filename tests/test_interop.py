@@ -80,3 +80,20 @@ def test_the_class_is_named_when_no_class_says_landslide(provider, scene, tmp_pa
                                atol=1e-4)
     with pytest.raises(QgsProcessingException, match="has no class 'rock'"):
         detect(model, scene, tmp_path / "c", CLASS="rock")
+
+
+def test_our_model_as_a_deepness_copy_detects_the_same(provider, scene, bright_model, tmp_path):
+    """The interop copy, read back through its Deepness keys alone, gives Detect's
+    probability of the original model."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from training.interop import interop_copy
+
+    copy = interop_copy(bright_model, tmp_path / "bright_deepness.onnx")
+    stored = {p.key: p.value for p in onnx.load(str(copy)).metadata_props}
+    assert "landslide_mapper" not in stored and json.loads(stored["class_names"]) == {"0": "background",
+                                                                                      "1": "landslide"}
+    original = detect(bright_model, scene, tmp_path / "original", WINDOW=64)
+    np.testing.assert_allclose(detect(str(copy), scene, tmp_path / "copy", WINDOW=64), original, atol=1e-4)

@@ -1,4 +1,4 @@
-"""python -m training {train,export,quantize} — see --help of each."""
+"""python -m training {train,export,quantize,interop} — see --help of each."""
 
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ def cmd_quantize(args) -> None:
         print(f"wrote {quantize(model, args.data, count=args.calibration_windows)}")
 
 
+def cmd_interop(args) -> None:
+    from .interop import interop_copy
+
+    for model in args.models:
+        print(f"wrote {interop_copy(model)}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +109,10 @@ def main(argv=None) -> None:
     q.add_argument("--data", required=True, help="Bijie folder: calibration patches come from its training images")
     q.add_argument("--calibration-windows", type=int, default=64)
     q.set_defaults(func=cmd_quantize)
+
+    i = sub.add_parser("interop", help="a copy (<name>_deepness.onnx) the Deepness and GeoDeep tools run as is")
+    i.add_argument("models", nargs="+", help="exported prediction models")
+    i.set_defaults(func=cmd_interop)
 
     args = parser.parse_args(argv)
     args.func(args)
