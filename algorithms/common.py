@@ -33,7 +33,7 @@ from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core import scaling
 from ..core.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
 from ..core.spec import SpecError
-from .qgis_reader import reader_for
+from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 STYLES_DIR = PLUGIN_DIR / "styles"
@@ -47,7 +47,7 @@ INPUT, RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND = "INPUT", "RED_BAND", "GREEN_B
 DEM, MODEL, MODEL_FILE = "DEM", "MODEL", "MODEL_FILE"
 WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREADS"
 INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
-DEVICE, EXTENT, CLASS = "DEVICE", "EXTENT", "CLASS"
+DEVICE, EXTENT, CLASS, RESOLUTION = "DEVICE", "EXTENT", "CLASS", "RESOLUTION"
 _NO_MODEL_OPTION = "none"
 DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
@@ -94,6 +94,9 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))
     alg.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Only this extent (empty: the whole image)"),
                                                   optional=True))
+    alg.addParameter(QgsProcessingParameterNumber(
+        RESOLUTION, tr("Read at this ground resolution, m per pixel (web layers: required, with an extent)"),
+        QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
     # Left empty, bands are picked by the raster's band names (e.g. a BGRN or RGBN
@@ -205,8 +208,19 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
         if parameters.get(param) not in (None, "")
     }
     with user_errors():
-        image = whole_image = reader_for(layer)
-        if parameters.get(EXTENT) not in (None, ""):
+        resolution = alg.parameterAsDouble(parameters, RESOLUTION, context) if parameters.get(RESOLUTION) else None
+        if layer.providerType() == "wms" and not (resolution and parameters.get(EXTENT)):
+            raise InputError("A web (WMS/WMTS/XYZ) layer has no pixels of its own: give an extent and a ground "
+                             "resolution (e.g. 0.5 m) to read it at.")
+        if resolution:
+            extent = (alg.parameterAsExtent(parameters, EXTENT, context, layer.crs())
+                      if parameters.get(EXTENT) not in (None, "") else layer.extent())
+            image = whole_image = QgsProviderReader(layer, resampled_grid(layer, extent, resolution))
+            feedback.pushInfo(f"Read through the layer's provider at {resolution:g} m per pixel: "
+                              f"{image.grid.width} x {image.grid.height} pixels.")
+        else:
+            image = whole_image = reader_for(layer)
+        if not resolution and parameters.get(EXTENT) not in (None, ""):
             if not image.grid.crs_wkt:
                 raise InputError("The image has no coordinate reference system, so an extent cannot be placed on it.")
             rect = alg.parameterAsExtent(parameters, EXTENT, context)

@@ -23,6 +23,9 @@ _NUMPY_TYPES = {
 }
 
 
+_ARGB_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)
+
+
 def layer_grid(layer: QgsRasterLayer) -> Grid:
     extent = layer.extent()
     width, height = layer.width(), layer.height()
@@ -40,20 +43,27 @@ def layer_grid(layer: QgsRasterLayer) -> Grid:
 
 
 class QgsProviderReader:
-    """Reads windows of a raster layer through its data provider."""
+    """Reads windows of a raster layer through its data provider, on the layer's own grid
+    or on any grid in the layer's CRS (a web layer read at a chosen resolution: the
+    provider renders each window at that resolution). Colour (ARGB) layers, as WMS and
+    XYZ services deliver them, read as three bands red, green, blue; transparent pixels
+    are invalid."""
 
-    def __init__(self, layer: QgsRasterLayer):
+    def __init__(self, layer: QgsRasterLayer, grid: Grid | None = None):
         self.provider = layer.dataProvider().clone()  # a clone is safe to use off the main thread
-        self.band_count = layer.bandCount()
-        self.grid = layer_grid(layer)
+        self.argb = self.provider.dataType(1) in _ARGB_TYPES
+        self.band_count = 3 if self.argb else layer.bandCount()
+        self.grid = grid or layer_grid(layer)
 
     def release_cache(self) -> None:
         pass  # providers manage their own caches
 
     def band_is_byte(self, number: int) -> bool:
-        return self.provider.dataType(number) == Qgis.Byte
+        return self.argb or self.provider.dataType(number) == Qgis.Byte
 
     def band_roles(self) -> dict[str, int]:
+        if self.argb:
+            return {"red": 1, "green": 2, "blue": 3}
         roles: dict[str, int] = {}
         for number in range(1, self.band_count + 1):
             role = role_of(self.provider.colorInterpretationName(number))
@@ -61,11 +71,15 @@ class QgsProviderReader:
                 roles[role] = number
         return roles
 
-    def read(self, bands, x0, y0, width, height):
+    def _extent(self, x0, y0, width, height) -> QgsRectangle:
         gt = self.grid.geotransform
-        extent = QgsRectangle(
-            gt[0] + x0 * gt[1], gt[3] + (y0 + height) * gt[5], gt[0] + (x0 + width) * gt[1], gt[3] + y0 * gt[5]
-        )
+        return QgsRectangle(gt[0] + x0 * gt[1], gt[3] + (y0 + height) * gt[5], gt[0] + (x0 + width) * gt[1],
+                            gt[3] + y0 * gt[5])
+
+    def read(self, bands, x0, y0, width, height):
+        extent = self._extent(x0, y0, width, height)
+        if self.argb:
+            return self._read_argb(bands, extent, width, height)
         out = np.empty((len(bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
         for i, number in enumerate(bands):
@@ -78,6 +92,38 @@ class QgsProviderReader:
                 valid &= out[i] != np.float32(block.noDataValue())
             valid &= np.isfinite(out[i])
         return out, valid
+
+    def _read_argb(self, bands, extent, width, height):
+        block = self.provider.block(1, extent, width, height)
+        if not block.isValid() or block.dataType() not in _ARGB_TYPES:
+            raise ValueError("The layer's colour image could not be read for this extent.")
+        pixels = np.frombuffer(bytes(block.data()), dtype=np.uint32).reshape(height, width)
+        alpha = (pixels >> 24).astype(np.float32)
+        channels = {1: (pixels >> 16) & 255, 2: (pixels >> 8) & 255, 3: pixels & 255}
+        out = np.stack([channels[number].astype(np.float32) for number in bands])
+        if block.dataType() == Qgis.ARGB32_Premultiplied:
+            out = np.where(alpha > 0, out * 255.0 / np.maximum(alpha, 1.0), 0.0).astype(np.float32)
+        return out, alpha > 0
+
+
+def resampled_grid(layer: QgsRasterLayer, extent: QgsRectangle, ground_resolution_m: float) -> Grid:
+    """A grid over ``extent`` (in the layer's CRS) whose pixels are ``ground_resolution_m``
+    metres on the ground at its centre, whatever the CRS's units (Web Mercator's metres
+    are not ground metres away from the equator; degrees are not metres at all)."""
+    from qgis.core import QgsDistanceArea, QgsPointXY, QgsProject
+
+    crs = layer.crs()
+    measure = QgsDistanceArea()
+    measure.setSourceCrs(crs, QgsProject.instance().transformContext())
+    measure.setEllipsoid("WGS84")
+    centre = extent.center()
+    step = max(extent.width(), extent.height()) / 1000.0 or 1.0
+    metres_per_unit = measure.measureLine(centre, QgsPointXY(centre.x() + step, centre.y())) / step
+    size = ground_resolution_m / metres_per_unit
+    width, height = max(1, round(extent.width() / size)), max(1, round(extent.height() / size))
+    wkt = crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+    return Grid(width, height, (extent.xMinimum(), extent.width() / width, 0.0, extent.yMaximum(), 0.0,
+                                -extent.height() / height), wkt)
 
 
 def reader_for(layer: QgsRasterLayer):

@@ -116,3 +116,58 @@ def test_bands_are_picked_by_their_names(provider, scene, bright_model, tmp_path
     assert np.array_equal(swapped, original)  # the same bands, given by hand
     wrong = detect_mask(bgrn, bright_model, tmp_path / "wrong", RED_BAND=4)
     assert not np.array_equal(wrong, original)
+
+
+def xyz_tiles(image_path, folder, zoom):
+    """XYZ tiles (256 px PNG, EPSG:3857) of a raster, cut with GDAL: a local stand-in for
+    a post-event imagery service."""
+    from osgeo import gdal
+
+    half = 20037508.342789244
+    tile = 2 * half / 2**zoom
+    source = gdal.Open(image_path)
+    corners = gdal.Warp("", source, options=gdal.WarpOptions(format="VRT", dstSRS="EPSG:3857"))
+    gt = corners.GetGeoTransform()
+    xmin, ymax = gt[0], gt[3]
+    xmax, ymin = xmin + gt[1] * corners.RasterXSize, ymax + gt[5] * corners.RasterYSize
+    for x in range(int((xmin + half) // tile), int((xmax + half) // tile) + 1):
+        for y in range(int((half - ymax) // tile), int((half - ymin) // tile) + 1):
+            bounds = (-half + x * tile, half - (y + 1) * tile, -half + (x + 1) * tile, half - y * tile)
+            warped = gdal.Warp("", source, options=gdal.WarpOptions(
+                format="MEM", dstSRS="EPSG:3857", outputBounds=bounds, width=256, height=256,
+                resampleAlg="bilinear", dstAlpha=True))
+            (folder / str(zoom) / str(x)).mkdir(parents=True, exist_ok=True)
+            gdal.Translate(str(folder / str(zoom) / str(x) / f"{y}.png"), warped, format="PNG")
+    return f"type=xyz&url=file://{folder}/{{z}}/{{x}}/{{y}}.png&zmin={zoom}&zmax={zoom}"
+
+
+def test_a_web_tile_layer_is_read_at_a_chosen_ground_resolution(provider, scene, bright_model, tmp_path):
+    """An XYZ service (here local tiles of the scene, zoom 18: about 0.5 m) read through
+    QGIS's own provider at 1 m over the scene's extent detects what the GeoTIFF does."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsRasterLayer
+
+    layer = QgsRasterLayer(xyz_tiles(scene["image"], tmp_path / "tiles", 18), "post-event tiles", "wms")
+    assert layer.isValid()
+    image, (x0, px, _, y0, _, py), _, _ = read_raster(scene["image"])
+    extent = f"{x0},{x0 + 512 * px},{y0 + 512 * py},{y0} [EPSG:32648]"
+    common = {"MODEL_FILE": bright_model, "MIN_AREA": 0}
+    web = processing.run("landslidemapper:detect", {
+        "INPUT": layer, "EXTENT": extent, "RESOLUTION": 1.0, **common,
+        "OUTPUT_PROBABILITY": str(tmp_path / "w_p.tif"), "OUTPUT_MASK": str(tmp_path / "w_m.tif"),
+        "OUTPUT_POLYGONS": str(tmp_path / "w.gpkg")})
+    from osgeo import ogr
+
+    def area(path):
+        dataset = ogr.Open(path)
+        return sum(f["area_m2"] for f in dataset.GetLayer())
+
+    original = detect_mask(scene["image"], bright_model, tmp_path / "tif")
+    found, expected = area(web["OUTPUT_POLYGONS"]), original.sum() * px * px
+    assert 0.8 < found / expected < 1.25, (found, expected)
+    mask, geotransform, _, _ = read_raster(web["OUTPUT_MASK"])
+    assert 400 < mask.shape[1] < 640  # Web Mercator units are not ground metres: ~1.12 per metre here
+    with pytest.raises(QgsProcessingException, match="web .* layer has no pixels of its own"):
+        processing.run("landslidemapper:detect", {
+            "INPUT": layer, **common, "OUTPUT_PROBABILITY": str(tmp_path / "x.tif"),
+            "OUTPUT_MASK": str(tmp_path / "y.tif"), "OUTPUT_POLYGONS": str(tmp_path / "z.gpkg")})
