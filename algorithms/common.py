@@ -80,7 +80,9 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
         return ""
 
     def shortHelpString(self):
-        return tr(self.HELP)
+        # QGIS shows every newline of the help as a line break: the source's line wrapping
+        # must not reach the dialog
+        return tr(" ".join(self.HELP.split()))
 
     def icon(self):
         return icon()
