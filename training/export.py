@@ -36,6 +36,7 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
             "validation": {k.removeprefix("val_"): round(v, 4) for k, v in (state.get("best_scores") or {}).items()},
             "best_epoch": state.get("best_epoch"),
             "epochs_trained": state.get("epoch"),
+            "stopped": state.get("stopped"),
         }
     out = Path(out_path)
     saliency_out = out.with_name(out.stem + "_saliency.onnx")
@@ -165,6 +166,9 @@ def model_card(spec: dict, filename: str) -> str:
         f"{check.get('saliency_max_diff_share_of_peak')} at the worst pixel (ReLU inputs within rounding of 0 "
         "switch a gradient path between runtimes at isolated pixels).", "",
         "## Limits", "",
+        *([f"- An early checkpoint: {metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs "
+           f"({metrics['stopped']}; CPU training on two cores), so well short of the method's quality."]
+          if str(metrics.get("stopped") or "").startswith("time limit") else []),
         "- Trained on Bijie (Guizhou, China) imagery only: expect lower quality on other landscapes and sensors.",
         "- No slope band (the copy of Bijie available has no DEM), so terrain is not used.",
         "",
