@@ -200,6 +200,34 @@ def load_ensemble(alg, parameters, context, feedback, precision: str = "float32"
     return ensemble
 
 
+def image_reader(alg, parameters, context, feedback, layer):
+    """(reader of the pixels to process, reader of the whole image): the layer itself,
+    a drawn extent of it, or (``RESOLUTION``; web layers need it) the layer rendered by
+    its provider at a chosen ground resolution."""
+    resolution = alg.parameterAsDouble(parameters, RESOLUTION, context) if parameters.get(RESOLUTION) else None
+    has_extent = parameters.get(EXTENT) not in (None, "")
+    if layer.providerType() == "wms" and not (resolution and has_extent):
+        raise InputError("A web (WMS/WMTS/XYZ) layer has no pixels of its own: give an extent and a ground "
+                         "resolution (e.g. 0.5 m) to read it at.")
+    if resolution:
+        extent = alg.parameterAsExtent(parameters, EXTENT, context, layer.crs()) if has_extent else layer.extent()
+        image = QgsProviderReader(layer, resampled_grid(layer, extent, resolution))
+        feedback.pushInfo(f"Read through the layer's provider at {resolution:g} m per pixel: "
+                          f"{image.grid.width} x {image.grid.height} pixels.")
+        return image, image
+    image = reader_for(layer)
+    if not has_extent:
+        return image, image
+    if not image.grid.crs_wkt:
+        raise InputError("The image has no coordinate reference system, so an extent cannot be placed on it.")
+    rect = alg.parameterAsExtent(parameters, EXTENT, context)
+    crs = alg.parameterAsExtentCrs(parameters, EXTENT, context)
+    window = crop_window(image.grid, (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(),
+                                      crs.toWkt() if crs.isValid() else ""))
+    feedback.pushInfo(f"Extent: {window[2]} x {window[3]} pixels from column {window[0]}, row {window[1]}.")
+    return CroppedReader(image, *window), image
+
+
 def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelInput:
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
@@ -210,27 +238,7 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
         if parameters.get(param) not in (None, "")
     }
     with user_errors():
-        resolution = alg.parameterAsDouble(parameters, RESOLUTION, context) if parameters.get(RESOLUTION) else None
-        if layer.providerType() == "wms" and not (resolution and parameters.get(EXTENT)):
-            raise InputError("A web (WMS/WMTS/XYZ) layer has no pixels of its own: give an extent and a ground "
-                             "resolution (e.g. 0.5 m) to read it at.")
-        if resolution:
-            extent = (alg.parameterAsExtent(parameters, EXTENT, context, layer.crs())
-                      if parameters.get(EXTENT) not in (None, "") else layer.extent())
-            image = whole_image = QgsProviderReader(layer, resampled_grid(layer, extent, resolution))
-            feedback.pushInfo(f"Read through the layer's provider at {resolution:g} m per pixel: "
-                              f"{image.grid.width} x {image.grid.height} pixels.")
-        else:
-            image = whole_image = reader_for(layer)
-        if not resolution and parameters.get(EXTENT) not in (None, ""):
-            if not image.grid.crs_wkt:
-                raise InputError("The image has no coordinate reference system, so an extent cannot be placed on it.")
-            rect = alg.parameterAsExtent(parameters, EXTENT, context)
-            crs = alg.parameterAsExtentCrs(parameters, EXTENT, context)
-            window = crop_window(image.grid, (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(),
-                                              crs.toWkt() if crs.isValid() else ""))
-            image = CroppedReader(image, *window)
-            feedback.pushInfo(f"Extent: {window[2]} x {window[3]} pixels from column {window[0]}, row {window[1]}.")
+        image, whole_image = image_reader(alg, parameters, context, feedback, layer)
         named = picked_bands(image.band_roles())
         band_numbers = {**DEFAULT_BANDS, **named, **given}
         if set(named) - set(given):

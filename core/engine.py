@@ -203,8 +203,9 @@ def detect(
             prob_out = files.enter_context(GeoTiffWriter(prob_path, inputs.grid, np.float32, PROBABILITY_NODATA))
             mask_out = files.enter_context(GeoTiffWriter(mask_path, inputs.grid, np.uint8, MASK_NODATA))
             spread_out = files.enter_context(GeoTiffWriter(spread_path, inputs.grid, np.float32, PROBABILITY_NODATA,
-                                                           {"UNCERTAINTY": "standard deviation over "
-                                                            + model.spec.name})) if with_spread else None
+                                                           {"UNCERTAINTY": "per-pixel standard deviation of "
+                                                            "the members of the " + model.spec.name})
+                                            ) if with_spread else None
 
             def write_rows(row0: int, values: np.ndarray, valid: np.ndarray) -> None:
                 nonlocal landslide_pixels
