@@ -60,6 +60,17 @@ def cmd_quantize(args) -> None:
         print(f"wrote {quantize(model, args.data, count=args.calibration_windows)}")
 
 
+def cmd_card(args) -> None:
+    from core.model import read_spec
+
+    from .export import model_card
+
+    for model in args.models:
+        path = Path(model)
+        path.with_suffix(".md").write_text(model_card(read_spec(path).to_dict(), path.name))
+        print(f"wrote {path.with_suffix('.md')}")
+
+
 def cmd_interop(args) -> None:
     from .interop import interop_copy
 
@@ -109,6 +120,10 @@ def main(argv=None) -> None:
     q.add_argument("--data", required=True, help="Bijie folder: calibration patches come from its training images")
     q.add_argument("--calibration-windows", type=int, default=64)
     q.set_defaults(func=cmd_quantize)
+
+    c = sub.add_parser("card", help="rewrite the model card of exported models from the spec inside them")
+    c.add_argument("models", nargs="+")
+    c.set_defaults(func=cmd_card)
 
     i = sub.add_parser("interop", help="a copy (<name>_deepness.onnx) the Deepness and GeoDeep tools run as is")
     i.add_argument("models", nargs="+", help="exported prediction models")

@@ -166,8 +166,9 @@ def model_card(spec: dict, filename: str) -> str:
         f"{check.get('saliency_max_diff_share_of_peak')} at the worst pixel (ReLU inputs within rounding of 0 "
         "switch a gradient path between runtimes at isolated pixels).", "",
         "## Limits", "",
-        *([f"- An early checkpoint: {metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs "
-           f"({metrics['stopped']}; CPU training on two cores), so well short of the method's quality."]
+        *([f"- An early checkpoint: {metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs, "
+           "stopped by the training time budget (CPU training on two cores), so well short of the method's "
+           "quality; `--resume` continues it from its run folder."]
           if str(metrics.get("stopped") or "").startswith("time limit") else []),
         "- Trained on Bijie (Guizhou, China) imagery only: expect lower quality on other landscapes and sensors.",
         "- No slope band (the copy of Bijie available has no DEM), so terrain is not used.",
