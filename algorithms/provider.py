@@ -5,6 +5,7 @@ from qgis.core import QgsProcessingProvider
 from . import common
 from .detect import DetectLandslides
 from .evaluate import EvaluateLandslideMap
+from .make_patches import MakePatches
 from .saliency import SaliencyMap
 
 
@@ -25,6 +26,7 @@ class LandslideMapperProvider(QgsProcessingProvider):
         self.addAlgorithm(DetectLandslides())
         self.addAlgorithm(SaliencyMap())
         self.addAlgorithm(EvaluateLandslideMap())
+        self.addAlgorithm(MakePatches())
 
     def supportsNonFileBasedOutput(self):
         return False  # the engine streams into files and publishes them atomically

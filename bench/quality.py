@@ -57,6 +57,7 @@ def main(argv=None) -> None:
     parser.add_argument("--ensemble", action="store_true", help="also score the mean of the models")
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--limit", type=int, help="score only the first N test images (quick look)")
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     args = parser.parse_args(argv)
 
     paths = [Path(p) for p in args.models] if args.models else list(bundled_models().values())
@@ -73,7 +74,7 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ensemble_probabilities, thresholds = None, []
     for path in paths:
-        model = OnnxModel(path)
+        model = OnnxModel(path, threads=args.threads)
         threshold = model.spec.threshold
         variants = [("", False)] + ([(" + flip TTA", True)] if args.tta else [])
         for suffix, tta in variants:

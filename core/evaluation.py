@@ -135,7 +135,7 @@ def evaluate_maps(
         area_path = None
         if area is not None:
             area_path = str(Path(scratch) / "area.tif")
-            _rasterize(_reprojected(area, grid.crs_wkt)[0], grid, area_path, gdal.GDT_Byte, burn=1)
+            _rasterize(reprojected_features(area, grid.crs_wkt)[0], grid, area_path, gdal.GDT_Byte, burn=1)
             alignment += " Only pixels inside the area polygons are scored."
         errors_path = str(Path(scratch) / "errors.tif")
         tally = _score(predicted, referenced, grid, area_path, errors_path, cancelled,
@@ -268,7 +268,7 @@ def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
     return srs, bounds
 
 
-def _reprojected(source: LandslideMap, target_wkt: str):
+def reprojected_features(source: LandslideMap, target_wkt: str):
     """The layer's features in ``target_wkt``, in an in-memory layer with ``obj`` = 1..n
     in reading order; returns (layer holder, source fids, source CRS description)."""
     dataset, layer = _open_layer(source)
@@ -333,7 +333,7 @@ class _ObjectRaster:
     def build(cls, source: LandslideMap, grid: Grid, stem: Path, name: str) -> "_ObjectRaster":
         if source.is_raster:
             return cls._from_raster(source, grid, stem, name)
-        holder, fids, crs = _reprojected(source, grid.crs_wkt)
+        holder, fids, crs = reprojected_features(source, grid.crs_wkt)
         ids = str(stem) + "_ids.tif"
         _rasterize(holder, grid, ids, gdal.GDT_Int32)
         moved = "" if crs == describe_crs(grid.crs_wkt) else f"reprojected from {crs} and "
@@ -448,7 +448,7 @@ def _predicted_status(touching: int, scored: int) -> str:
 def _score_points(points: LandslideMap, grid: Grid, predicted: _ObjectRaster, referenced: _ObjectRaster,
                   area_path, tolerance: int) -> list[tuple]:
     """(source fid, 'hit' | 'missed' | 'not scored', geometry in the grid CRS) per point."""
-    holder, fids, _crs = _reprojected(points, grid.crs_wkt)
+    holder, fids, _crs = reprojected_features(points, grid.crs_wkt)
     gt = grid.geotransform
     rows = []
     for feature, fid in zip(holder[1], fids):

@@ -18,7 +18,17 @@ def cmd_train(args) -> None:
     from .train import TrainConfig, train
 
     data = Path(args.data) if args.data else None
-    if args.image:
+    if args.patches:
+        import numpy as np
+
+        from core.patches import INFO_FILE, read_patch_folder
+
+        patches = read_patch_folder(args.patches)
+        # one raster: its last patches (row order, so the bottom of the scene) validate
+        keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
+        train_set, val_set = patches.subset(keep), patches.subset(~keep)
+        dataset = {**json.loads((Path(args.patches) / INFO_FILE).read_text()), "folder": str(args.patches)}
+    elif args.image:
         import numpy as np
 
         sample = read_raster_inventory(args.image, args.polygons, {"red": args.red, "green": args.green,
@@ -27,6 +37,17 @@ def cmd_train(args) -> None:
         # one raster: its last patches (row order, so the bottom of the scene) validate
         keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
         train_set, val_set, dataset = patches.subset(keep), patches.subset(~keep), {"image": args.image}
+    elif data is not None and (data / "TrainData").is_dir():
+        from .data import read_landslide4sense, split_ids
+
+        samples = {s.id: s for s in read_landslide4sense(data)}
+        train_ids, val_ids = split_ids(list(samples), args.val_share, args.seed)
+        print(f"Landslide4Sense: {len(train_ids)} training, {len(val_ids)} validation patches (split by patch "
+              "file, each its own image)")
+        train_set = make_patchset([samples[i] for i in train_ids], args.negative_share, args.seed)
+        val_set = make_patchset([samples[i] for i in val_ids], args.negative_share, args.seed)
+        dataset = {"name": "landslide4sense", "path": str(data), "negative_share": args.negative_share,
+                   "note": "the dataset's rescaled values, not reflectance: feed the model the same scaling"}
     elif data is not None and (data / "landslide" / "image").is_dir():
         train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
         print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
@@ -84,6 +105,7 @@ def main(argv=None) -> None:
 
     t = sub.add_parser("train", help="train one of the four U-Nets")
     t.add_argument("--data", help="dataset folder (Bijie layout, e.g. ../shared/data/bijie)")
+    t.add_argument("--patches", help="or: a patch folder from the 'Create training patches' algorithm")
     t.add_argument("--image", help="or: a georeferenced image ...")
     t.add_argument("--polygons", help="... with a landslide polygon layer ...")
     t.add_argument("--dem", help="... and optionally a DEM")
