@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     print("| model | threshold | precision | recall | F1 | IoU | accuracy | landslides found | false-alarm objects "
           "| landslide-free images with a detection | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    ensemble_probabilities, thresholds = None, []
+    ensemble_probabilities, thresholds, members = None, [], 0
     for path in paths:
         model = OnnxModel(path, threads=args.threads)
         threshold = model.spec.threshold
@@ -84,18 +84,19 @@ def main(argv=None) -> None:
             scores = score_probabilities(probabilities, masks, [threshold], args.overlap,
                                          model.spec.patch_size)[threshold]
             print(row(path.stem + suffix, scores, seconds), flush=True)
-            if not tta:
+            if not tta and not path.stem.endswith("_int8"):  # the ensemble Detect offers: float32 models
+                members += 1
                 thresholds.append(threshold)
                 if ensemble_probabilities is None:
                     ensemble_probabilities = [p.copy() for p in probabilities]
                 else:
                     for total, p in zip(ensemble_probabilities, probabilities):
                         total += p
-    if args.ensemble and len(paths) > 1:
+    if args.ensemble and members > 1:
         threshold = round(float(np.mean(thresholds)), 4)
-        mean = [p / len(paths) for p in ensemble_probabilities]
+        mean = [p / members for p in ensemble_probabilities]
         scores = score_probabilities(mean, masks, [threshold], args.overlap)[threshold]
-        print(row(f"mean of {len(paths)} models", scores, 0), flush=True)
+        print(row(f"mean of {members} models (ENSEMBLE)", scores, 0), flush=True)
     for name, (f1, iou) in PAPER.items():
         if any(p.stem == name for p in paths):
             print(f"| paper: {name} (other split, with slope) | 0.5 | — | — | {f1:.2f} | "
