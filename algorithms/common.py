@@ -194,9 +194,11 @@ def load_ensemble(alg, parameters, context, feedback, precision: str = "float32"
                                         f"{len(paths)}."))
     with user_errors():
         runtime = runtime_options(alg, parameters, context)
-        ensemble = ModelEnsemble([OnnxModel(variant(path, precision), **runtime) for path in paths.values()])
-    feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(paths)}; threshold {ensemble.spec.threshold} "
-                      "(the mean of theirs).")
+        # a member without the asked precision's variant (one that failed the quality rule) runs as float32
+        chosen = [variant(path, precision) if variant(path, precision).is_file() else path for path in paths.values()]
+        ensemble = ModelEnsemble([OnnxModel(path, **runtime) for path in chosen])
+    feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(p.name for p in chosen)}; threshold "
+                      f"{ensemble.spec.threshold} (the mean of theirs).")
     return ensemble
 
 
