@@ -91,6 +91,32 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
 
+def add_band_parameters(alg: QgsProcessingAlgorithm) -> None:
+    """Red, green, blue, NIR band numbers of INPUT. Left empty, bands are picked by the
+    raster's band names (e.g. a BGRN or RGBN product that labels its bands), else 1, 2, 3."""
+    for name, label in (
+        (RED_BAND, "Red band (empty: from the band names, else 1)"),
+        (GREEN_BAND, "Green band (empty: from the band names, else 2)"),
+        (BLUE_BAND, "Blue band (empty: from the band names, else 3)"),
+        (NIR_BAND, "Near-infrared band (only for models that use it; empty: from the band names)"),
+    ):
+        alg.addParameter(QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True))
+
+
+def band_numbers(alg, parameters, context, feedback, image) -> dict[str, int]:
+    """Band numbers by name: those given, else those the raster's band names say, else 1, 2, 3."""
+    given = {
+        name: alg.parameterAsInt(parameters, param, context)
+        for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
+        if parameters.get(param) not in (None, "")
+    }
+    named = picked_bands(image.band_roles())
+    if set(named) - set(given):
+        feedback.pushInfo("Bands picked by their names: " + ", ".join(
+            f"{k} = band {v}" for k, v in named.items() if k not in given) + ".")
+    return {**DEFAULT_BANDS, **named, **given}
+
+
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     """Image, bands, DEM, model and window parameters, shared by every model-running algorithm."""
     alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))
@@ -101,15 +127,7 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
-    # Left empty, bands are picked by the raster's band names (e.g. a BGRN or RGBN
-    # product that labels its bands), else 1, 2, 3.
-    for name, label in (
-        (RED_BAND, "Red band (empty: from the band names, else 1)"),
-        (GREEN_BAND, "Green band (empty: from the band names, else 2)"),
-        (BLUE_BAND, "Blue band (empty: from the band names, else 3)"),
-        (NIR_BAND, "Near-infrared band (only for models that use it; empty: from the band names)"),
-    ):
-        alg.addParameter(QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True))
+    add_band_parameters(alg)
     alg.addParameter(
         QgsProcessingParameterRasterLayer(DEM, tr("DEM (elevation; needed by models that use slope)"), optional=True)
     )
@@ -195,7 +213,8 @@ def load_ensemble(alg, parameters, context, feedback, precision: str = "float32"
     with user_errors():
         runtime = runtime_options(alg, parameters, context)
         # a member without the asked precision's variant (one that failed the quality rule) runs as float32
-        chosen = [variant(path, precision) if variant(path, precision).is_file() else path for path in paths.values()]
+        variants = [variant(path, precision) for path in paths.values()]
+        chosen = [v if v.is_file() else path for v, path in zip(variants, paths.values())]
         ensemble = ModelEnsemble([OnnxModel(path, **runtime) for path in chosen])
     feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(p.name for p in chosen)}; threshold "
                       f"{ensemble.spec.threshold} (the mean of theirs).")
@@ -234,18 +253,9 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))
-    given = {
-        name: alg.parameterAsInt(parameters, param, context)
-        for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
-        if parameters.get(param) not in (None, "")
-    }
     with user_errors():
         image, whole_image = image_reader(alg, parameters, context, feedback, layer)
-        named = picked_bands(image.band_roles())
-        band_numbers = {**DEFAULT_BANDS, **named, **given}
-        if set(named) - set(given):
-            feedback.pushInfo("Bands picked by their names: " + ", ".join(
-                f"{k} = band {v}" for k, v in named.items() if k not in given) + ".")
+        numbers = band_numbers(alg, parameters, context, feedback, image)
         dem = None
         dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
         if dem_layer is not None and not model.spec.needs_dem:
@@ -256,7 +266,7 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
             if not image.grid.crs_wkt:
                 raise InputError("The image has no coordinate reference system: assign one so the DEM can be aligned to it.")
             dem = dem_on_grid(dem_layer.source(), image.grid)
-        inputs = ModelInput(model.spec, image, band_numbers, dem)
+        inputs = ModelInput(model.spec, image, numbers, dem)
         mode = alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO
         bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
                   for name in (SCALING_MIN, SCALING_MAX)]

@@ -7,7 +7,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBand,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
@@ -15,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.readers import GdalReader
 from ..core.patches import inventory_sample, make_patchset, write_patch_folder
 from ..core.spec import BAND_VOCABULARY
 from . import common
@@ -44,10 +44,7 @@ class MakePatches(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(POLYGONS, tr("Landslide polygons (inventory)"),
                                                               [QgsProcessing.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterRasterLayer(common.DEM, tr("DEM (for a slope band)"), optional=True))
-        for name, label in ((common.RED_BAND, "Red band"), (common.GREEN_BAND, "Green band"),
-                            (common.BLUE_BAND, "Blue band"), (common.NIR_BAND, "Near-infrared band")):
-            self.addParameter(QgsProcessingParameterBand(name, tr(f"{label} (empty: from the band names)"), None,
-                                                         common.INPUT, optional=True))
+        common.add_band_parameters(self)
         self.addParameter(QgsProcessingParameterString(BANDS, tr("Model bands, in order"),
                                                        "red,green,blue,brightness"))
         self.addParameter(QgsProcessingParameterNumber(
@@ -71,17 +68,11 @@ class MakePatches(common.LandslideAlgorithm):
         dem_layer = self.parameterAsRasterLayer(parameters, common.DEM, context)
         if "slope" in bands and dem_layer is None:
             raise QgsProcessingException(tr("A slope band needs a DEM."))
-        given = {name: self.parameterAsInt(parameters, param, context)
-                 for name, param in (("red", common.RED_BAND), ("green", common.GREEN_BAND),
-                                     ("blue", common.BLUE_BAND), ("nir", common.NIR_BAND))
-                 if parameters.get(param) not in (None, "")}
         path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
             parameters, POLYGONS, context, ["gpkg", "shp", "geojson", "fgb"], "gpkg", feedback)
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         with common.user_errors():
-            from ..core.readers import GdalReader, picked_bands
-
-            band_numbers = {**common.DEFAULT_BANDS, **picked_bands(GdalReader(layer.source()).band_roles()), **given}
+            band_numbers = common.band_numbers(self, parameters, context, feedback, GdalReader(layer.source()))
             feedback.setProgress(10)
             sample = inventory_sample(layer.source(), path, band_numbers, dem_layer.source() if dem_layer else None,
                                       bands, layer_name or None)

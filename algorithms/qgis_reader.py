@@ -10,7 +10,7 @@ import numpy as np
 from osgeo import gdal
 from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
 
-from ..core.readers import GdalReader, Grid, role_of
+from ..core.readers import GdalReader, Grid, roles_by_band
 
 _NUMPY_TYPES = {
     Qgis.Byte: np.uint8,
@@ -64,12 +64,7 @@ class QgsProviderReader:
     def band_roles(self) -> dict[str, int]:
         if self.argb:
             return {"red": 1, "green": 2, "blue": 3}
-        roles: dict[str, int] = {}
-        for number in range(1, self.band_count + 1):
-            role = role_of(self.provider.colorInterpretationName(number))
-            if role and role not in roles:
-                roles[role] = number
-        return roles
+        return roles_by_band((self.provider.colorInterpretationName(n),) for n in range(1, self.band_count + 1))
 
     def _extent(self, x0, y0, width, height) -> QgsRectangle:
         gt = self.grid.geotransform

@@ -70,7 +70,8 @@ class ModelEnsemble:
     def member_predictions(self, batch: np.ndarray) -> np.ndarray:
         """(members, N, H, W)."""
         return np.stack([
-            member.predict((batch * scale + shift).astype(np.float32))
+            member.predict(batch if (scale == 1).all() and (shift == 0).all()  # no copy for the first member
+                           else (batch * scale + shift).astype(np.float32))
             for member, (scale, shift) in zip(self.members, self._renormalize)
         ])
 

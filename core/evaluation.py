@@ -16,7 +16,8 @@ import math
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -50,7 +51,7 @@ class LandslideMap:
     layer: str | None = None  # vector layer name; None: the first layer
     band: int = 1
 
-    @property
+    @cached_property
     def is_raster(self) -> bool:
         try:
             return gdal.OpenEx(self.path, gdal.OF_RASTER) is not None
@@ -76,8 +77,6 @@ class EvaluationResult:
     points_missed: int | None
     alignment: str
     grid: Grid
-    reference_objects: list = field(default_factory=list)
-    predicted_objects: list = field(default_factory=list)
 
     def as_outputs(self) -> dict[str, float]:
         """The numbers under the names the Processing algorithm returns them."""
@@ -138,22 +137,23 @@ def evaluate_maps(
             _rasterize(reprojected_features(area, grid.crs_wkt)[0], grid, area_path, gdal.GDT_Byte, burn=1)
             alignment += " Only pixels inside the area polygons are scored."
         errors_path = str(Path(scratch) / "errors.tif")
-        tally = _score(predicted, referenced, grid, area_path, errors_path, cancelled,
-                       lambda f: report(0.4 + 0.4 * f))
+        rasters = _ScoringRasters(predicted, referenced, area_path)
+        tally = _score(rasters, predicted, referenced, grid, errors_path, cancelled, lambda f: report(0.4 + 0.4 * f))
         ref_status = [_reference_status(covered, scored, min_coverage)
                       for covered, scored in zip(tally.ref_covered[1:], tally.ref_scored[1:])]
         pred_status = [_predicted_status(touching, scored)
                        for touching, scored in zip(tally.pred_touching[1:], tally.pred_scored[1:])]
         point_rows = None
         if points is not None:
-            point_rows = _score_points(points, grid, predicted, referenced, area_path, point_tolerance)
+            point_rows = _score_points(points, grid, rasters, point_tolerance)
+        del rasters  # closes the scoring rasters before the scratch folder goes
         result = EvaluationResult(
             scores=tally.confusion.scores(),
             objects_detected=ref_status.count("detected"), objects_missed=ref_status.count("missed"),
             false_alarms=pred_status.count("false alarm"),
             points_hit=None if point_rows is None else sum(r[1] == "hit" for r in point_rows),
             points_missed=None if point_rows is None else sum(r[1] == "missed" for r in point_rows),
-            alignment=alignment, grid=grid, reference_objects=ref_status, predicted_objects=pred_status,
+            alignment=alignment, grid=grid,
         )
         if result.scores["tp"] + result.scores["fp"] + result.scores["fn"] + result.scores["tn"] == 0:
             raise EvaluationError("No pixel could be scored: the maps do not overlap (or every pixel is nodata "
@@ -215,7 +215,7 @@ def _overlaps_grid(source: LandslideMap, grid: Grid) -> bool:
         own = GdalReader(source.path).grid
         bounds = transform_bounds(own.bounds, own.crs_wkt, grid.crs_wkt) if own.crs_wkt else own.bounds
     else:
-        _, layer = _open_layer(source)
+        _dataset, layer, _srs = _open_layer(source)
         if layer.GetFeatureCount() == 0:
             return True
         _, bounds = _layer_extent(source, grid.crs_wkt)
@@ -246,21 +246,22 @@ def describe_grid(grid: Grid) -> str:
 # --- maps as object-id rasters --------------------------------------------------------
 
 def _open_layer(source: LandslideMap):
+    """(dataset, layer, its CRS): the dataset must stay referenced while the layer is used."""
     dataset = gdal.OpenEx(source.path, gdal.OF_VECTOR)
     if dataset is None:
         raise EvaluationError(f"'{Path(source.path).name}' is neither a raster nor a vector layer GDAL can read.")
     layer = dataset.GetLayerByName(source.layer) if source.layer else dataset.GetLayer(0)
     if layer is None:
         raise EvaluationError(f"'{Path(source.path).name}' has no layer '{source.layer}'.")
-    return dataset, layer
-
-
-def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
-    dataset, layer = _open_layer(source)
     srs = layer.GetSpatialRef()
     if srs is None:
         raise EvaluationError(f"The layer '{layer.GetName()}' has no coordinate reference system: assign one first.")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return dataset, layer, srs
+
+
+def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
+    dataset, layer, srs = _open_layer(source)
     xmin, xmax, ymin, ymax = layer.GetExtent()
     bounds = (xmin, ymin, xmax, ymax)
     if target_wkt:
@@ -271,11 +272,7 @@ def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
 def reprojected_features(source: LandslideMap, target_wkt: str):
     """The layer's features in ``target_wkt``, in an in-memory layer with ``obj`` = 1..n
     in reading order; returns (layer holder, source fids, source CRS description)."""
-    dataset, layer = _open_layer(source)
-    srs = layer.GetSpatialRef()
-    if srs is None:
-        raise EvaluationError(f"The layer '{layer.GetName()}' has no coordinate reference system: assign one first.")
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    dataset, layer, srs = _open_layer(source)
     target = srs_from(target_wkt)
     transform = None if srs.IsSame(target) else osr.CoordinateTransformation(srs, target)
     memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
@@ -395,15 +392,35 @@ class _Tally:
     pred_touching: np.ndarray
 
 
-def _strip(path: str | None, row0: int, rows: int, width: int):
-    if path is None:
-        return None
-    dataset = gdal.Open(path)
-    return dataset.GetRasterBand(1).ReadAsArray(0, row0, width, rows)
+class _ScoringRasters:
+    """The rasters a scoring pass reads, opened once: both maps' object ids and where
+    pixels are scored (neither map's nodata, inside the area polygons)."""
+
+    def __init__(self, predicted: _ObjectRaster, referenced: _ObjectRaster, area_path: str | None):
+        self.datasets = []  # a band does not keep its dataset alive in these bindings
+
+        def band(path):
+            self.datasets.append(gdal.Open(path))
+            return self.datasets[-1].GetRasterBand(1)
+
+        self.pred_ids, self.ref_ids = band(predicted.ids), band(referenced.ids)
+        self.nodata_masks = [band(p) for p in (predicted.valid, referenced.valid) if p is not None]
+        self.area = band(area_path) if area_path is not None else None
+
+    def window(self, col0: int, row0: int, width: int, height: int):
+        """(predicted ids, reference ids, scored) over a window of the scoring grid."""
+        pred_ids = self.pred_ids.ReadAsArray(col0, row0, width, height)
+        ref_ids = self.ref_ids.ReadAsArray(col0, row0, width, height)
+        scored = np.ones(pred_ids.shape, bool)
+        for mask in self.nodata_masks:
+            scored &= mask.ReadAsArray(col0, row0, width, height) != 255
+        if self.area is not None:
+            scored &= self.area.ReadAsArray(col0, row0, width, height) == 1
+        return pred_ids, ref_ids, scored
 
 
-def _score(predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, area_path, errors_path, cancelled,
-           progress) -> _Tally:
+def _score(rasters: _ScoringRasters, predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, errors_path,
+           cancelled, progress) -> _Tally:
     tally = _Tally(Confusion(), np.zeros(referenced.count + 1, np.int64), np.zeros(referenced.count + 1, np.int64),
                    np.zeros(predicted.count + 1, np.int64), np.zeros(predicted.count + 1, np.int64))
     with GeoTiffWriter(errors_path, grid, np.uint8, 255) as errors:
@@ -411,14 +428,7 @@ def _score(predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, area
             if cancelled():
                 raise Cancelled()
             rows = min(STRIP_ROWS, grid.height - row0)
-            pred_ids = _strip(predicted.ids, row0, rows, grid.width)
-            ref_ids = _strip(referenced.ids, row0, rows, grid.width)
-            valid = np.ones(pred_ids.shape, bool)
-            for mask_path in (predicted.valid, referenced.valid):
-                if mask_path is not None:
-                    valid &= _strip(mask_path, row0, rows, grid.width) != 255
-            if area_path is not None:
-                valid &= _strip(area_path, row0, rows, grid.width) == 1
+            pred_ids, ref_ids, valid = rasters.window(0, row0, grid.width, rows)
             pred, ref = pred_ids > 0, ref_ids > 0
             tally.confusion.add(pred, ref, valid)
             tally.ref_scored += np.bincount(ref_ids[valid], minlength=referenced.count + 1)
@@ -445,8 +455,7 @@ def _predicted_status(touching: int, scored: int) -> str:
     return "true detection" if touching > 0 else "false alarm"
 
 
-def _score_points(points: LandslideMap, grid: Grid, predicted: _ObjectRaster, referenced: _ObjectRaster,
-                  area_path, tolerance: int) -> list[tuple]:
+def _score_points(points: LandslideMap, grid: Grid, rasters: _ScoringRasters, tolerance: int) -> list[tuple]:
     """(source fid, 'hit' | 'missed' | 'not scored', geometry in the grid CRS) per point."""
     holder, fids, _crs = reprojected_features(points, grid.crs_wkt)
     gt = grid.geotransform
@@ -461,17 +470,11 @@ def _score_points(points: LandslideMap, grid: Grid, predicted: _ObjectRaster, re
             continue
         c0, c1 = max(0, col - tolerance), min(grid.width, col + tolerance + 1)
         r0, r1 = max(0, row - tolerance), min(grid.height, row + tolerance + 1)
-        valid = np.ones((r1 - r0, c1 - c0), bool)
-        for mask_path in (predicted.valid, referenced.valid):
-            if mask_path is not None:
-                valid &= gdal.Open(mask_path).ReadAsArray(c0, r0, c1 - c0, r1 - r0) != 255
-        if area_path is not None:
-            valid &= gdal.Open(area_path).ReadAsArray(c0, r0, c1 - c0, r1 - r0) == 1
+        pred_ids, _ref_ids, valid = rasters.window(c0, r0, c1 - c0, r1 - r0)
         if not valid[row - r0, col - c0]:
             rows.append((fid, "not scored", geometry))
             continue
-        hit = bool(((gdal.Open(predicted.ids).ReadAsArray(c0, r0, c1 - c0, r1 - r0) > 0) & valid).any())
-        rows.append((fid, "hit" if hit else "missed", geometry))
+        rows.append((fid, "hit" if bool(((pred_ids > 0) & valid).any()) else "missed", geometry))
     return rows
 
 

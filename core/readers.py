@@ -59,6 +59,16 @@ def role_of(*names: str) -> str | None:
     return None
 
 
+def roles_by_band(names_per_band) -> dict[str, int]:
+    """{role: first band number} from each band's names (description, colour interpretation)."""
+    roles: dict[str, int] = {}
+    for number, names in enumerate(names_per_band, start=1):
+        role = role_of(*names)
+        if role and role not in roles:
+            roles[role] = number
+    return roles
+
+
 def picked_bands(roles: dict[str, int]) -> dict[str, int]:
     """Band numbers from the raster's own band names: used only when they name red,
     green and blue all three (a partial naming would mix with the 1-2-3 default);
@@ -110,13 +120,9 @@ class GdalReader:
         return self.dataset.GetRasterBand(number).DataType == gdal.GDT_Byte
 
     def band_roles(self) -> dict[str, int]:
-        roles: dict[str, int] = {}
-        for number in range(1, self.band_count + 1):
-            band = self.dataset.GetRasterBand(number)
-            role = role_of(band.GetDescription(), gdal.GetColorInterpretationName(band.GetColorInterpretation()))
-            if role and role not in roles:
-                roles[role] = number
-        return roles
+        bands = [self.dataset.GetRasterBand(n) for n in range(1, self.band_count + 1)]
+        return roles_by_band((b.GetDescription(), gdal.GetColorInterpretationName(b.GetColorInterpretation()))
+                             for b in bands)
 
     def read(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)

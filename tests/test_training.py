@@ -31,7 +31,7 @@ from training.data import (  # noqa: E402
     patch_starts,
     read_bijie,
     read_landslide4sense,
-    read_raster_inventory,
+    inventory_sample,
 )
 from training.losses import CombinedTverskyLoss, ThresholdedScore, tversky_index  # noqa: E402
 
@@ -146,7 +146,7 @@ def test_training_patch_equals_detect_input_for_the_same_window(tmp_path, scene)
     layer.CreateFeature(feature)
     ds = None
     bands = ("red", "green", "blue", "brightness", "slope")
-    sample = read_raster_inventory(scene["image"], str(polygons), {"red": 1, "green": 2, "blue": 3},
+    sample = inventory_sample(scene["image"], str(polygons), {"red": 1, "green": 2, "blue": 3},
                                    scene["dem"], bands)
     assert sample.mask[100:150, 100:150].all() and sample.mask.sum() == 2500
     spec = ModelSpec.from_dict({

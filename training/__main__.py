@@ -14,7 +14,7 @@ def _bands(text: str) -> tuple[str, ...]:
 
 
 def cmd_train(args) -> None:
-    from .data import bijie_split, make_patchset, read_bijie, read_raster_inventory
+    from .data import bijie_split, make_patchset, read_bijie, inventory_sample
     from .train import TrainConfig, train
 
     data = Path(args.data) if args.data else None
@@ -31,7 +31,7 @@ def cmd_train(args) -> None:
     elif args.image:
         import numpy as np
 
-        sample = read_raster_inventory(args.image, args.polygons, {"red": args.red, "green": args.green,
+        sample = inventory_sample(args.image, args.polygons, {"red": args.red, "green": args.green,
                                                                    "blue": args.blue}, args.dem, args.bands)
         patches = make_patchset([sample], args.negative_share, args.seed)
         # one raster: its last patches (row order, so the bottom of the scene) validate

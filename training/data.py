@@ -30,7 +30,6 @@ from core.patches import (  # noqa: F401  (the training side's names for them)
 
 gdal.UseExceptions()
 
-read_raster_inventory = inventory_sample
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 
 
