@@ -32,6 +32,7 @@ from ..core.outputs import OutputError
 from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core import scaling
 from ..core.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
+from ..core.readers import band_numbers as core_band_numbers
 from ..core.spec import SpecError
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 
@@ -49,7 +50,6 @@ WINDOW, OVERLAP, BATCH_SIZE, THREADS = "WINDOW", "OVERLAP", "BATCH_SIZE", "THREA
 INPUT_SCALING, SCALING_MIN, SCALING_MAX = "INPUT_SCALING", "SCALING_MIN", "SCALING_MAX"
 DEVICE, EXTENT, CLASS, RESOLUTION = "DEVICE", "EXTENT", "CLASS", "RESOLUTION"
 _NO_MODEL_OPTION = "none"
-DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
 STRETCHED = "stretched"  # the style of rasters without a fixed scale
 
 
@@ -110,11 +110,12 @@ def band_numbers(alg, parameters, context, feedback, image) -> dict[str, int]:
         for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
         if parameters.get(param) not in (None, "")
     }
-    named = picked_bands(image.band_roles())
+    roles = image.band_roles()
+    named = picked_bands(roles)
     if set(named) - set(given):
         feedback.pushInfo("Bands picked by their names: " + ", ".join(
             f"{k} = band {v}" for k, v in named.items() if k not in given) + ".")
-    return {**DEFAULT_BANDS, **named, **given}
+    return core_band_numbers(roles, given)
 
 
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:

@@ -24,7 +24,7 @@ from .inputs import ModelInput
 from .model import OnnxModel
 from .outputs import AtomicOutputs, GeoTiffWriter
 from .polygons import boundary_summary, polygonize_mask
-from .windows import AxisGrid, blend_weights_2d
+from .windows import AxisGrid, Region, blend_weights_2d
 
 log = logging.getLogger(__name__)
 
@@ -69,36 +69,54 @@ def predict_raster(
     progress: ProgressFn | None = None,
     is_cancelled: CancelFn | None = None,
     channels: int = 1,
+    region: Region | None = None,
 ) -> int:
-    """Run ``predict`` over the whole raster in blended windows, streaming rows out.
+    """Run ``predict`` over the whole raster (or ``region`` of it) in blended windows,
+    streaming rows out.
 
     ``predict`` maps a (N, bands, W, W) batch to (N, W, W) values, or to (N, channels,
     W, W) when ``channels`` > 1 (each channel blended alike). ``on_rows(row0, values,
-    valid)`` receives finished raster rows top to bottom, (rows, width) or (channels,
-    rows, width), with NaN where the input is invalid. Returns the number of valid pixels.
+    valid)`` receives finished rows top to bottom, (rows, width) or (channels, rows,
+    width), with NaN where the input is invalid; ``row0`` counts from the region's top.
+    Returns the number of valid pixels.
+
+    A region runs exactly the windows of the whole raster's grid that touch it, batched
+    at the same window columns, and sums them in the same order: its values are those
+    of the whole-raster run, bit for bit, so a job split into regions merges back into
+    exactly the single run (see :mod:`core.tiling`).
     """
     grid = inputs.grid
+    region = region or Region(0, 0, grid.width, grid.height)
     gy = AxisGrid(grid.height, settings.window, settings.overlap)
     gx = AxisGrid(grid.width, settings.window, settings.overlap)
-    win, stride = settings.window, gy.stride
+    win, stride, batch_size = settings.window, gy.stride, settings.batch_size
+    rows_first, rows_last = gy.covering(region.row0, region.row0 + region.height)
+    cols_first, cols_last = gx.covering(region.col0, region.col0 + region.width)
+    origin = cols_first * stride  # padded column of the accumulator's first column
     weights = blend_weights_2d(win, settings.overlap)
-    weight_sum_y, weight_sum_x = gy.weight_sum(), gx.weight_sum()
-    weight_sum_x_raster = weight_sum_x[gx.margin : gx.margin + grid.width]
+    weight_sum_y = gy.weight_sum()
+    out_cols = slice(gx.margin + region.col0 - origin, gx.margin + region.col0 + region.width - origin)
+    weight_sum_x = gx.weight_sum()[origin:][out_cols]
 
-    accumulator = np.zeros((channels, win, gx.padded_length), dtype=np.float32)
-    valid_strip = np.zeros((win, gx.padded_length), dtype=bool)
-    total_windows, done_windows, valid_pixels = gy.count * gx.count, 0, 0
+    width = (cols_last - cols_first) * stride + win
+    accumulator = np.zeros((channels, win, width), dtype=np.float32)
+    valid_strip = np.zeros((win, width), dtype=bool)
+    total_windows = (rows_last - rows_first + 1) * (cols_last - cols_first + 1)
+    done_windows, valid_pixels = 0, 0
+    # batches start at the same window columns as the whole raster's: a batch's windows
+    # do not depend on where a region begins
+    batch_starts = range(cols_first - cols_first % batch_size, cols_last + 1, batch_size)
 
-    for row in range(gy.count):
+    for row in range(rows_first, rows_last + 1):
         y0 = gy.start(row)
-        for first in range(0, gx.count, settings.batch_size):
+        for start in batch_starts:
             if is_cancelled is not None and is_cancelled():
                 raise Cancelled()
-            last = min(first + settings.batch_size, gx.count)
+            first, last = max(start, cols_first), min(start + batch_size, cols_last + 1)
             x0 = gx.start(first)
             block_width = (last - first - 1) * stride + win
             stack, valid = inputs.read(x0, y0, block_width, win)
-            px = first * stride  # padded column of the block's first pixel
+            px = first * stride - origin  # accumulator column of the block's first pixel
             valid_strip[:, px : px + block_width] = valid
             offsets = [(j - first) * stride for j in range(first, last)]
             offsets = [o for o in offsets if valid[:, o : o + win].any()]
@@ -114,19 +132,18 @@ def predict_raster(
                 progress(done_windows / total_windows)
 
         inputs.release_cache()
-        final = win if row == gy.count - 1 else stride
+        final = win if row == rows_last else stride
         top = row * stride  # padded row of the buffer's first row
-        r_first = max(top, gy.margin)
-        r_last = min(top + final, gy.margin + grid.height)
+        r_first = max(top, gy.margin + region.row0)
+        r_last = min(top + final, gy.margin + region.row0 + region.height)
         if r_last > r_first:
             a, b = r_first - top, r_last - top
-            cols = slice(gx.margin, gx.margin + grid.width)
-            norm = weight_sum_y[r_first:r_last, None] * weight_sum_x_raster[None, :]
-            values = accumulator[:, a:b, cols] / norm
-            valid = valid_strip[a:b, cols].copy()
+            norm = weight_sum_y[r_first:r_last, None] * weight_sum_x[None, :]
+            values = accumulator[:, a:b, out_cols] / norm
+            valid = valid_strip[a:b, out_cols].copy()
             values[:, ~valid] = np.nan
             valid_pixels += int(valid.sum())
-            on_rows(r_first - gy.margin, values[0] if channels == 1 else values, valid)
+            on_rows(r_first - gy.margin - region.row0, values[0] if channels == 1 else values, valid)
         accumulator[:, :-stride] = accumulator[:, stride:]
         accumulator[:, -stride:] = 0.0
     return valid_pixels
@@ -160,6 +177,63 @@ class DetectResult:
     providers: list[str]
 
 
+class DetectRasters:
+    """Detect's probability and mask GeoTIFFs (and an ensemble's uncertainty), written
+    row by row under temporary names from ``atomic``; used by one run and by the merge of
+    a split run alike, so both write the same files from the same values."""
+
+    def __init__(self, atomic: AtomicOutputs, outputs: DetectOutputs, grid, threshold: float,
+                 uncertainty_note: str | None = None):
+        self.threshold = threshold
+        self.landslide_pixels = 0
+        self.with_spread = outputs.uncertainty is not None
+        self.probability_path = atomic.temporary(outputs.probability)
+        self.mask_path = atomic.temporary(outputs.mask)
+        self._files = ExitStack()
+        self._probability = self._files.enter_context(
+            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA))
+        self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA))
+        if self.with_spread:
+            self._spread = self._files.enter_context(GeoTiffWriter(
+                atomic.temporary(outputs.uncertainty), grid, np.float32, PROBABILITY_NODATA,
+                {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"}))
+
+    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        """``values``: probability (rows, width), or (probability, spread) with an uncertainty output."""
+        prob = values[0] if self.with_spread else values
+        mask = np.where(valid, prob >= self.threshold, MASK_NODATA).astype(np.uint8)
+        self.landslide_pixels += int((mask == 1).sum())
+        self._probability.write_rows(row0, np.where(valid, prob, PROBABILITY_NODATA).astype(np.float32))
+        self._mask.write_rows(row0, mask)
+        if self.with_spread:
+            self._spread.write_rows(row0, np.where(valid, values[1], PROBABILITY_NODATA).astype(np.float32))
+
+    def close(self) -> None:
+        self._files.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_polygons(atomic: AtomicOutputs, rasters: DetectRasters, path: str, model_name: str, min_area_m2: float,
+                   progress: ProgressFn, is_cancelled: CancelFn | None, annotations=None) -> int:
+    """The landslide polygons of a finished probability + mask pair; returns their count."""
+    return polygonize_mask(
+        rasters.mask_path,
+        rasters.probability_path,
+        atomic.temporary(path),
+        value_name="prob",
+        constants={"model": model_name, "threshold": rasters.threshold},
+        min_area_m2=min_area_m2,
+        progress=progress,
+        is_cancelled=is_cancelled,
+        annotations=annotations or {},
+    )
+
+
 def detect(
     inputs: ModelInput,
     model: OnnxModel,
@@ -186,7 +260,6 @@ def detect(
     settings.check(spec.size_multiple, model.fixed_window)
     threshold = spec.threshold if threshold is None else threshold
     report = progress or (lambda _fraction: None)
-    landslide_pixels = 0
     with_spread = outputs.uncertainty is not None
     if with_spread and not isinstance(model, ModelEnsemble):
         raise ValueError("An uncertainty raster needs an ensemble of models: turn the ensemble on, or leave the "
@@ -196,30 +269,11 @@ def detect(
         predict = flip_averaged(predict)
 
     with AtomicOutputs() as atomic:
-        prob_path = atomic.temporary(outputs.probability)
-        mask_path = atomic.temporary(outputs.mask)
-        spread_path = atomic.temporary(outputs.uncertainty) if with_spread else None
-        with ExitStack() as files:
-            prob_out = files.enter_context(GeoTiffWriter(prob_path, inputs.grid, np.float32, PROBABILITY_NODATA))
-            mask_out = files.enter_context(GeoTiffWriter(mask_path, inputs.grid, np.uint8, MASK_NODATA))
-            spread_out = files.enter_context(GeoTiffWriter(spread_path, inputs.grid, np.float32, PROBABILITY_NODATA,
-                                                           {"UNCERTAINTY": "per-pixel standard deviation of "
-                                                            "the members of the " + model.spec.name})
-                                            ) if with_spread else None
-
-            def write_rows(row0: int, values: np.ndarray, valid: np.ndarray) -> None:
-                nonlocal landslide_pixels
-                prob = values[0] if with_spread else values
-                mask = np.where(valid, prob >= threshold, MASK_NODATA).astype(np.uint8)
-                landslide_pixels += int((mask == 1).sum())
-                prob_out.write_rows(row0, np.where(valid, prob, PROBABILITY_NODATA).astype(np.float32))
-                mask_out.write_rows(row0, mask)
-                if with_spread:
-                    spread_out.write_rows(row0, np.where(valid, values[1], PROBABILITY_NODATA).astype(np.float32))
-
+        note = f"per-pixel standard deviation of the members of the {spec.name}" if with_spread else None
+        with DetectRasters(atomic, outputs, inputs.grid, threshold, note) as rasters:
             share = 0.5 if saliency_model is not None else 0.9
             valid_pixels = predict_raster(
-                inputs, predict, settings, write_rows, lambda f: report(share * f), is_cancelled, channels
+                inputs, predict, settings, rasters.write_rows, lambda f: report(share * f), is_cancelled, channels
             )
         if valid_pixels == 0:
             raise NoValidPixels(
@@ -234,20 +288,12 @@ def detect(
                 write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
                                     PROBABILITY_NODATA, lambda f: report(0.5 + 0.4 * f), is_cancelled)
                 annotations = boundary_summary(saliency_path, "saliency")
-            polygon_count = polygonize_mask(
-                mask_path,
-                prob_path,
-                atomic.temporary(outputs.polygons),
-                value_name="prob",
-                constants={"model": spec.name, "threshold": threshold},
-                min_area_m2=min_area_m2,
-                progress=lambda f: report(0.9 + 0.1 * f),
-                is_cancelled=is_cancelled,
-                annotations=annotations,
-            )
+            polygon_count = write_polygons(atomic, rasters, outputs.polygons, spec.name, min_area_m2,
+                                           lambda f: report(0.9 + 0.1 * f), is_cancelled, annotations)
             if saliency_path:
                 atomic.discard(saliency_path)
         atomic.commit()
     report(1.0)
+    landslide_pixels = rasters.landslide_pixels
     log.info("detect: %d valid px, %d landslide px, %d polygons", valid_pixels, landslide_pixels, polygon_count)
     return DetectResult(valid_pixels, landslide_pixels, polygon_count, list(model.providers))

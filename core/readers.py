@@ -69,6 +69,15 @@ def roles_by_band(names_per_band) -> dict[str, int]:
     return roles
 
 
+DEFAULT_BANDS = {"red": 1, "green": 2, "blue": 3}
+
+
+def band_numbers(roles: dict[str, int], given: dict[str, int]) -> dict[str, int]:
+    """Band numbers by role: those ``given``, else those the raster's band names say
+    (``roles``, see :func:`picked_bands`), else red 1, green 2, blue 3."""
+    return {**DEFAULT_BANDS, **picked_bands(roles), **given}
+
+
 def picked_bands(roles: dict[str, int]) -> dict[str, int]:
     """Band numbers from the raster's own band names: used only when they name red,
     green and blue all three (a partial naming would mix with the 1-2-3 default);

@@ -50,6 +50,12 @@ class AxisGrid:
         """Raster coordinate of window ``index``'s first pixel (negative in the margin)."""
         return index * self.stride - self.margin
 
+    def covering(self, start: int, stop: int) -> tuple[int, int]:
+        """First and last index of the windows that touch raster pixels ``start..stop-1``."""
+        first = max(0, (start + self.margin - self.window) // self.stride + 1)
+        last = min(self.count - 1, (stop - 1 + self.margin) // self.stride)
+        return first, last
+
     def weight_sum(self) -> np.ndarray:
         """Summed blending weight over the padded axis (the blend is separable)."""
         total = np.zeros(self.padded_length, dtype=np.float32)
@@ -57,6 +63,16 @@ class AxisGrid:
         for i in range(self.count):
             total[i * self.stride : i * self.stride + self.window] += w
         return total
+
+
+@dataclass(frozen=True)
+class Region:
+    """A block of raster pixels: columns ``col0..col0+width-1``, rows ``row0..row0+height-1``."""
+
+    col0: int
+    row0: int
+    width: int
+    height: int
 
 
 def blend_weights_1d(window: int, overlap: int) -> np.ndarray:

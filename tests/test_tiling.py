@@ -1,0 +1,187 @@
+"""A Detect job split into tiles (in process, on a Dask LocalCluster, through the CLI
+against a running scheduler) merges into exactly the single-machine run."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+
+from landslide_mapper.core.catalog import bundled_models
+from landslide_mapper.core.engine import Cancelled, DetectOutputs, WindowSettings, detect
+from landslide_mapper.core.model import OnnxModel
+from landslide_mapper.core.tiling import DetectJob, dask_runner, detect_tiled, plan_tiles, run_in_process
+from landslide_mapper.core.windows import AxisGrid
+from rasters import read_raster, write_raster
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BANDS = {"red": 1, "green": 2, "blue": 3}
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    models = bundled_models()
+    if not models:
+        pytest.skip("no bundled model")
+    return str(next(iter(models.values())))
+
+
+@pytest.fixture(scope="module")
+def holed_scene(scene, tmp_path_factory):
+    """The scene with a nodata hole that spans several windows and tiles."""
+    image, gt, wkt, _ = read_raster(scene["image"])
+    image = image.copy()
+    image[:, 300:380, 40:200] = 0
+    path = tmp_path_factory.mktemp("holed") / "image.tif"
+    write_raster(path, image, epsg=None, geotransform=gt, nodata=0)
+    ds = gdal.Open(str(path), gdal.GA_Update)
+    ds.SetProjection(wkt)
+    ds = None
+    return str(path)
+
+
+def outputs_in(folder) -> DetectOutputs:
+    return DetectOutputs(str(folder / "probability.tif"), str(folder / "mask.tif"), str(folder / "landslides.gpkg"))
+
+
+def polygon_rows(path):
+    ds = ogr.Open(path)
+    layer = ds.GetLayer(0)
+    rows = sorted((round(f.GetField("area_m2"), 6), round(f.GetField("mean_prob"), 6), f.GetGeometryRef().ExportToWkt())
+                  for f in layer)
+    return rows
+
+
+def assert_same_outputs(a: DetectOutputs, b: DetectOutputs):
+    for name in ("probability", "mask"):
+        left, right = read_raster(getattr(a, name)), read_raster(getattr(b, name))
+        assert left[0].dtype == right[0].dtype
+        assert np.array_equal(left[0], right[0]), f"{name} differs"
+        assert left[1:] == right[1:]
+    assert polygon_rows(a.polygons) == polygon_rows(b.polygons)
+
+
+def single_run(model_path, image, settings, folder, dem=None, threads=0):
+    model = OnnxModel(model_path, threads=threads)
+    job = DetectJob(image, model_path, BANDS, settings, dem, threads=threads)
+    result = detect(job.inputs(model), model, outputs_in(folder), settings)
+    return job, result
+
+
+def test_tiles_cover_the_raster_once():
+    for width, height, size in ((1000, 700, 256), (5, 3, 4096), (4097, 4096, 4096), (513, 1, 100)):
+        covered = np.zeros((height, width), np.int32)
+        for r in plan_tiles(width, height, size):
+            assert 0 < r.width <= size and 0 < r.height <= size
+            covered[r.row0 : r.row0 + r.height, r.col0 : r.col0 + r.width] += 1
+        assert (covered == 1).all()
+
+
+def test_covering_windows_are_exactly_those_touching_the_pixels():
+    for length, window, overlap in ((700, 128, 32), (50, 64, 32), (1000, 256, 0)):
+        grid = AxisGrid(length, window, overlap)
+        for start, stop in ((0, length), (0, 1), (length - 1, length), (97, 301), (96, 97)):
+            if stop > length:
+                continue
+            touching = [i for i in range(grid.count)
+                        if grid.start(i) < stop and grid.start(i) + window > start]
+            assert grid.covering(start, stop) == (touching[0], touching[-1])
+
+
+@pytest.mark.parametrize("tile_size,batch", [(200, 3), (333, 8), (96, 1)])
+def test_split_run_equals_single_run_bit_for_bit(tmp_path, default_model, holed_scene, tile_size, batch):
+    """Tile edges mid-window, a nodata hole across tiles, batches cut by tile edges:
+    probability, mask and polygons are identical to one run over the whole raster."""
+    settings = WindowSettings(128, 32, batch)
+    job, single = single_run(default_model, holed_scene, settings, tmp_path / "one")
+    split = detect_tiled(job, outputs_in(tmp_path / "split"), tile_size=tile_size, runner=run_in_process)
+    assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "split"))
+    assert (split.valid_pixels, split.landslide_pixels, split.polygon_count) == (
+        single.valid_pixels, single.landslide_pixels, single.polygon_count)
+    assert 0 < single.valid_pixels < 512 * 512 and single.polygon_count > 0
+    assert sorted(p.name for p in tmp_path.joinpath("split").iterdir()) == ["landslides.gpkg", "mask.tif",
+                                                                          "probability.tif"]
+
+
+def test_split_run_with_a_dem_in_another_grid_equals_single_run(tmp_path, slope_model, scene):
+    settings = WindowSettings(64, 16, 4)
+    job, _ = single_run(slope_model, scene["image"], settings, tmp_path / "one", dem=scene["dem"])
+    detect_tiled(job, outputs_in(tmp_path / "split"), tile_size=150)
+    assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "split"))
+
+
+def test_cancelled_or_failed_split_run_leaves_nothing(tmp_path, default_model, scene):
+    job = DetectJob(scene["image"], default_model, BANDS, WindowSettings(128, 32, 8))
+    done = []
+    with pytest.raises(Cancelled):
+        detect_tiled(job, outputs_in(tmp_path), tile_size=256, is_cancelled=lambda: len(done) > 0,
+                     progress=done.append)
+    assert list(tmp_path.iterdir()) == []
+
+    def failing_runner(job, regions, folder):
+        yield from run_in_process(job, regions[:1], folder)
+        raise OSError("worker lost")
+
+    with pytest.raises(OSError, match="worker lost"):
+        detect_tiled(job, outputs_in(tmp_path), tile_size=256, runner=failing_runner)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_equals_single_run(tmp_path, default_model, holed_scene):
+    pytest.importorskip("distributed")
+    settings = WindowSettings(128, 32, 8)
+    job, _ = single_run(default_model, holed_scene, settings, tmp_path / "one", threads=1)
+    with dask_runner(workers=2) as runner:
+        detect_tiled(job, outputs_in(tmp_path / "dask"), tile_size=200, runner=runner)
+    assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "dask"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_cli_on_a_running_dask_scheduler_equals_single_run(tmp_path, default_model, holed_scene):
+    """As in production: a scheduler and a worker started with Dask's own commands, the
+    plugin folder on the worker's PYTHONPATH, and `python -m core detect --scheduler`."""
+    pytest.importorskip("distributed")
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(2)
+        procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                       "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        cli = [sys.executable, "-m", "core", "detect", "--input", holed_scene, "--model", default_model]
+        run = subprocess.run(cli + ["--output", str(tmp_path / "cluster"), "--scheduler", address,
+                                    "--tile-size", "200", "--threads", "1"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert "polygons" in run.stdout
+        single = subprocess.run(cli + ["--output", str(tmp_path / "one"), "--threads", "1"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert single.returncode == 0, single.stderr
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "cluster"))
+
+
+def test_cli_reports_bad_input_in_plain_words(tmp_path, default_model, scene):
+    run = subprocess.run([sys.executable, "-m", "core", "detect", "--input", scene["image"], "--model", default_model,
+                          "--output", str(tmp_path / "out"), "--red", "7"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "error: The red band is set to band 7, but the image has 3 band(s)" in run.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
