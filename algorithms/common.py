@@ -33,6 +33,7 @@ from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core import scaling
 from ..core.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
 from ..core.readers import band_numbers as core_band_numbers
+from ..core.resolution import gdal_reader_on, model_grid, model_resolution, pixel_size_m
 from ..core.spec import SpecError
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 
@@ -250,13 +251,34 @@ def image_reader(alg, parameters, context, feedback, layer):
     return CroppedReader(image, *window), image
 
 
-def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelInput:
+def at_model_resolution(feedback, layer, image, spec):
+    """(reader of ``image`` resampled to the model's training resolution, ``image``), or
+    (``image``, None) when it is already close to it or the model does not say."""
+    resolution = model_resolution(spec)
+    grid = model_grid(image.grid, resolution) if resolution and image.grid.crs_wkt else None
+    if grid is None:
+        return image, None
+    x, y = pixel_size_m(image.grid)
+    feedback.pushInfo(
+        f"The image's pixels are {x:.2f} x {y:.2f} m; the model learned at {resolution:g} m: it runs on the image "
+        f"resampled to {grid.width} x {grid.height} pixels, and the outputs are written on the image's own grid "
+        f"(turn off 'Match the model's ground resolution' to run at the image's).")
+    # a QGIS provider renders the layer at that resolution itself
+    return gdal_reader_on(image, grid) or QgsProviderReader(layer, grid), image
+
+
+def model_input(alg, parameters, context, feedback, model: OnnxModel, match_resolution: bool = False) -> ModelInput:
+    """The model's input from INPUT and its parameters; with ``match_resolution`` (and no
+    RESOLUTION given), read at the model's training resolution (see core.resolution)."""
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))
     with user_errors():
         image, whole_image = image_reader(alg, parameters, context, feedback, layer)
         numbers = band_numbers(alg, parameters, context, feedback, image)
+        original = None
+        if match_resolution and not parameters.get(RESOLUTION):
+            image, original = at_model_resolution(feedback, layer, image, model.spec)
         dem = None
         dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
         if dem_layer is not None and not model.spec.needs_dem:
@@ -267,7 +289,7 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel) -> ModelIn
             if not image.grid.crs_wkt:
                 raise InputError("The image has no coordinate reference system: assign one so the DEM can be aligned to it.")
             dem = dem_on_grid(dem_layer.source(), image.grid)
-        inputs = ModelInput(model.spec, image, numbers, dem)
+        inputs = ModelInput(model.spec, image, numbers, dem, original=original)
         mode = alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO
         bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
                   for name in (SCALING_MIN, SCALING_MAX)]

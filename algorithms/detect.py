@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingException,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
@@ -20,6 +21,7 @@ THRESHOLD, MIN_AREA, SALIENCY_SUMMARY = "THRESHOLD", "MIN_AREA", "SALIENCY_SUMMA
 TTA, ENSEMBLE, OUTPUT_UNCERTAINTY, PRECISION = "TTA", "ENSEMBLE", "OUTPUT_UNCERTAINTY", "PRECISION"
 PRECISIONS = ["float32", "int8"]
 OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
+MATCH_RESOLUTION = "MATCH_RESOLUTION"
 
 HELP = """<p>Maps landslides on a post-event image with an interpretable attention U-Net
 exported to ONNX. The image is cut into overlapping windows, each window is run through
@@ -43,6 +45,12 @@ Lower finds more landslides and more false alarms.</li>
 <li><b>Window size</b> and <b>overlap</b>: windows of this many pixels (a multiple of 16),
 overlapping by this many pixels; the overlap is blended with smooth weights so no seam
 shows. Borders are mirrored so edge pixels get full context.</li>
+<li><b>Match the model's ground resolution</b> (advanced, on): a model learns landslides
+at the pixel size of its training imagery (the bundled ones: 0.8 m). When the image's
+pixels differ from it by more than 30 %, the model runs on the image resampled to that
+resolution (area average or bilinear) and the probability is resampled back, so every
+output is on the image's own grid. Off: the model runs on the image's pixels as they are.
+A ground resolution given above takes precedence.</li>
 <li><b>Saliency summary</b>: adds <code>mean_saliency</code> and
 <code>boundary_saliency_share</code> to each polygon: the share of the polygon's saliency
 within two pixels of its outline. High: the model looked at the scarp and the edges; low:
@@ -99,6 +107,12 @@ class DetectLandslides(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             PRECISION, tr("Precision (int8: the model's quantized variant, faster on CPUs)"), options=PRECISIONS,
             defaultValue="float32", usesStaticStrings=True))
+        match = QgsProcessingParameterBoolean(
+            MATCH_RESOLUTION, tr("Match the model's ground resolution (resample the image to the resolution the "
+                                 "model learned at when it differs by more than 30 %; outputs on the image's grid)"),
+            True)
+        match.setFlags(match.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(match)
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_PROBABILITY, tr("Landslide probability")))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_MASK, tr("Landslide mask")))
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_POLYGONS, tr("Landslide polygons")))
@@ -117,7 +131,8 @@ class DetectLandslides(common.LandslideAlgorithm):
             f"Model: {model.spec.name} ({model.spec.architecture}), bands {', '.join(model.spec.bands)}; "
             f"execution provider: {', '.join(model.providers)}"
         )
-        inputs = common.model_input(self, parameters, context, feedback, model)
+        inputs = common.model_input(self, parameters, context, feedback, model,
+                                    match_resolution=self.parameterAsBool(parameters, MATCH_RESOLUTION, context))
         threshold = (
             self.parameterAsDouble(parameters, THRESHOLD, context)
             if parameters.get(THRESHOLD) not in (None, "")

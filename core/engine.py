@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -22,7 +24,9 @@ from .ensemble import ModelEnsemble, flip_averaged
 from .errors import Cancelled
 from .inputs import ModelInput
 from .model import OnnxModel
-from .outputs import AtomicOutputs, GeoTiffWriter
+from .outputs import AtomicOutputs, GeoTiffWriter, remove_dataset
+from .readers import RasterReader
+from .resolution import resampled_rows
 from .polygons import boundary_summary, polygonize_mask
 from .windows import AxisGrid, Region, blend_weights_2d
 
@@ -107,46 +111,101 @@ def predict_raster(
     # do not depend on where a region begins
     batch_starts = range(cols_first - cols_first % batch_size, cols_last + 1, batch_size)
 
-    for row in range(rows_first, rows_last + 1):
-        y0 = gy.start(row)
-        for start in batch_starts:
-            if is_cancelled is not None and is_cancelled():
-                raise Cancelled()
-            first, last = max(start, cols_first), min(start + batch_size, cols_last + 1)
-            x0 = gx.start(first)
-            block_width = (last - first - 1) * stride + win
-            stack, valid = inputs.read(x0, y0, block_width, win)
-            px = first * stride - origin  # accumulator column of the block's first pixel
-            valid_strip[:, px : px + block_width] = valid
-            offsets = [(j - first) * stride for j in range(first, last)]
-            offsets = [o for o in offsets if valid[:, o : o + win].any()]
-            if offsets:
-                batch = np.stack([stack[:, :, o : o + win] for o in offsets])
-                predicted = predict(batch)
-                if channels == 1:
-                    predicted = predicted[:, None]
-                for o, values in zip(offsets, predicted):
-                    accumulator[:, :, px + o : px + o + win] += values * weights
-            done_windows += last - first
-            if progress is not None:
-                progress(done_windows / total_windows)
-
-        inputs.release_cache()
+    def finish_row(row: int) -> int:
+        """Hand on the rows no later window touches; shift the buffers up one stride."""
         final = win if row == rows_last else stride
         top = row * stride  # padded row of the buffer's first row
         r_first = max(top, gy.margin + region.row0)
         r_last = min(top + final, gy.margin + region.row0 + region.height)
+        count = 0
         if r_last > r_first:
             a, b = r_first - top, r_last - top
             norm = weight_sum_y[r_first:r_last, None] * weight_sum_x[None, :]
             values = accumulator[:, a:b, out_cols] / norm
             valid = valid_strip[a:b, out_cols].copy()
             values[:, ~valid] = np.nan
-            valid_pixels += int(valid.sum())
+            count = int(valid.sum())
             on_rows(r_first - gy.margin - region.row0, values[0] if channels == 1 else values, valid)
         accumulator[:, :-stride] = accumulator[:, stride:]
         accumulator[:, -stride:] = 0.0
-    return valid_pixels
+        return count
+
+    def blocks():
+        """Each batch's input, in order; the next one is read while the network runs
+        (see :func:`_read_ahead`)."""
+        for row in range(rows_first, rows_last + 1):
+            for start in batch_starts:
+                first, last = max(start, cols_first), min(start + batch_size, cols_last + 1)
+                block_width = (last - first - 1) * stride + win
+                stack, valid = inputs.read(gx.start(first), gy.start(row), block_width, win)
+                yield row, first, last, stack, valid
+            inputs.release_cache()
+
+    row_done = rows_first
+    for row, first, last, stack, valid in _read_ahead(blocks(), inputs.reads_in_any_thread):
+        if row != row_done:
+            valid_pixels += finish_row(row_done)
+            row_done = row
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled()
+        px = first * stride - origin  # accumulator column of the block's first pixel
+        valid_strip[:, px : px + valid.shape[1]] = valid
+        offsets = [(j - first) * stride for j in range(first, last)]
+        offsets = [o for o in offsets if valid[:, o : o + win].any()]
+        if offsets:
+            batch = np.stack([stack[:, :, o : o + win] for o in offsets])
+            predicted = predict(batch)
+            if channels == 1:
+                predicted = predicted[:, None]
+            for o, values in zip(offsets, predicted):
+                accumulator[:, :, px + o : px + o + win] += values * weights
+        done_windows += last - first
+        if progress is not None:
+            progress(done_windows / total_windows)
+    return valid_pixels + finish_row(rows_last)
+
+
+def predict_on_grid_of(original: RasterReader, temporary: str, inputs: ModelInput, predict, settings: WindowSettings,
+                       on_rows: RowsFn, progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None,
+                       channels: int = 1) -> int:
+    """:func:`predict_raster` on ``inputs``' grid (the model's resolution), its values
+    then resampled onto ``original``'s grid and handed on there; pixels invalid in
+    ``original`` stay invalid. ``temporary`` (a path stem) holds the model-grid values."""
+    paths = [f"{temporary}.{k}.tif" for k in range(channels)]
+    try:
+        with ExitStack() as files:
+            writers = [files.enter_context(GeoTiffWriter(p, inputs.grid, np.float32, PROBABILITY_NODATA))
+                       for p in paths]
+
+            def write(row0, values, valid):
+                for writer, channel in zip(writers, values[None] if channels == 1 else values):
+                    writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
+
+            predict_raster(inputs, predict, settings, write, progress, is_cancelled, channels)
+        valid_pixels, bands = 0, inputs.image_band_numbers
+        for row0, values, valid in resampled_rows(paths, original.grid, PROBABILITY_NODATA):
+            valid &= original.read(bands, 0, row0, original.grid.width, valid.shape[0])[1]
+            valid_pixels += int(valid.sum())
+            on_rows(row0, values[0] if channels == 1 else values, valid)
+        return valid_pixels
+    finally:
+        for path in paths:
+            remove_dataset(path)
+
+
+def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
+    """``items``, each produced in a helper thread while the caller works on the one
+    before: reading, deriving bands and normalizing (GDAL and NumPy release the GIL)
+    overlap the network's run instead of adding to it."""
+    if not enabled:
+        yield from items
+        return
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(next, items, end)
+        while (item := pending.result()) is not end:
+            pending = pool.submit(next, items, end)
+            yield item
 
 
 def write_values_raster(inputs: ModelInput, predict, settings: WindowSettings, path: str, nodata: float,
@@ -251,6 +310,8 @@ def detect(
     ``model`` is an :class:`OnnxModel` or a :class:`ModelEnsemble`; for an ensemble,
     ``outputs.uncertainty`` receives the members' per-pixel standard deviation (blended
     over windows like the probability). ``tta`` averages the four flips of every window.
+    When ``inputs`` reads the image resampled to the model's resolution (its
+    ``original`` is set, see :mod:`core.resolution`), the outputs go on the original grid.
     With ``saliency_model`` (the model's saliency graph), each polygon also gets
     ``mean_saliency`` and ``boundary_saliency_share`` (see polygons.boundary_summary).
     Every output is written under a temporary name and moved into place only when all
@@ -268,13 +329,15 @@ def detect(
     if tta:
         predict = flip_averaged(predict)
 
+    original = inputs.original
     with AtomicOutputs() as atomic:
         note = f"per-pixel standard deviation of the members of the {spec.name}" if with_spread else None
-        with DetectRasters(atomic, outputs, inputs.grid, threshold, note) as rasters:
+        with DetectRasters(atomic, outputs, (original or inputs).grid, threshold, note) as rasters:
             share = 0.5 if saliency_model is not None else 0.9
-            valid_pixels = predict_raster(
-                inputs, predict, settings, rasters.write_rows, lambda f: report(share * f), is_cancelled, channels
-            )
+            run = (predict_raster if original is None else
+                   partial(predict_on_grid_of, original, rasters.probability_path + ".model-grid"))
+            valid_pixels = run(inputs, predict, settings, rasters.write_rows, lambda f: report(share * f),
+                               is_cancelled, channels)
         if valid_pixels == 0:
             raise NoValidPixels(
                 "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."

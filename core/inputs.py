@@ -33,8 +33,12 @@ class ModelInput:
         band_numbers: Mapping[str, int],
         dem: RasterReader | None = None,
         scaling=None,
+        original: RasterReader | None = None,
     ):
         self.spec = spec
+        # the image at its own resolution when ``image`` reads it resampled to the model's
+        # (core.resolution): Detect writes its outputs on this one's grid
+        self.original = original
         self.scaling = scaling  # a core.scaling.BandScaling over spec.image_bands, or None
         self.image = image
         self.grid = image.grid
@@ -61,6 +65,12 @@ class ModelInput:
         self.image_band_numbers = [band_numbers[name] for name in spec.image_bands]
         self.dem = dem if spec.needs_dem else None
         self._is_geographic = self.grid.is_geographic
+
+    @property
+    def reads_in_any_thread(self) -> bool:
+        """Whether windows may be read in a helper thread (GDAL readers: yes; a QGIS
+        provider, which may be a web service tied to its thread: no)."""
+        return all(getattr(reader, "reads_in_any_thread", False) for reader in (self.image, self.dem) if reader)
 
     def release_cache(self) -> None:
         self.image.release_cache()

@@ -126,12 +126,12 @@ class AtomicOutputs:
 
     def discard(self, temp_path: str) -> None:
         """Remove an intermediate file now: it is not to be published."""
-        _remove_dataset(temp_path)
+        remove_dataset(temp_path)
         self._pending = [(t, f) for t, f in self._pending if t != temp_path]
 
     def commit(self) -> None:
         for temp, final in self._pending:
-            _remove_dataset(final)
+            remove_dataset(final)
             os.replace(temp, final)
         self._pending.clear()
 
@@ -140,11 +140,11 @@ class AtomicOutputs:
 
     def __exit__(self, *exc):
         for temp, _final in self._pending:
-            _remove_dataset(temp)
+            remove_dataset(temp)
         self._pending.clear()
 
 
-def _remove_dataset(path: str) -> None:
+def remove_dataset(path: str) -> None:
     """Remove a file and the sidecars GDAL/SQLite may have left beside it."""
     for candidate in (path, path + ".aux.xml", path + "-wal", path + "-shm", path + "-journal"):
         try:

@@ -114,6 +114,8 @@ class RasterReader(Protocol):
 class GdalReader:
     """Reads any GDAL-readable raster; nodata, alpha bands, masks and NaN mark invalid pixels."""
 
+    reads_in_any_thread = True  # one thread at a time: the engine reads from one helper thread
+
     def __init__(self, source: str | gdal.Dataset):
         self.dataset = gdal.Open(source) if isinstance(source, str) else source
         ds = self.dataset
@@ -158,6 +160,7 @@ class ArrayReader:
     ``valid`` mask says otherwise; the grid is a unit-pixel local one unless given."""
 
     LOCAL_CRS = 'LOCAL_CS["image pixels",UNIT["metre",1]]'
+    reads_in_any_thread = True
 
     def __init__(self, bands: np.ndarray, grid: Grid | None = None, valid: np.ndarray | None = None):
         self.is_byte = np.asarray(bands).dtype == np.uint8
@@ -268,6 +271,7 @@ class CroppedReader:
         self.reader, self.col0, self.row0 = reader, col0, row0
         self.band_count = reader.band_count
         self.grid = sub_grid(reader.grid, col0, row0, width, height)
+        self.reads_in_any_thread = getattr(reader, "reads_in_any_thread", False)
 
     def read(self, bands, x0, y0, width, height):
         return self.reader.read(bands, self.col0 + x0, self.row0 + y0, width, height)

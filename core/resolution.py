@@ -1,0 +1,88 @@
+"""Ground resolution: run a model at the resolution it learned, write on the input's grid.
+
+A CNN learns landslides as shapes of a certain size in pixels. Fed a 0.4 m or a 1.6 m
+image, a model trained at 0.8 m sees scarps and bodies twice too big or too small and
+misses them. When the spec records ``resolution_m`` and the input's pixels differ from
+it by more than :data:`TOLERANCE`, the input is read resampled onto a grid of that
+resolution over the same extent (area average when shrinking, bilinear when
+enlarging; lazily, window by window), the model runs there, and the probabilities are
+resampled back (bilinear) onto the input's grid, where the mask and polygons are made.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+from osgeo import gdal
+
+from .bands import ground_pixel_size
+from .readers import CroppedReader, GdalReader, Grid, RasterReader, srs_from
+from .spec import ModelSpec
+
+gdal.UseExceptions()
+
+TOLERANCE = 0.3  # relative: a 0.8 m model takes 0.56-1.04 m imagery as it is
+STRIP_ROWS = 64
+
+
+def model_resolution(spec: ModelSpec) -> float | None:
+    """The ground resolution (m per pixel) the model was trained at, if its spec says."""
+    value = spec.extra.get("resolution_m")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def pixel_size_m(grid: Grid) -> tuple[float, float]:
+    """A pixel's ground size in metres (x, y), at the raster's middle row when geographic."""
+    if grid.is_geographic:
+        x, y = ground_pixel_size(grid.geotransform, True, np.array([grid.height // 2]))
+        return float(x[0, 0]), float(y[0, 0])
+    metres_per_unit = srs_from(grid.crs_wkt).GetLinearUnits() or 1.0
+    x, y = ground_pixel_size(grid.geotransform, False)
+    return x * metres_per_unit, y * metres_per_unit
+
+
+def model_grid(grid: Grid, resolution_m: float, tolerance: float = TOLERANCE) -> Grid | None:
+    """``grid``'s extent at ``resolution_m``, or None when its pixels are already within
+    ``tolerance`` of it (on both axes)."""
+    sizes = pixel_size_m(grid)
+    if all(abs(size / resolution_m - 1.0) <= tolerance for size in sizes):
+        return None
+    width = max(1, round(grid.width * sizes[0] / resolution_m))
+    height = max(1, round(grid.height * sizes[1] / resolution_m))
+    gt = grid.geotransform
+    return Grid(width, height, (gt[0], gt[1] * grid.width / width, 0.0, gt[3], 0.0, gt[5] * grid.height / height),
+                grid.crs_wkt)
+
+
+def gdal_reader_on(reader: RasterReader, grid: Grid) -> GdalReader | None:
+    """``reader``'s pixels resampled onto ``grid`` (same extent, other size) as a lazy
+    VRT, for GDAL readers (a whole raster or an extent of one); None for other readers."""
+    col0 = row0 = 0
+    if isinstance(reader, CroppedReader):
+        col0, row0, reader = reader.col0, reader.row0, reader.reader
+    if not isinstance(reader, GdalReader):
+        return None
+    source = reader.grid
+    extent_width = round((grid.bounds[2] - grid.bounds[0]) / abs(source.geotransform[1]))
+    extent_height = round((grid.bounds[3] - grid.bounds[1]) / abs(source.geotransform[5]))
+    shrinking = grid.width < extent_width
+    vrt = gdal.Translate("", reader.dataset, format="VRT", srcWin=[col0, row0, extent_width, extent_height],
+                         width=grid.width, height=grid.height, resampleAlg="average" if shrinking else "bilinear")
+    resampled = GdalReader(vrt)
+    resampled.grid = grid  # the CRS the user may have assigned in QGIS, not the file's
+    return resampled
+
+
+def resampled_rows(paths: Sequence[str], grid: Grid, nodata: float,
+                   rows: int = STRIP_ROWS) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Single-band rasters (same grid) resampled bilinearly onto ``grid``, in strips
+    top to bottom: (row0, values (len(paths), rows, width), valid)."""
+    xmin, ymin, xmax, ymax = grid.bounds
+    warped = [gdal.Warp("", path, format="VRT", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width,
+                        height=grid.height, dstSRS=grid.crs_wkt, resampleAlg="bilinear", srcNodata=nodata,
+                        dstNodata=nodata, outputType=gdal.GDT_Float32) for path in paths]
+    for row0 in range(0, grid.height, rows):
+        count = min(rows, grid.height - row0)
+        values = np.stack([w.GetRasterBand(1).ReadAsArray(0, row0, grid.width, count) for w in warped])
+        yield row0, values, (values != nodata).all(axis=0)
