@@ -29,7 +29,7 @@ demo: setup plugin-link
 	@bash scripts/demo.sh
 
 bench: setup plugin-link
-	$(PY) bench/scale.py
+	$(PY) bench/speed.py
 
 # the plugin ZIP for QGIS's "Install from ZIP" (MODELS=all to ship every bundled model)
 package: setup

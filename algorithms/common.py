@@ -33,7 +33,7 @@ from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core import scaling
 from ..core.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
 from ..core.readers import band_numbers as core_band_numbers
-from ..core.resolution import gdal_reader_on, model_grid, model_resolution, pixel_size_m
+from ..core.resolution import gdal_reader_on, grid_for_model, model_resolution, pixel_size_m
 from ..core.spec import SpecError
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 
@@ -254,15 +254,14 @@ def image_reader(alg, parameters, context, feedback, layer):
 def at_model_resolution(feedback, layer, image, spec):
     """(reader of ``image`` resampled to the model's training resolution, ``image``), or
     (``image``, None) when it is already close to it or the model does not say."""
-    resolution = model_resolution(spec)
-    grid = model_grid(image.grid, resolution) if resolution and image.grid.crs_wkt else None
+    grid = grid_for_model(image, spec)
     if grid is None:
         return image, None
     x, y = pixel_size_m(image.grid)
     feedback.pushInfo(
-        f"The image's pixels are {x:.2f} x {y:.2f} m; the model learned at {resolution:g} m: it runs on the image "
-        f"resampled to {grid.width} x {grid.height} pixels, and the outputs are written on the image's own grid "
-        f"(turn off 'Match the model's ground resolution' to run at the image's).")
+        f"The image's pixels are {x:.2f} x {y:.2f} m; the model learned at {model_resolution(spec):g} m: it runs "
+        f"on the image resampled to {grid.width} x {grid.height} pixels, and the outputs are written on the image's "
+        f"own grid (turn off 'Match the model's ground resolution' to run at the image's).")
     # a QGIS provider renders the layer at that resolution itself
     return gdal_reader_on(image, grid) or QgsProviderReader(layer, grid), image
 

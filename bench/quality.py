@@ -56,6 +56,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tta", action="store_true", help="also score flip test-time augmentation")
     parser.add_argument("--ensemble", action="store_true", help="also score the mean of the models")
     parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--window", type=int, help="window size (default: each model's patch size)")
     parser.add_argument("--limit", type=int, help="score only the first N test images (quick look)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     args = parser.parse_args(argv)
@@ -66,7 +67,8 @@ def main(argv=None) -> None:
     samples = list(read_bijie(args.data, test_ids))
     masks = [s.mask for s in samples]
     print(f"# quality benchmark: {len(samples)} held-out Bijie images "
-          f"({sum(bool(m.any()) for m in masks)} with landslides), overlap {args.overlap}")
+          f"({sum(bool(m.any()) for m in masks)} with landslides), overlap {args.overlap}, "
+          f"window {args.window or 'of the spec'}")
     print(f"# {' '.join(sys.argv)}  |  {platform.node()}, {platform.processor() or platform.machine()}")
     print()
     print("| model | threshold | precision | recall | F1 | IoU | accuracy | landslides found | false-alarm objects "
@@ -79,7 +81,7 @@ def main(argv=None) -> None:
         variants = [("", False)] + ([(" + flip TTA", True)] if args.tta else [])
         for suffix, tta in variants:
             start = time.perf_counter()
-            probabilities = [predict_sample(model, s, args.overlap, tta=tta) for s in samples]
+            probabilities = [predict_sample(model, s, args.overlap, tta=tta, window=args.window) for s in samples]
             seconds = time.perf_counter() - start
             scores = score_probabilities(probabilities, masks, [threshold], args.overlap,
                                          model.spec.patch_size)[threshold]

@@ -4,9 +4,10 @@ For each generated scene (RGB, 1 m) and the default bundled model, in one run:
 - end-to-end throughput through the engine (core.engine.detect / core.saliency.saliency,
   each in a fresh process so its peak RSS is its own) and through the Processing
   algorithm (qgis_process, QGIS start-up included);
-- the ceiling: a bare ONNX Runtime loop (session.run on a ready input, same window and
-  batch size) over the run's number of windows (over ``--ceiling-windows`` of them and
-  scaled, for big scenes: its rate per window is constant);
+- the ceiling: a bare ONNX Runtime loop (session.run on a ready batch of the scene's
+  windows, same window and batch size, the run's own session, right after the run) over
+  the run's number of windows (over ``--ceiling-windows`` of them and scaled, for big
+  scenes: its rate per window is constant);
 - where the rest goes: time in the network vs reading (in a helper thread, overlapped
   with the network), writing rasters, polygonizing, and the remainder (batching,
   blending, waiting).
@@ -76,14 +77,21 @@ else:
     start = time.perf_counter()
     saliency_module.saliency(inputs, model, out + "/s.tif", settings, out + "/z.gpkg")
 spent["seconds"] = time.perf_counter() - start
-print(json.dumps(spent))
+result = dict(spent)  # the stages of the run, before the ceiling loop below adds to "network"
+# the ceiling: the same session, right after the run, on a batch of the scene's own windows
+sys.path.insert(0, {bench!r})
+from speed import ceiling_seconds_per_window
+if {ceiling_windows}:
+    result["ceiling_per_window"] = ceiling_seconds_per_window(model, {image!r}, {ceiling_windows}, {window}, {batch})
+print(json.dumps(result))
 """
 
 
-def child_run(task: str, image: str, model: str, out: Path, window: int, overlap: int, batch: int) -> dict:
+def child_run(task: str, image: str, model: str, out: Path, window: int, overlap: int, batch: int,
+              ceiling_windows: int = 2000) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     code = CHILD.format(plugins=str(PLUGINS), task=task, image=image, model=model, out=str(out), window=window,
-                        overlap=overlap, batch=batch)
+                        overlap=overlap, batch=batch, bench=str(ROOT / "bench"), ceiling_windows=ceiling_windows)
     return _measured([sys.executable, "-c", code], json_output=True)
 
 
@@ -159,13 +167,13 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--ceiling-windows", type=int, default=2000)
+    parser.add_argument("--window-study", type=int, nargs="*", default=[128, 256, 512],
+                        help="engine Detect on the smallest scene at each window size, same overlap")
     args = parser.parse_args()
 
     from make_scene import write_scene
 
     from landslide_mapper.core.catalog import bundled_models
-    from landslide_mapper.core.model import OnnxModel
-    from landslide_mapper.core.saliency import saliency_model_for
     from landslide_mapper.core.windows import AxisGrid
 
     model_path = args.model or str(next(iter(bundled_models().values())))
@@ -175,7 +183,6 @@ def main() -> None:
     grid = AxisGrid(1000, args.window, args.overlap)
     print(f"overlap overhead: each pixel goes through the network {(args.window / grid.stride) ** 2:.2f} times "
           f"(window {args.window} every {grid.stride} px)\n")
-    ceilings = {"detect": OnnxModel(model_path), "saliency": saliency_model_for(model_path)}
     rows = []
     plan = sorted({*args.sizes, *args.processing_sizes, *args.saliency_sizes})
     for size in plan:
@@ -189,13 +196,11 @@ def main() -> None:
         for task, sizes in (("detect", args.sizes), ("saliency", args.saliency_sizes)):
             if size not in sizes and not (task == "detect" and size in args.processing_sizes):
                 continue
-            per_window = ceiling_seconds_per_window(ceilings[task], image, min(windows, args.ceiling_windows), args.window,
-                                                    args.batch)
-            ceiling = per_window * windows
             settings = (args.window, args.overlap, args.batch)
-            runs = []
-            if size in sizes:
-                runs.append(("engine", child_run(task, image, model_path, WORK / f"out-{task}-{size}", *settings)))
+            engine = child_run(task, image, model_path, WORK / f"out-{task}-{size}", *settings,
+                               min(windows, args.ceiling_windows))
+            ceiling = engine["ceiling_per_window"] * windows
+            runs = [("engine", engine)] if size in sizes else []
             if task == "detect" and size in args.processing_sizes:
                 runs.append(("Processing (qgis_process)",
                              processing_run(task, image, model_path, WORK / f"proc-{task}-{size}", *settings)))
@@ -217,6 +222,19 @@ def main() -> None:
             cells = " | ".join("–" for _ in range(5))
         print(f"| {task} | {size:,}² | {windows:,} | {path} | {r['seconds']:.1f} | {mpx / r['seconds']:.3f} | "
               f"{mpx / ceiling:.3f} | {ceiling / r['seconds']:.2f} | {cells} | {r['peak_rss_mib']:.0f} |")
+    if args.window_study:
+        size = min(plan)
+        image = str(WORK / f"scene{size}" / "image.tif")
+        print(f"\n| window (overlap {args.overlap}) | windows | Detect (engine) s on {size:,}² | Mpx/s | vs {args.window} |")
+        print("|---|---|---|---|---|")
+        base = None
+        for window in args.window_study:
+            r = child_run("detect", image, model_path, WORK / f"out-window{window}", window, args.overlap, args.batch,
+                          ceiling_windows=0)
+            base = base or r["seconds"]
+            count = AxisGrid(size, window, args.overlap).count ** 2
+            print(f"| {window} | {count:,} | {r['seconds']:.1f} | {size * size / 1e6 / r['seconds']:.3f} | "
+                  f"{base / r['seconds']:.2f}x |", flush=True)
     detect_engine = [(size, r) for task, size, _, path, r, _ in rows if task == "detect" and path == "engine"]
     if len(detect_engine) > 1:
         (small, a), (large, b) = detect_engine[0], detect_engine[-1]

@@ -24,6 +24,7 @@ from .catalog import NO_MODEL_MESSAGE, bundled_models
 from .engine import DetectOutputs, WindowSettings, detect
 from .model import AUTO_DEVICE, DEVICES, OnnxModel
 from .readers import GdalReader, band_numbers
+from .resolution import model_resolution
 from .tiling import DEFAULT_TILE_SIZE, DetectJob, dask_runner, detect_tiled
 
 ROLES = ("red", "green", "blue", "nir")
@@ -47,6 +48,8 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--batch", type=int, default=8)
     d.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per task (0: one per core)")
     d.add_argument("--device", choices=[AUTO_DEVICE, *DEVICES], default=AUTO_DEVICE)
+    d.add_argument("--no-match-resolution", dest="match_resolution", action="store_false",
+                   help="run at the image's own pixel size even when the model learned at another")
     d.add_argument("--scheduler", help="split into tiles on Dask: 'local' (a LocalCluster here) or a scheduler "
                                        "address such as tcp://10.0.0.5:8786")
     d.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core)")
@@ -68,8 +71,12 @@ def main(argv=None) -> int:
     model = OnnxModel(model_path, threads=args.threads, device=args.device)
     # several worker processes on this machine share its cores: one ONNX Runtime thread each
     threads = 1 if args.scheduler == "local" and not args.threads else args.threads
-    job = DetectJob(args.input, model_path, numbers, settings, args.dem, None, threads, args.device)
+    job = DetectJob(args.input, model_path, numbers, settings, args.dem, None, threads, args.device,
+                    args.match_resolution)
     inputs = job.inputs(model)  # checks bands and DEM before anything is read
+    if inputs.original is not None:
+        print(f"the model learned at {model_resolution(model.spec):g} m per pixel: it runs on the image resampled to "
+              f"{inputs.grid.width} x {inputs.grid.height} pixels; outputs on the image's grid")
     # one stretch for the whole raster, computed here and shipped to every tile
     inputs.scaling = scaling.choose_scaling(args.scaling, image, inputs.image_band_numbers, model.spec)
     job = replace(job, scaling=inputs.scaling)

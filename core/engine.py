@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
@@ -165,12 +164,12 @@ def predict_raster(
     return valid_pixels + finish_row(rows_last)
 
 
-def predict_on_grid_of(original: RasterReader, temporary: str, inputs: ModelInput, predict, settings: WindowSettings,
-                       on_rows: RowsFn, progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None,
-                       channels: int = 1) -> int:
-    """:func:`predict_raster` on ``inputs``' grid (the model's resolution), its values
-    then resampled onto ``original``'s grid and handed on there; pixels invalid in
-    ``original`` stay invalid. ``temporary`` (a path stem) holds the model-grid values."""
+def resampled_onto(original: RasterReader, inputs: ModelInput, temporary: str, fill: Callable[[RowsFn], int],
+                   on_rows: RowsFn, channels: int = 1) -> int:
+    """Values made on ``inputs``' grid (the model's resolution) by ``fill(write)``, then
+    resampled onto ``original``'s grid and handed to ``on_rows`` there; pixels invalid in
+    ``original`` stay invalid. ``temporary`` (a path stem) holds the model-grid values
+    meanwhile. Returns the valid pixel count on ``original``'s grid."""
     paths = [f"{temporary}.{k}.tif" for k in range(channels)]
     try:
         with ExitStack() as files:
@@ -181,7 +180,7 @@ def predict_on_grid_of(original: RasterReader, temporary: str, inputs: ModelInpu
                 for writer, channel in zip(writers, values[None] if channels == 1 else values):
                     writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
 
-            predict_raster(inputs, predict, settings, write, progress, is_cancelled, channels)
+            fill(write)
         valid_pixels, bands = 0, inputs.image_band_numbers
         for row0, values, valid in resampled_rows(paths, original.grid, PROBABILITY_NODATA):
             valid &= original.read(bands, 0, row0, original.grid.width, valid.shape[0])[1]
@@ -334,10 +333,13 @@ def detect(
         note = f"per-pixel standard deviation of the members of the {spec.name}" if with_spread else None
         with DetectRasters(atomic, outputs, (original or inputs).grid, threshold, note) as rasters:
             share = 0.5 if saliency_model is not None else 0.9
-            run = (predict_raster if original is None else
-                   partial(predict_on_grid_of, original, rasters.probability_path + ".model-grid"))
-            valid_pixels = run(inputs, predict, settings, rasters.write_rows, lambda f: report(share * f),
-                               is_cancelled, channels)
+
+            def run(write: RowsFn) -> int:
+                return predict_raster(inputs, predict, settings, write, lambda f: report(share * f), is_cancelled,
+                                      channels)
+
+            valid_pixels = run(rasters.write_rows) if original is None else resampled_onto(
+                original, inputs, rasters.probability_path + ".model-grid", run, rasters.write_rows, channels)
         if valid_pixels == 0:
             raise NoValidPixels(
                 "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."

@@ -55,6 +55,15 @@ def model_grid(grid: Grid, resolution_m: float, tolerance: float = TOLERANCE) ->
                 grid.crs_wkt)
 
 
+def grid_for_model(reader: RasterReader, spec: ModelSpec, tolerance: float = TOLERANCE) -> Grid | None:
+    """The grid to run ``spec``'s model on instead of ``reader``'s own, or None: the
+    model records no resolution, the image has no CRS, or its pixels are close enough."""
+    resolution = model_resolution(spec)
+    if resolution is None or not reader.grid.crs_wkt:
+        return None
+    return model_grid(reader.grid, resolution, tolerance)
+
+
 def gdal_reader_on(reader: RasterReader, grid: Grid) -> GdalReader | None:
     """``reader``'s pixels resampled onto ``grid`` (same extent, other size) as a lazy
     VRT, for GDAL readers (a whole raster or an extent of one); None for other readers."""

@@ -31,13 +31,14 @@ from osgeo import gdal
 
 from .engine import (
     PROBABILITY_NODATA, DetectOutputs, DetectRasters, DetectResult, NoValidPixels, WindowSettings, predict_raster,
-    write_polygons,
+    resampled_onto, write_polygons,
 )
 from .errors import Cancelled
 from .inputs import ModelInput
 from .model import AUTO_DEVICE, OnnxModel
 from .outputs import AtomicOutputs, GeoTiffWriter
 from .readers import GdalReader, Grid, dem_on_grid, sub_grid
+from .resolution import gdal_reader_on, grid_for_model
 from .scaling import BandScaling
 from .windows import Region
 
@@ -59,11 +60,18 @@ class DetectJob:
     scaling: BandScaling | None = None
     threads: int = 0  # ONNX Runtime threads per tile task; 0: one per core
     device: str = AUTO_DEVICE
+    match_resolution: bool = True  # run at the model's training resolution (core.resolution)
 
     def inputs(self, model: OnnxModel) -> ModelInput:
-        image = GdalReader(self.image)
+        """The model's input; tiles are regions of its grid (the model's resolution when
+        the image is resampled to it, with the image itself as ``original``)."""
+        image = original = GdalReader(self.image)
+        grid = grid_for_model(image, model.spec) if self.match_resolution else None
+        if grid is not None:
+            image = gdal_reader_on(original, grid)
         dem = dem_on_grid(self.dem, image.grid) if self.dem and model.spec.needs_dem else None
-        return ModelInput(model.spec, image, self.band_numbers, dem, self.scaling)
+        return ModelInput(model.spec, image, self.band_numbers, dem, self.scaling,
+                          original=original if grid is not None else None)
 
 
 @dataclass(frozen=True)
@@ -157,10 +165,10 @@ def detect_tiled(
     model = _model(job.model, job.threads, job.device)
     spec = model.spec
     job.settings.check(spec.size_multiple, model.fixed_window)
-    job.inputs(model)  # fail here, in the user's terms, before any worker starts
+    inputs = job.inputs(model)  # fails here, in the user's terms, before any worker starts
     threshold = spec.threshold if threshold is None else threshold
     report = progress or (lambda _fraction: None)
-    grid = GdalReader(job.image).grid
+    grid, original = inputs.grid, inputs.original
     regions = plan_tiles(grid.width, grid.height, tile_size)
     folder = Path(outputs.probability).parent / f".tiles-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
@@ -175,8 +183,12 @@ def detect_tiled(
         if sum(r.valid_pixels for r in results) == 0:
             raise NoValidPixels("Every pixel of the input is nodata (or outside the DEM): there is nothing to detect.")
         with AtomicOutputs() as atomic:
-            with DetectRasters(atomic, outputs, grid, threshold) as rasters:
-                merge_rows(grid, results, rasters.write_rows)
+            with DetectRasters(atomic, outputs, (original or inputs).grid, threshold) as rasters:
+                def merge(write) -> int:
+                    return merge_rows(grid, results, write)
+
+                valid = merge(rasters.write_rows) if original is None else resampled_onto(
+                    original, inputs, rasters.probability_path + ".model-grid", merge, rasters.write_rows)
             count = 0
             if outputs.polygons:
                 count = write_polygons(atomic, rasters, outputs.polygons, spec.name, min_area_m2,
@@ -185,13 +197,13 @@ def detect_tiled(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report(1.0)
-    valid = sum(r.valid_pixels for r in results)
     return DetectResult(valid, rasters.landslide_pixels, count, list(model.providers))
 
 
-def merge_rows(grid: Grid, results: list[TileResult], on_rows) -> None:
+def merge_rows(grid: Grid, results: list[TileResult], on_rows) -> int:
     """Stream the tiles' probabilities out as whole raster rows, top to bottom:
-    ``on_rows(row0, probability, valid)``."""
+    ``on_rows(row0, probability, valid)``; returns the valid pixel count."""
+    valid_pixels = 0
     by_band: dict[int, list[TileResult]] = {}
     for result in results:
         by_band.setdefault(result.region.row0, []).append(result)
@@ -207,5 +219,7 @@ def merge_rows(grid: Grid, results: list[TileResult], on_rows) -> None:
                 cols = slice(tile.region.col0, tile.region.col0 + tile.region.width)
                 values[:, cols] = dataset.GetRasterBand(1).ReadAsArray(0, r, tile.region.width, rows)
             valid = values != PROBABILITY_NODATA
+            valid_pixels += int(valid.sum())
             on_rows(row0 + r, values, valid)
         datasets.clear()
+    return valid_pixels

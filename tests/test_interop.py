@@ -97,3 +97,34 @@ def test_our_model_as_a_deepness_copy_detects_the_same(provider, scene, bright_m
                                                                                       "1": "landslide"}
     original = detect(bright_model, scene, tmp_path / "original", WINDOW=64)
     np.testing.assert_allclose(detect(str(copy), scene, tmp_path / "copy", WINDOW=64), original, atol=1e-4)
+
+
+def test_geodeep_itself_runs_our_interop_copy(provider, scene, bright_model, tmp_path):
+    """GeoDeep (the real package, in its own process with its own GDAL) runs the copy and
+    maps the landslide Detect maps: equal once Detect's mask gets GeoDeep's clean-up
+    (a 5-px median filter and no segment under (2 x seg_small_segment)² = 484 px)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scipy import ndimage
+
+    pytest.importorskip("geodeep")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from training.interop import interop_copy
+
+    copy = interop_copy(bright_model, tmp_path / "bright_geodeep.onnx")
+    code = ("import sys, numpy, geodeep; "
+            "numpy.save(sys.argv[3], geodeep.run(sys.argv[1], sys.argv[2], output_type='raw'))")
+    run = subprocess.run([sys.executable, "-c", code, scene["image"], str(copy), str(tmp_path / "geodeep.npy")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    theirs = np.load(tmp_path / "geodeep.npy") == 1
+
+    ours = detect(bright_model, scene, tmp_path / "ours", WINDOW=64) >= 0.5
+    ours = ndimage.median_filter(ours.astype(np.uint8), 5) == 1
+    labels, count = ndimage.label(ours)
+    sizes = ndimage.sum(ours, labels, range(1, count + 1))
+    ours = np.isin(labels, 1 + np.flatnonzero(sizes >= 484))
+    assert theirs.sum() > 1000 and ours.sum() > 1000
+    assert (ours & theirs).sum() / (ours | theirs).sum() > 0.95

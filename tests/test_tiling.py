@@ -185,3 +185,19 @@ def test_cli_reports_bad_input_in_plain_words(tmp_path, default_model, scene):
     assert run.returncode != 0
     assert "error: The red band is set to band 7, but the image has 3 band(s)" in run.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_split_run_at_the_models_resolution_equals_single_run(tmp_path):
+    """A 2 m image and a model that learned at 1 m: tiles on the model's grid, merged,
+    resampled back onto the image's grid, exactly as one run does it."""
+    from test_resolution import gradient_model, ramp_scene
+
+    model_path = gradient_model(tmp_path / "ramp.onnx", resolution_m=1.0)
+    image = ramp_scene(tmp_path / "coarse.tif", 2.0)
+    settings = WindowSettings(64, 16, 4)
+    job, single = single_run(model_path, image, settings, tmp_path / "one")
+    assert job.inputs(OnnxModel(model_path)).grid.width == 256  # ran at 1 m
+    split = detect_tiled(job, outputs_in(tmp_path / "split"), tile_size=100)
+    assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "split"))
+    assert read_raster(str(tmp_path / "split" / "probability.tif"))[0].shape == (128, 128)
+    assert split.valid_pixels == single.valid_pixels == 128 * 128

@@ -25,8 +25,9 @@ SOURCE_ORDER = ("red", "green", "blue", "nir")
 
 
 def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_size: int = 8,
-                   tta: bool = False) -> np.ndarray:
-    """The blended probability of one image, as Detect computes it (``tta``: flip-averaged)."""
+                   tta: bool = False, window: int | None = None) -> np.ndarray:
+    """The blended probability of one image, as Detect computes it (``tta``: flip-averaged;
+    ``window``: the spec's patch size unless given)."""
     names = [n for n in SOURCE_ORDER if n in sample.sources]
     reader = ArrayReader(np.stack([sample.sources[n] for n in names]))
     inputs = ModelInput(model.spec, reader, {n: i + 1 for i, n in enumerate(names)})
@@ -36,7 +37,7 @@ def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_si
         prob[row0 : row0 + values.shape[0]] = values
 
     predict = flip_averaged(model.predict) if tta else model.predict
-    predict_raster(inputs, predict, WindowSettings(model.spec.patch_size, overlap, batch_size), keep)
+    predict_raster(inputs, predict, WindowSettings(window or model.spec.patch_size, overlap, batch_size), keep)
     return prob
 
 

@@ -58,7 +58,8 @@ def interop_copy(model_path: str | Path, out_path: str | Path | None = None, ove
         nodes.append(helper.make_node("Identity", ["normalized"], ["model_input"]))
     front = helper.make_graph(
         nodes, "deepness_front",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        # a fixed tile size: both tools take their tile size from the input's shape
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, spec.patch_size, spec.patch_size])],
         [helper.make_tensor_value_info("model_input", TensorProto.FLOAT, None)],
         initializer=[const("c255", 255.0), numpy_helper.from_array(np.array([1, 1, 1], np.int64), "split3"),
                      const("band_mean", np.reshape(spec.mean, (1, n, 1, 1))),
@@ -75,7 +76,8 @@ def interop_copy(model_path: str | Path, out_path: str | Path | None = None, ove
     merged.graph.node.extend(back)
     merged.graph.initializer.append(const("c1", 1.0))
     del merged.graph.output[:]
-    merged.graph.output.append(helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, "H", "W"]))
+    merged.graph.output.append(helper.make_tensor_value_info("output", TensorProto.FLOAT,
+                                                             ["N", 2, spec.patch_size, spec.patch_size]))
     metadata = {
         "model_type": "Segmentor", "class_names": {"0": "background", "1": "landslide"},
         "tiles_size": spec.patch_size, "tile_size": spec.patch_size, "tiles_overlap": overlap_percent,
