@@ -111,14 +111,24 @@ def processing_run(task: str, image: str, model: str, out: Path, window: int, ov
     return result
 
 
+# Runs a command and prints its peak RSS. Peak RSS is read from a small launcher's
+# children: a child forked straight from this process would report this process's own
+# RSS at the fork (Linux keeps the pre-exec high-water mark), e.g. the scene generator's.
+LAUNCHER = r"""
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def _measured(command: list[str], json_output: bool = False) -> dict:
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    if status != 0:
-        raise SystemExit(f"{' '.join(command[:3])} failed:\n{stderr[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1]) if json_output else {}
-    result["peak_rss_mib"] = usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:3])} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1]) if json_output else {}
+    peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")][-1]
+    result["peak_rss_mib"] = int(peak.split()[1]) / 1024
     return result
 
 

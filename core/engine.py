@@ -81,7 +81,8 @@ def predict_raster(
     W, W) when ``channels`` > 1 (each channel blended alike). ``on_rows(row0, values,
     valid)`` receives finished rows top to bottom, (rows, width) or (channels, rows,
     width), with NaN where the input is invalid; ``row0`` counts from the region's top.
-    Returns the number of valid pixels.
+    The arrays are lent for the call only (they are the buffer's own rows; a receiver
+    may overwrite them). Returns the number of valid pixels.
 
     A region runs exactly the windows of the whole raster's grid that touch it, batched
     at the same window columns, and sums them in the same order: its values are those
@@ -119,8 +120,9 @@ def predict_raster(
         count = 0
         if r_last > r_first:
             a, b = r_first - top, r_last - top
-            norm = weight_sum_y[r_first:r_last, None] * weight_sum_x[None, :]
-            values = accumulator[:, a:b, out_cols] / norm
+            # normalized in place: these rows leave the buffer below (no raster-wide temporaries)
+            values = accumulator[:, a:b, out_cols]
+            values /= weight_sum_y[r_first:r_last, None] * weight_sum_x[None, :]
             valid = valid_strip[a:b, out_cols].copy()
             values[:, ~valid] = np.nan
             count = int(valid.sum())
@@ -259,12 +261,15 @@ class DetectRasters:
     def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
         """``values``: probability (rows, width), or (probability, spread) with an uncertainty output."""
         prob = values[0] if self.with_spread else values
-        mask = np.where(valid, prob >= self.threshold, MASK_NODATA).astype(np.uint8)
+        mask = (prob >= self.threshold).view(np.uint8)
+        mask[~valid] = MASK_NODATA
         self.landslide_pixels += int((mask == 1).sum())
-        self._probability.write_rows(row0, np.where(valid, prob, PROBABILITY_NODATA).astype(np.float32))
         self._mask.write_rows(row0, mask)
-        if self.with_spread:
-            self._spread.write_rows(row0, np.where(valid, values[1], PROBABILITY_NODATA).astype(np.float32))
+        # the rows are the caller's to drop: nodata is written into them rather than into copies
+        for channel, writer in zip(values if self.with_spread else [values],
+                                   [self._probability, self._spread] if self.with_spread else [self._probability]):
+            channel[~valid] = PROBABILITY_NODATA
+            writer.write_rows(row0, channel)
 
     def close(self) -> None:
         self._files.close()
