@@ -11,10 +11,10 @@ with the raster's width only through that buffer, and not at all with its height
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import numpy as np
@@ -24,9 +24,9 @@ from .errors import Cancelled
 from .inputs import ModelInput
 from .model import OnnxModel
 from .outputs import AtomicOutputs, GeoTiffWriter, remove_dataset
+from .polygons import boundary_summary, polygonize_mask
 from .readers import RasterReader
 from .resolution import resampled_rows
-from .polygons import boundary_summary, polygonize_mask
 from .windows import AxisGrid, Region, blend_weights_2d
 
 log = logging.getLogger(__name__)
