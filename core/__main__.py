@@ -22,10 +22,10 @@ from pathlib import Path
 from . import scaling
 from .catalog import NO_MODEL_MESSAGE, bundled_models
 from .engine import DetectOutputs, WindowSettings, detect
-from .model import AUTO_DEVICE, DEVICES, OnnxModel
+from .model import AUTO_DEVICE, DEVICES
 from .readers import GdalReader, band_numbers
 from .resolution import model_resolution
-from .tiling import DEFAULT_TILE_SIZE, DetectJob, dask_runner, detect_tiled
+from .tiling import DEFAULT_TILE_SIZE, DetectJob, cached_model, dask_runner, detect_tiled
 
 ROLES = ("red", "green", "blue", "nir")
 
@@ -68,11 +68,11 @@ def main(argv=None) -> int:
     given = {role: getattr(args, role) for role in ROLES if getattr(args, role) is not None}
     numbers = band_numbers(image.band_roles(), given)
     settings = WindowSettings(args.window, args.overlap, args.batch)
-    model = OnnxModel(model_path, threads=args.threads, device=args.device)
     # several worker processes on this machine share its cores: one ONNX Runtime thread each
     threads = 1 if args.scheduler == "local" and not args.threads else args.threads
     job = DetectJob(args.input, model_path, numbers, settings, args.dem, None, threads, args.device,
                     args.match_resolution)
+    model = cached_model(model_path, threads, args.device)  # the session detect_tiled reuses
     inputs = job.inputs(model)  # checks bands and DEM before anything is read
     if inputs.original is not None:
         print(f"the model learned at {model_resolution(model.spec):g} m per pixel: it runs on the image resampled to "

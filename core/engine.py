@@ -250,13 +250,14 @@ class DetectRasters:
         self.probability_path = atomic.temporary(outputs.probability)
         self.mask_path = atomic.temporary(outputs.mask)
         self._files = ExitStack()
-        self._probability = self._files.enter_context(
-            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA))
         self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA))
+        # one float32 writer per channel of the values: probability, then the ensemble's spread
+        self._float_writers = [self._files.enter_context(
+            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA))]
         if self.with_spread:
-            self._spread = self._files.enter_context(GeoTiffWriter(
+            self._float_writers.append(self._files.enter_context(GeoTiffWriter(
                 atomic.temporary(outputs.uncertainty), grid, np.float32, PROBABILITY_NODATA,
-                {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"}))
+                {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"})))
 
     def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
         """``values``: probability (rows, width), or (probability, spread) with an uncertainty output."""
@@ -266,8 +267,7 @@ class DetectRasters:
         self.landslide_pixels += int((mask == 1).sum())
         self._mask.write_rows(row0, mask)
         # the rows are the caller's to drop: nodata is written into them rather than into copies
-        for channel, writer in zip(values if self.with_spread else [values],
-                                   [self._probability, self._spread] if self.with_spread else [self._probability]):
+        for writer, channel in zip(self._float_writers, values if self.with_spread else values[None]):
             channel[~valid] = PROBABILITY_NODATA
             writer.write_rows(row0, channel)
 

@@ -67,16 +67,14 @@ def grid_for_model(reader: RasterReader, spec: ModelSpec, tolerance: float = TOL
 def gdal_reader_on(reader: RasterReader, grid: Grid) -> GdalReader | None:
     """``reader``'s pixels resampled onto ``grid`` (same extent, other size) as a lazy
     VRT, for GDAL readers (a whole raster or an extent of one); None for other readers."""
+    width, height = reader.grid.width, reader.grid.height  # the pixels to resample
     col0 = row0 = 0
     if isinstance(reader, CroppedReader):
         col0, row0, reader = reader.col0, reader.row0, reader.reader
     if not isinstance(reader, GdalReader):
         return None
-    source = reader.grid
-    extent_width = round((grid.bounds[2] - grid.bounds[0]) / abs(source.geotransform[1]))
-    extent_height = round((grid.bounds[3] - grid.bounds[1]) / abs(source.geotransform[5]))
-    shrinking = grid.width < extent_width
-    vrt = gdal.Translate("", reader.dataset, format="VRT", srcWin=[col0, row0, extent_width, extent_height],
+    shrinking = grid.width < width
+    vrt = gdal.Translate("", reader.dataset, format="VRT", srcWin=[col0, row0, width, height],
                          width=grid.width, height=grid.height, resampleAlg="average" if shrinking else "bilinear")
     resampled = GdalReader(vrt)
     resampled.grid = grid  # the CRS the user may have assigned in QGIS, not the file's

@@ -92,14 +92,14 @@ def plan_tiles(width: int, height: int, tile_size: int = DEFAULT_TILE_SIZE) -> l
 
 
 @functools.lru_cache(maxsize=2)
-def _model(path: str, threads: int, device: str) -> OnnxModel:
-    """One session per worker process and model, reused by all its tiles."""
+def cached_model(path: str, threads: int, device: str) -> OnnxModel:
+    """One session per process and model, reused by all its tiles (and the client's checks)."""
     return OnnxModel(path, threads=threads, device=device)
 
 
 def run_tile(job: DetectJob, region: Region, folder: str) -> TileResult:
     """Compute one tile's probabilities into ``folder``; the file appears only when complete."""
-    model = _model(job.model, job.threads, job.device)
+    model = cached_model(job.model, job.threads, job.device)
     inputs = job.inputs(model)
     grid = sub_grid(inputs.grid, region.col0, region.row0, region.width, region.height)
     final = str(Path(folder) / f"tile_{region.row0}_{region.col0}.tif")
@@ -162,7 +162,7 @@ def detect_tiled(
     """Detect split into tiles run by ``runner``, merged into the outputs of
     :func:`core.engine.detect` (equal pixel for pixel). Tiles go to a folder beside the
     probability output, removed afterwards whatever happens."""
-    model = _model(job.model, job.threads, job.device)
+    model = cached_model(job.model, job.threads, job.device)
     spec = model.spec
     job.settings.check(spec.size_multiple, model.fixed_window)
     inputs = job.inputs(model)  # fails here, in the user's terms, before any worker starts
