@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterDefinition,
@@ -12,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..core.engine import DetectOutputs, detect
+from ..core.engine import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
 from ..core.saliency import saliency_model_for
 from . import common
 from .common import tr
@@ -22,6 +24,7 @@ TTA, ENSEMBLE, OUTPUT_UNCERTAINTY, PRECISION = "TTA", "ENSEMBLE", "OUTPUT_UNCERT
 PRECISIONS = ["float32", "int8"]
 OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
 MATCH_RESOLUTION = "MATCH_RESOLUTION"
+OBJECT_FILTER, OUTPUT_DROPPED = "OBJECT_FILTER", "OUTPUT_DROPPED"
 
 HELP = """<p>Maps landslides on a post-event image with an interpretable attention U-Net
 exported to ONNX. The image is cut into overlapping windows, each window is run through
@@ -66,9 +69,17 @@ patches), faster on CPUs at nearly the same quality; see the README for the meas
 figures.</li>
 <li><b>Minimum polygon area</b> (m²): smaller detections are left out of the polygons
 (not of the rasters). Areas are true ground areas, also for geographic CRSs.</li>
+<li><b>Set aside likely false alarms</b> (on): a model may carry an object filter, a small
+logistic model over each polygon's area, compactness and mean and peak probability,
+fitted on validation images (never on test images) to tell true landslides from false
+alarms on fields, roads and roofs. Polygons it scores under its cut are not deleted: they
+go to the <b>set-aside polygons</b> layer (grey, dotted) with their
+<code>filter_score</code>, so every one can still be reviewed. The rasters are not
+changed. Off, or a model without a filter: every polygon is kept. The filter was fitted
+at the model's own threshold; another threshold changes what it sees.</li>
 <li><b>Outputs</b>: probability (float32 GeoTIFF, 0-1), mask (uint8 GeoTIFF: 1 landslide,
 0 not, 255 nodata), polygons with area_m2, perimeter_m, mean_prob, max_prob, model and
-threshold. Outputs are written completely or not at all: a failed or cancelled run leaves
+threshold (and <code>filter_score</code> when the object filter ran). Outputs are written completely or not at all: a failed or cancelled run leaves
 no partial file.</li>
 </ul>
 <p>""" + common.CITATION + "</p>"
@@ -91,7 +102,8 @@ class DetectLandslides(common.LandslideAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                MIN_AREA, tr("Minimum polygon area (m²)"), QgsProcessingParameterNumber.Double, 100.0, minValue=0.0
+                MIN_AREA, tr("Minimum polygon area (m²)"), QgsProcessingParameterNumber.Double, DEFAULT_MIN_AREA_M2,
+                minValue=0.0
             )
         )
         self.addParameter(
@@ -113,12 +125,17 @@ class DetectLandslides(common.LandslideAlgorithm):
             True)
         match.setFlags(match.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(match)
+        self.addParameter(QgsProcessingParameterBoolean(
+            OBJECT_FILTER, tr("Set aside likely false alarms (the model's object filter; they go to their own layer)"),
+            True))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_PROBABILITY, tr("Landslide probability")))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_MASK, tr("Landslide mask")))
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_POLYGONS, tr("Landslide polygons")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             OUTPUT_UNCERTAINTY, tr("Ensemble uncertainty (models' standard deviation)"), optional=True,
             createByDefault=False))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            OUTPUT_DROPPED, tr("Polygons set aside as likely false alarms"), optional=True, createByDefault=True))
 
     def processAlgorithm(self, parameters, context, feedback):
         use_ensemble = self.parameterAsBool(parameters, ENSEMBLE, context)
@@ -145,6 +162,9 @@ class DetectLandslides(common.LandslideAlgorithm):
             uncertainty=(self.parameterAsOutputLayer(parameters, OUTPUT_UNCERTAINTY, context) or None)
             if use_ensemble and parameters.get(OUTPUT_UNCERTAINTY) else None,
         )
+        use_filter = self.parameterAsBool(parameters, OBJECT_FILTER, context)
+        if use_filter and parameters.get(OUTPUT_DROPPED):
+            outputs = replace(outputs, dropped=self.parameterAsOutputLayer(parameters, OUTPUT_DROPPED, context) or None)
         if parameters.get(OUTPUT_UNCERTAINTY) and not use_ensemble:
             feedback.pushWarning("The uncertainty raster needs the ensemble: it is not written.")
         saliency_model = None
@@ -166,15 +186,24 @@ class DetectLandslides(common.LandslideAlgorithm):
                 is_cancelled=feedback.isCanceled,
                 saliency_model=saliency_model,
                 tta=self.parameterAsBool(parameters, TTA, context),
+                object_filter=use_filter,
             )
         feedback.pushInfo(
             f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "
             f"{result.valid_pixels} valid pixels above the threshold."
         )
+        if result.filtered:
+            feedback.pushInfo(tr("{} polygon(s) set aside as likely false alarms by the model's object filter "
+                                 "(see their own layer).").format(result.dropped_count))
+        elif use_filter:
+            feedback.pushInfo(tr("This model carries no object filter: every polygon is kept."))
         common.style_output(context, outputs.probability, "probability.qml", tr("Landslide probability"))
         common.style_output(context, outputs.mask, "mask.qml", tr("Landslide mask"))
         common.style_output(context, outputs.polygons, "polygons.qml", tr("Landslide polygons"))
         results = {OUTPUT_PROBABILITY: outputs.probability, OUTPUT_MASK: outputs.mask, OUTPUT_POLYGONS: outputs.polygons}
+        if result.filtered and outputs.dropped:
+            common.style_output(context, outputs.dropped, "dropped.qml", tr("Set aside as likely false alarms"))
+            results[OUTPUT_DROPPED] = outputs.dropped
         if outputs.uncertainty:
             common.style_output(context, outputs.uncertainty, common.STRETCHED, tr("Ensemble uncertainty"))
             results[OUTPUT_UNCERTAINTY] = outputs.uncertainty

@@ -6,8 +6,9 @@ Run from the plugin folder (the one holding ``core/``)::
     python -m core detect --input scene.tif --output out/ --scheduler local --workers 2
     python -m core detect --input scene.tif --output out/ --scheduler tcp://10.0.0.5:8786
 
-Writes ``out/probability.tif``, ``out/mask.tif`` and ``out/landslides.gpkg``, the same
-as Detect's. With ``--scheduler`` the raster is cut into ``--tile-size`` tiles, run as
+Writes ``out/probability.tif``, ``out/mask.tif`` and ``out/landslides.gpkg`` (and
+``out/set_aside.gpkg`` when the model's object filter sets polygons aside), the same as
+Detect's. With ``--scheduler`` the raster is cut into ``--tile-size`` tiles, run as
 Dask tasks and merged into exactly what one run gives (see :mod:`core.tiling`).
 """
 
@@ -43,6 +44,9 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--scaling", choices=scaling.MODES, default=scaling.AUTO, help="input scaling (as Detect's)")
     d.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
     d.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this (m²)")
+    d.add_argument("--no-object-filter", action="store_true",
+                   help="keep every polygon (default: those the model's object filter scores as likely false "
+                        "alarms go to set_aside.gpkg)")
     d.add_argument("--window", type=int, default=128)
     d.add_argument("--overlap", type=int, default=32)
     d.add_argument("--batch", type=int, default=8)
@@ -81,14 +85,17 @@ def main(argv=None) -> int:
     inputs.scaling = scaling.choose_scaling(args.scaling, image, inputs.image_band_numbers, model.spec)
     job = replace(job, scaling=inputs.scaling)
     out = Path(args.output)
-    outputs = DetectOutputs(str(out / "probability.tif"), str(out / "mask.tif"), str(out / "landslides.gpkg"))
+    outputs = DetectOutputs(str(out / "probability.tif"), str(out / "mask.tif"), str(out / "landslides.gpkg"),
+                            dropped=str(out / "set_aside.gpkg"))
     if args.scheduler:
         with dask_runner(None if args.scheduler == "local" else args.scheduler, args.workers) as runner:
-            result = detect_tiled(job, outputs, args.threshold, args.min_area, args.tile_size, runner)
+            result = detect_tiled(job, outputs, args.threshold, args.min_area, args.tile_size, runner,
+                                  object_filter=not args.no_object_filter)
     else:
-        result = detect(inputs, model, outputs, settings, args.threshold, args.min_area)
+        result = detect(inputs, model, outputs, settings, args.threshold, args.min_area,
+                        object_filter=not args.no_object_filter)
     print(f"{result.valid_pixels} valid pixels, {result.landslide_pixels} landslide pixels, "
-          f"{result.polygon_count} polygons -> {out}")
+          f"{result.polygon_count} polygons ({result.dropped_count} set aside as likely false alarms) -> {out}")
     return 0
 
 

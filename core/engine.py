@@ -23,10 +23,12 @@ from .ensemble import ModelEnsemble, flip_averaged
 from .errors import Cancelled
 from .inputs import ModelInput
 from .model import OnnxModel
+from .object_filter import ObjectFilter
 from .outputs import AtomicOutputs, GeoTiffWriter, remove_dataset
-from .polygons import boundary_summary, polygonize_mask
+from .polygons import boundary_summary, feature_count, polygonize_mask
 from .readers import RasterReader
 from .resolution import resampled_rows
+from .spec import ModelSpec
 from .windows import AxisGrid, Region, blend_weights_2d
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ MASK_NODATA = 255
 ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
 RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+#: Detect's default minimum polygon area: smaller specks are noise, not landslides to map
+DEFAULT_MIN_AREA_M2 = 100.0
 
 
 class NoValidPixels(ValueError):
@@ -227,6 +233,7 @@ class DetectOutputs:
     mask: str
     polygons: str | None = None
     uncertainty: str | None = None  # an ensemble's per-pixel standard deviation over its members
+    dropped: str | None = None  # polygons the model's object filter sets aside as likely false alarms
 
 
 @dataclass
@@ -235,6 +242,8 @@ class DetectResult:
     landslide_pixels: int
     polygon_count: int
     providers: list[str]
+    dropped_count: int = 0  # polygons set aside by the object filter
+    filtered: bool = False  # whether the model's object filter ran
 
 
 class DetectRasters:
@@ -281,20 +290,31 @@ class DetectRasters:
         self.close()
 
 
-def write_polygons(atomic: AtomicOutputs, rasters: DetectRasters, path: str, model_name: str, min_area_m2: float,
-                   progress: ProgressFn, is_cancelled: CancelFn | None, annotations=None) -> int:
-    """The landslide polygons of a finished probability + mask pair; returns their count."""
-    return polygonize_mask(
+def write_polygons(atomic: AtomicOutputs, rasters: DetectRasters, outputs: DetectOutputs, model_name: str,
+                   min_area_m2: float, progress: ProgressFn, is_cancelled: CancelFn | None, annotations=None,
+                   object_filter: ObjectFilter | None = None) -> tuple[int, int]:
+    """The landslide polygons of a finished probability + mask pair, those the object
+    filter sets aside in ``outputs.dropped``; returns (kept, set aside) counts."""
+    dropped_path = atomic.temporary(outputs.dropped) if object_filter is not None and outputs.dropped else None
+    kept = polygonize_mask(
         rasters.mask_path,
         rasters.probability_path,
-        atomic.temporary(path),
+        atomic.temporary(outputs.polygons),
         value_name="prob",
         constants={"model": model_name, "threshold": rasters.threshold},
         min_area_m2=min_area_m2,
         progress=progress,
         is_cancelled=is_cancelled,
         annotations=annotations or {},
+        object_filter=object_filter,
+        dropped_path=dropped_path,
     )
+    return kept, feature_count(dropped_path) if dropped_path else 0
+
+
+def model_object_filter(spec: ModelSpec, wanted: bool) -> ObjectFilter | None:
+    """The spec's false-alarm filter when it has one and the caller wants it."""
+    return ObjectFilter.from_spec(spec.extra, spec.name) if wanted else None
 
 
 def detect(
@@ -308,6 +328,7 @@ def detect(
     is_cancelled: CancelFn | None = None,
     saliency_model: OnnxModel | None = None,
     tta: bool = False,
+    object_filter: bool = True,
 ) -> DetectResult:
     """Probability GeoTIFF, mask GeoTIFF and landslide polygons for the whole raster.
 
@@ -318,10 +339,13 @@ def detect(
     ``original`` is set, see :mod:`core.resolution`), the outputs go on the original grid.
     With ``saliency_model`` (the model's saliency graph), each polygon also gets
     ``mean_saliency`` and ``boundary_saliency_share`` (see polygons.boundary_summary).
+    With ``object_filter`` and a model whose spec carries one (see :mod:`core.object_filter`),
+    polygons scored as likely false alarms go to ``outputs.dropped`` instead.
     Every output is written under a temporary name and moved into place only when all
     of them are complete: an error or a cancel leaves no output behind.
     """
     spec = model.spec
+    objects = model_object_filter(spec, object_filter)
     settings.check(spec.size_multiple, model.fixed_window)
     threshold = spec.threshold if threshold is None else threshold
     report = progress or (lambda _fraction: None)
@@ -349,7 +373,7 @@ def detect(
             raise NoValidPixels(
                 "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."
             )
-        polygon_count = 0
+        polygon_count = dropped_count = 0
         if outputs.polygons:
             annotations, saliency_path = {}, None
             if saliency_model is not None:
@@ -358,12 +382,15 @@ def detect(
                 write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
                                     PROBABILITY_NODATA, lambda f: report(0.5 + 0.4 * f), is_cancelled)
                 annotations = boundary_summary(saliency_path, "saliency")
-            polygon_count = write_polygons(atomic, rasters, outputs.polygons, spec.name, min_area_m2,
-                                           lambda f: report(0.9 + 0.1 * f), is_cancelled, annotations)
+            polygon_count, dropped_count = write_polygons(atomic, rasters, outputs, spec.name, min_area_m2,
+                                                          lambda f: report(0.9 + 0.1 * f), is_cancelled,
+                                                          annotations, objects)
             if saliency_path:
                 atomic.discard(saliency_path)
         atomic.commit()
     report(1.0)
     landslide_pixels = rasters.landslide_pixels
-    log.info("detect: %d valid px, %d landslide px, %d polygons", valid_pixels, landslide_pixels, polygon_count)
-    return DetectResult(valid_pixels, landslide_pixels, polygon_count, list(model.providers))
+    log.info("detect: %d valid px, %d landslide px, %d polygons (%d set aside)", valid_pixels, landslide_pixels,
+             polygon_count, dropped_count)
+    return DetectResult(valid_pixels, landslide_pixels, polygon_count, list(model.providers), dropped_count,
+                        objects is not None)

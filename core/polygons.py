@@ -12,6 +12,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from .errors import Cancelled
+from .object_filter import ObjectFilter
 from .readers import GdalReader
 
 gdal.UseExceptions()
@@ -43,6 +44,8 @@ def polygonize_mask(
     is_cancelled: Callable[[], bool] | None = None,
     layer_name: str = LAYER_NAME,
     annotations: Annotations | None = None,
+    object_filter: ObjectFilter | None = None,
+    dropped_path: str | None = None,
 ) -> int:
     """Write one polygon per connected region of mask value 1 to ``out_path``.
 
@@ -51,7 +54,9 @@ def polygonize_mask(
     ``constants`` and ``annotations``. Areas and perimeters are measured in a Lambert
     azimuthal equal-area projection centred on the raster, so they are in m² and m
     whatever the raster's CRS (geographic included). Polygons smaller than
-    ``min_area_m2`` are dropped. Returns the count.
+    ``min_area_m2`` are dropped. With ``object_filter`` every polygon gets its
+    ``filter_score``, and those under the filter's cut go to ``dropped_path`` (when
+    given) instead of ``out_path``. Returns the count written to ``out_path``.
     """
     mask_ds = gdal.Open(mask_path)
     grid = GdalReader(mask_ds).grid
@@ -96,14 +101,20 @@ def polygonize_mask(
         for name, value in (constants or {}).items():
             fields[name] = (ogr.OFTString if isinstance(value, str) else ogr.OFTReal, lambda _g, v=value: v)
         fields.update(annotations or {})
-        driver = ogr.GetDriverByName(vector_driver_for(out_path))
-        out = driver.CreateDataSource(out_path)
+        if object_filter is not None:
+            fields["filter_score"] = (ogr.OFTReal, None)
+        out = ogr.GetDriverByName(vector_driver_for(out_path)).CreateDataSource(out_path)
+        dropped = None
         try:
             layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbPolygon)
+            dropped_layer = None
+            if object_filter is not None and dropped_path:
+                dropped = ogr.GetDriverByName(vector_driver_for(dropped_path)).CreateDataSource(dropped_path)
+                dropped_layer = dropped.CreateLayer(f"{layer_name}_dropped", srs=srs, geom_type=ogr.wkbPolygon)
             return _write_polygons(layer, raw, srs, GdalReader(values_path), fields, value_name,
-                                   min_area_m2, progress, is_cancelled)
+                                   min_area_m2, progress, is_cancelled, object_filter, dropped_layer)
         finally:
-            out = None  # closed before the file is moved into place or removed
+            out = dropped = None  # closed before the files are moved into place or removed
     finally:
         raw = scratch = None
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -112,20 +123,22 @@ def polygonize_mask(
 
 
 def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, value_name: str,
-                    min_area_m2, progress, is_cancelled) -> int:
+                    min_area_m2, progress, is_cancelled, object_filter=None, dropped_layer=None) -> int:
     to_metres = equal_area_transform(srs, values.grid)
-    for name, kind in (("area_m2", ogr.OFTReal), ("perimeter_m", ogr.OFTReal)) + tuple(
-        (n, f[0]) for n, f in fields.items()
-    ):
-        layer.CreateField(ogr.FieldDefn(name, kind))
-    definition = layer.GetLayerDefn()
+    layers = [layer] + ([dropped_layer] if dropped_layer is not None else [])
+    for target in layers:
+        for name, kind in (("area_m2", ogr.OFTReal), ("perimeter_m", ogr.OFTReal)) + tuple(
+            (n, f[0]) for n, f in fields.items()
+        ):
+            target.CreateField(ogr.FieldDefn(name, kind))
+        target.StartTransaction()
     total = max(1, raw.GetFeatureCount())
     count = 0
-    layer.StartTransaction()
     for i, feature in enumerate(raw):
         if i % 256 == 0:
             if is_cancelled is not None and is_cancelled():
-                layer.RollbackTransaction()
+                for target in layers:
+                    target.RollbackTransaction()
                 raise Cancelled()
             values.release_cache()
             if progress is not None:
@@ -137,21 +150,38 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
         if area < min_area_m2:
             continue
         mean_value, max_value = _value_stats(values, geometry, srs)
-        out_feature = ogr.Feature(definition)
+        perimeter = measured.Boundary().Length()
+        target = layer
+        if object_filter is not None:
+            kept, score = object_filter.keeps(area, perimeter, mean_value, max_value)
+            if not kept:
+                if dropped_layer is None:
+                    continue
+                target = dropped_layer
+        out_feature = ogr.Feature(target.GetLayerDefn())
         out_feature.SetGeometry(geometry)
         out_feature.SetField("area_m2", round(area, 2))
-        out_feature.SetField("perimeter_m", round(measured.Boundary().Length(), 2))
+        out_feature.SetField("perimeter_m", round(perimeter, 2))
         out_feature.SetField(f"mean_{value_name}", mean_value)
         out_feature.SetField(f"max_{value_name}", max_value)
+        if object_filter is not None and not math.isnan(score):
+            out_feature.SetField("filter_score", round(score, 4))
         for name, (_kind, compute) in fields.items():
             if compute is not None:
                 value = compute(geometry)
                 if value is not None:
                     out_feature.SetField(name, value)
-        layer.CreateFeature(out_feature)
-        count += 1
-    layer.CommitTransaction()
+        target.CreateFeature(out_feature)
+        count += target is layer
+    for target in layers:
+        target.CommitTransaction()
     return count
+
+
+def feature_count(path: str) -> int:
+    """The number of features in a vector file's first layer."""
+    dataset = ogr.Open(path)
+    return dataset.GetLayer(0).GetFeatureCount()
 
 
 MASK_ONES = "0:0,1:1,2:0,255:0"  # a 0/1 mask with 255 = nodata, read as 0/1

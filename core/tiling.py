@@ -31,7 +31,7 @@ from osgeo import gdal
 
 from .engine import (
     PROBABILITY_NODATA, DetectOutputs, DetectRasters, DetectResult, NoValidPixels, WindowSettings, predict_raster,
-    resampled_onto, write_polygons,
+    model_object_filter, resampled_onto, write_polygons,
 )
 from .errors import Cancelled
 from .inputs import ModelInput
@@ -158,6 +158,7 @@ def detect_tiled(
     runner: TileRunner = run_in_process,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    object_filter: bool = True,
 ) -> DetectResult:
     """Detect split into tiles run by ``runner``, merged into the outputs of
     :func:`core.engine.detect` (equal pixel for pixel). Tiles go to a folder beside the
@@ -189,15 +190,16 @@ def detect_tiled(
 
                 valid = merge(rasters.write_rows) if original is None else resampled_onto(
                     original, inputs, rasters.probability_path + ".model-grid", merge, rasters.write_rows)
-            count = 0
+            count = dropped = 0
+            objects = model_object_filter(spec, object_filter)
             if outputs.polygons:
-                count = write_polygons(atomic, rasters, outputs.polygons, spec.name, min_area_m2,
-                                       lambda f: report(0.9 + 0.1 * f), is_cancelled)
+                count, dropped = write_polygons(atomic, rasters, outputs, spec.name, min_area_m2,
+                                                lambda f: report(0.9 + 0.1 * f), is_cancelled, None, objects)
             atomic.commit()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report(1.0)
-    return DetectResult(valid, rasters.landslide_pixels, count, list(model.providers))
+    return DetectResult(valid, rasters.landslide_pixels, count, list(model.providers), dropped, objects is not None)
 
 
 def merge_rows(grid: Grid, results: list[TileResult], on_rows) -> int:

@@ -317,3 +317,117 @@ def test_cli_trains_a_slope_model_on_landslide4sense(tmp_path):
     model = OnnxModel(export_run(run, tmp_path / "l4s.onnx", check_patches=2)[0])
     assert model.spec.bands[-1] == "slope" and model.spec.extra["training"]["dataset"]["name"] == "landslide4sense"
     assert model.predict(np.zeros((1, 5, 128, 128), np.float32)).shape == (1, 128, 128)
+
+
+def _blob_samples(count: int, seed: int, landslides: bool = True) -> list:
+    """Images with one bright scar each (or none): what the crop sampler draws from."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(count):
+        h, w = rng.integers(100, 260, 2)
+        red = rng.uniform(40, 90, (h, w)).astype(np.float32)
+        mask = np.zeros((h, w), np.uint8)
+        if landslides:
+            top, left = rng.integers(0, h - 20), rng.integers(0, w - 20)
+            mask[top : top + 20, left : left + 20] = 1
+            red[mask == 1] = 220
+        samples.append(Sample(f"{'ls' if landslides else 'nls'}{i}", {"red": red, "green": red * 0.9,
+                                                                       "blue": red * 0.8}, mask))
+    return samples
+
+
+def test_crop_sampler_centres_on_landslides_and_mines_hard_negatives():
+    from training.sampler import CropMix, CropSampler
+
+    samples = _blob_samples(6, 0) + _blob_samples(6, 1, landslides=False)
+    sampler = CropSampler(samples, CropMix(positive_share=1.0, jitter=0), seed=0, augment_crops=False)
+    sources, masks, images = sampler.draw(40)
+    assert masks.shape == (40, 128, 128) and all(m.any() for m in masks)  # every crop holds its scar
+    assert set(images.tolist()) <= set(range(6))
+    # background crops: an image the model keeps marking wrongly is drawn far more often
+    sampler = CropSampler(samples, CropMix(positive_share=0.0, hard_negative_share=1.0), seed=0, augment_crops=False)
+    sampler.record(np.array([8] * 5), np.array([0.9] * 5))
+    _, _, images = sampler.draw(200)
+    assert np.mean(images == 8) > 0.4 and sampler.false_alarm_scores[8] > 0.7  # uniform: 1 in 12
+    # the random stream and the scores come back with the checkpoint: the same draws follow
+    state = json.loads(json.dumps(sampler.state()))
+    expected = sampler.draw(5)
+    restored = CropSampler(samples, CropMix(positive_share=0.0, hard_negative_share=1.0), seed=99, augment_crops=False)
+    restored.load_state(state)
+    again = restored.draw(5)
+    np.testing.assert_array_equal(expected[1], again[1])
+    np.testing.assert_array_equal(expected[2], again[2])
+
+
+def test_learning_rate_warms_up_then_decays_on_the_global_step():
+    from training.campaign import CampaignConfig, learning_rate
+
+    config = CampaignConfig(steps=1000, warmup_steps=100, peak_learning_rate=1e-3, final_learning_rate=1e-5)
+    assert learning_rate(config, 0) == pytest.approx(1e-5)
+    assert learning_rate(config, 99) == pytest.approx(1e-3)
+    assert learning_rate(config, 550) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-6)
+    assert learning_rate(config, 1000) == pytest.approx(1e-5)
+    rates = [learning_rate(config, s) for s in range(100, 1001, 50)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def test_balanced_losses_by_hand():
+    from training.losses import MAP_LOSSES
+
+    y = np.array([1, 1, 0, 0], np.float32).reshape(1, 2, 2, 1)
+    p = np.array([0.9, 0.6, 0.3, 0.0], np.float32).reshape(1, 2, 2, 1)
+    bce = -np.mean([np.log(0.9), np.log(0.6), np.log(0.7), np.log(1 - 1e-6)])
+    dice = 1 - (2 * 1.5 + 1) / (2 + 1.8 + 1)
+    assert float(MAP_LOSSES["bce_dice"](y, p)) == pytest.approx(bce + dice, rel=1e-4)
+    # per image: an empty image's false alarm counts in full, not diluted by a landslide image
+    y2 = np.concatenate([y, np.zeros_like(y)])
+    p2 = np.concatenate([p, np.full_like(p, 0.5)])
+    assert float(MAP_LOSSES["bce_dice_image"](y2, p2)) > float(MAP_LOSSES["bce_dice"](y2, p2))
+    tp, fn, fp = 1.5, 0.5, 0.3
+    ti = (tp + 1) / (tp + 0.7 * fn + 0.3 * fp + 1)
+    assert float(MAP_LOSSES["paper"](y, p)) == pytest.approx((1 - ti) + (1 - ti) ** 0.75, rel=1e-5)
+
+
+def test_campaign_resumes_exactly_and_exports_one_gated_graph(tmp_path):
+    """A tiny presence-head model: a run stopped and resumed equals the run done at once
+    (schedule, sampler and optimizer state all restored), and its export is one graph
+    whose output is the probability map times the window's presence score."""
+    import keras
+
+    from training.architectures import gated_model, has_presence_head, pixel_model
+    from training.campaign import CampaignConfig, train_campaign
+    from training.export import export_run
+
+    train_samples = _blob_samples(6, 2) + _blob_samples(3, 3, landslides=False)
+    val_samples = _blob_samples(2, 4) + _blob_samples(1, 5, landslides=False)
+
+    def config(epoch_steps, max_minutes=None):
+        return CampaignConfig(base_filters=4, steps=6, epoch_steps=epoch_steps, warmup_steps=2, batch_size=4,
+                              jit_compile=False, max_minutes=max_minutes)
+
+    quiet = {"log": lambda _message: None}
+    whole = train_campaign(train_samples, val_samples, tmp_path / "once", config(6), **quiet)
+    assert whole["step"] == 6 and whole["stopped"].startswith("schedule complete")
+    legs = tmp_path / "legs"  # a first leg cut short by its time limit after 3 steps, then resumed
+    state = train_campaign(train_samples, val_samples, legs, config(3, max_minutes=1e-9), **quiet)
+    assert state["step"] == 3 and state["stopped"].startswith("time limit")
+    assert train_campaign(train_samples, val_samples, legs, config(3), resume=True, **quiet)["step"] == 6
+    once = keras.models.load_model(tmp_path / "once" / "last.keras", compile=False)
+    resumed = keras.models.load_model(legs / "last.keras", compile=False)
+    for a, b in zip(once.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+    assert has_presence_head(once)
+    x = np.random.default_rng(0).normal(size=(2, 128, 128, 4)).astype(np.float32)
+    probability, presence = (np.asarray(t) for t in once(x, training=False))
+    np.testing.assert_allclose(np.asarray(gated_model(once)(x)), probability * presence[:, :, None, None], rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(pixel_model(once)(x)), probability, rtol=1e-6)
+
+    prediction = export_run(tmp_path / "once", tmp_path / "gated.onnx", check_patches=2)[0]
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(prediction))
+    assert len(session.get_outputs()) == 1
+    best = gated_model(keras.models.load_model(tmp_path / "once" / "best.keras", compile=False))
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], np.asarray(best(x)), atol=1e-4)
+    assert json.loads((tmp_path / "once" / "spec.json").read_text())["training"]["presence"] is True

@@ -101,6 +101,14 @@ def main():
     )
     zones.setRenderer(QgsSingleSymbolRenderer(symbol))
     zones.saveNamedStyle(str(STYLES / "zones.qml"))
+    # polygons the object filter set aside: present, but quiet (grey, dotted)
+    dropped = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
+    symbol = QgsFillSymbol.createSimple(
+        {"color": "0,0,0,0", "outline_color": "#8c8c8c", "outline_width": "0.4", "outline_width_unit": "MM",
+         "outline_style": "dot"}
+    )
+    dropped.setRenderer(QgsSingleSymbolRenderer(symbol))
+    dropped.saveNamedStyle(str(STYLES / "dropped.qml"))
     # Evaluate's layers: false positives red, false negatives blue (the usual error colours)
     categorized("Polygon", "error_code", [(1, "false positive", "#d7191c"), (2, "false negative", "#2c7bb6")],
                 "errors.qml")

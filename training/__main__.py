@@ -48,6 +48,8 @@ def cmd_train(args) -> None:
         val_set = make_patchset([samples[i] for i in val_ids], args.negative_share, args.seed)
         dataset = {"name": "landslide4sense", "path": str(data), "negative_share": args.negative_share,
                    "note": "the dataset's rescaled values, not reflectance: feed the model the same scaling"}
+    elif data is not None and (data / "landslide" / "image").is_dir() and args.recipe == "default":
+        return train_bijie_campaign(args, data)
     elif data is not None and (data / "landslide" / "image").is_dir():
         train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
         print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
@@ -64,6 +66,25 @@ def cmd_train(args) -> None:
                          seed=args.seed, max_minutes=args.max_minutes, dataset=dataset)
     state = train(train_set, val_set, args.out, config, resume=args.resume, verbose=2 if args.quiet else 1)
     print(json.dumps({"config": asdict(config), "state": state}, indent=1, default=str))
+
+
+def train_bijie_campaign(args, data: Path) -> None:
+    """The default recipe on Bijie: whole images, crops drawn each step (training/campaign.py)."""
+    from .campaign import CampaignConfig, train_campaign
+    from .data import bijie_split, read_bijie
+
+    train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
+    print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
+          f"({len(test_ids)} held out for testing)")
+    config = CampaignConfig(
+        architecture=args.arch, bands=args.bands, base_filters=args.base_filters or 16, presence=not args.no_presence,
+        loss=args.loss, batch_size=args.batch_size, steps=args.steps, epoch_steps=args.epoch_steps,
+        peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
+        max_minutes=args.max_minutes, dataset={"name": "bijie", "path": str(data), "val_share": args.val_share,
+                                               "split": "training/splits/bijie_test.json held out"})
+    state = train_campaign(read_bijie(data, train_ids), read_bijie(data, val_ids), args.out, config,
+                           resume=args.resume, init_weights=args.init_weights)
+    print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
 
 
 def cmd_export(args) -> None:
@@ -116,12 +137,23 @@ def main(argv=None) -> None:
     t.add_argument("--bands", type=_bands, default=("red", "green", "blue", "brightness"),
                    help="comma-separated model bands (default red,green,blue,brightness)")
     t.add_argument("--out", required=True, help="run folder (checkpoints, spec, log, curves)")
-    t.add_argument("--epochs", type=int, default=150)
+    t.add_argument("--recipe", choices=("default", "paper"), default="default",
+                   help="default: AdamW + warm-up/cosine over --steps, balanced loss, fresh crops, hard negatives, "
+                        "presence head (Bijie); paper: the method's Adam 5e-5, Tversky + focal Tversky, fixed patches,"
+                        " epochs (every other data source trains this way)")
+    t.add_argument("--epochs", type=int, default=150, help="paper recipe: epochs")
+    t.add_argument("--steps", type=int, default=4000, help="default recipe: length of the learning-rate schedule")
+    t.add_argument("--epoch-steps", type=int, default=200, help="default recipe: steps between validations")
+    t.add_argument("--loss", choices=("bce_dice", "bce_dice_image", "tversky_balanced", "paper"), default="bce_dice",
+                   help="default recipe: the map's loss")
+    t.add_argument("--no-presence", action="store_true", help="default recipe: no presence head")
+    t.add_argument("--no-jit", action="store_true", help="default recipe: no XLA compilation of the step")
+    t.add_argument("--init-weights", help="default recipe: start from compact weights (a run's best.weights.npz)")
     t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--lr", type=float, help="learning rate (paper: 5e-5; default recipe: peak 2e-3)")
     t.add_argument("--patience", type=int, default=30)
-    t.add_argument("--base-filters", type=int, default=32)
-    t.add_argument("--val-share", type=float, default=0.3)
+    t.add_argument("--base-filters", type=int, help="paper: 32; default recipe: 16")
+    t.add_argument("--val-share", type=float, help="share of images that validate (paper: 0.3; default recipe: 0.15)")
     t.add_argument("--negative-share", type=float, default=0.2,
                    help="share of patches without landslide pixels (the method keeps none)")
     t.add_argument("--seed", type=int, default=42)
@@ -152,6 +184,13 @@ def main(argv=None) -> None:
     i.set_defaults(func=cmd_interop)
 
     args = parser.parse_args(argv)
+    if args.command == "train":
+        campaign = args.recipe == "default" and bool(args.data) and (Path(args.data) / "landslide" / "image").is_dir()
+        if args.val_share is None:
+            args.val_share = 0.15 if campaign else 0.3
+        if not campaign:
+            args.lr = args.lr or 5e-5
+            args.base_filters = args.base_filters or 32
     args.func(args)
 
 

@@ -15,6 +15,12 @@ conv blocks, and a 1x1 conv + sigmoid head. They differ only in where attention 
   after every up-sampling in the decoder (x = the up-sampled map, s = the skip it gates).
 
 Inputs are NHWC with any H, W that are multiples of 16 and any number of bands.
+
+Optionally (``presence=True``) a presence head on the bottleneck answers "does this
+window hold a landslide?" (global average + max pooling, a dense sigmoid): the context a
+pixel decoder lacks when bare fields, roads and roofs look like fresh scars. It is
+trained jointly with the map (see training/campaign.py) and, in the exported graph, scales the
+window's probability map (:func:`gated_model`), so Detect runs it with no code change.
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ def spatial_attention(x, skip, name: str):
     return layers.Multiply(name=f"{name}_gate")([skip, a])
 
 
-def build_model(architecture: str, bands: int, base_filters: int = 32) -> keras.Model:
+def build_model(architecture: str, bands: int, base_filters: int = 32, presence: bool = False) -> keras.Model:
+    """The U-Net; with ``presence`` its outputs are [probability map, presence score]."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{architecture}'; choose one of {', '.join(ARCHITECTURES)}")
     inputs = keras.Input((None, None, bands), name="input")
@@ -88,6 +95,7 @@ def build_model(architecture: str, bands: int, base_filters: int = 32) -> keras.
         x = channel_attention(x, "bottleneck_att")
     elif architecture == "se":
         x = squeeze_excitation(x, "bottleneck_att")
+    bottleneck = x
     for level in reversed(range(LEVELS)):
         filters = base_filters * 2**level
         x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"up{level}")(x)
@@ -101,4 +109,31 @@ def build_model(architecture: str, bands: int, base_filters: int = 32) -> keras.
         x = layers.Concatenate(name=f"concat{level}")([x, skip])
         x = conv_block(x, filters, f"dec{level}")
     outputs = layers.Conv2D(1, 1, activation="sigmoid", name="probability")(x)
+    if presence:
+        pooled = layers.Concatenate(name="presence_pool")([
+            layers.GlobalAveragePooling2D(name="presence_avg")(bottleneck),
+            layers.GlobalMaxPooling2D(name="presence_max")(bottleneck)])
+        score = layers.Dense(1, activation="sigmoid", name="presence")(pooled)
+        return keras.Model(inputs, [outputs, score], name=FULL_NAMES[architecture])
     return keras.Model(inputs, outputs, name=FULL_NAMES[architecture])
+
+
+def has_presence_head(model: keras.Model) -> bool:
+    return len(model.outputs) == 2
+
+
+def gated_model(model: keras.Model) -> keras.Model:
+    """One output: the probability map scaled by the window's presence score (the model
+    itself when it has no presence head). Shares the model's layers and weights."""
+    if not has_presence_head(model):
+        return model
+    probability, score = model.outputs
+    gate = layers.Reshape((1, 1, 1), name="presence_gate")(score)
+    gated = layers.Multiply(name="gated_probability")([probability, gate])
+    return keras.Model(model.inputs[0], gated, name=model.name)
+
+
+def pixel_model(model: keras.Model) -> keras.Model:
+    """One output: the probability map alone (the presence head ignored), for measuring
+    what the gate adds."""
+    return keras.Model(model.inputs[0], model.outputs[0], name=model.name) if has_presence_head(model) else model

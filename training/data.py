@@ -31,6 +31,8 @@ from core.patches import (  # noqa: F401  (the training side's names for them)
 gdal.UseExceptions()
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
+#: ground resolution of the Bijie images (TripleSat, 0.8 m: Ji et al., 2020)
+BIJIE_RESOLUTION_M = 0.8
 
 
 def read_bijie(root: str | Path, ids: Iterable[str] | None = None) -> list[Sample]:

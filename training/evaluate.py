@@ -65,12 +65,37 @@ def score_probabilities(probabilities, masks, thresholds, overlap: int = 32, win
     return {t: tally.scores(count, t, overlap, window) for t, tally in tallies.items()}
 
 
-def best_threshold(model: OnnxModel, samples, candidates=None) -> tuple[float, dict]:
-    """The threshold with the best pixel F1 on ``samples`` (validation images, never test)."""
-    candidates = candidates or [round(t, 2) for t in (*np.arange(0.3, 0.91, 0.05), 0.93, 0.95, 0.97, 0.98, 0.99)]
-    scores = evaluate_thresholds(model, samples, candidates)
-    best = max(candidates, key=lambda t: scores[t]["f1"])
+#: thresholds scored on validation: a fine grid that reaches the top end
+THRESHOLDS = tuple(round(float(t), 3) for t in (*np.arange(0.05, 0.951, 0.025), 0.97, 0.98, 0.99, 0.995))
+
+
+def best_threshold_of(probabilities, masks, candidates=THRESHOLDS) -> tuple[float, dict]:
+    """The threshold with the best pixel F1 (ties: the one nearer 0.5) on validation images, never test."""
+    scores = score_probabilities(probabilities, masks, candidates)
+    best = max(candidates, key=lambda t: (scores[t]["f1"], -abs(t - 0.5)))
     return best, scores[best]
+
+
+def best_threshold(model: OnnxModel, samples, candidates=THRESHOLDS) -> tuple[float, dict]:
+    """The threshold with the best pixel F1 on ``samples`` (validation images, never test)."""
+    samples = list(samples)
+    return best_threshold_of([predict_sample(model, s) for s in samples], [s.mask for s in samples], candidates)
+
+
+def detect_scores(probabilities, masks, threshold: float, pixel_size_m: float, min_area_m2: float,
+                  object_filter=None) -> dict:
+    """Scores of what Detect gives by default: the polygons (objects at ``threshold`` of at
+    least ``min_area_m2``, those the object filter sets aside left out), pixel scores over
+    all images and over the images holding landslides, landslides found, landslide-free
+    images flagged (with at least one kept polygon)."""
+    from core.object_filter import filtered_scores, image_objects
+
+    objects = [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2)
+               for p, m in zip(probabilities, masks)]
+    keep = [object_filter.score(o.features) >= object_filter.cut if object_filter is not None and len(o.sizes)
+            else np.ones(len(o.sizes), bool) for o in objects]
+    return {**filtered_scores(objects, keep), "threshold": threshold, "min_area_m2": min_area_m2,
+            "object_filter": object_filter is not None, "images": len(objects)}
 
 
 class _Tally:

@@ -26,6 +26,7 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     import keras
 
     from . import losses  # noqa: F401  (registers the loss and metrics for loading)
+    from .architectures import gated_model
 
     run = Path(run_dir)
     spec_dict = json.loads((run / "spec.json").read_text())
@@ -38,12 +39,18 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
             "epochs_trained": state.get("epoch"),
             "stopped": state.get("stopped"),
         }
+        if "step" in state:  # a step-based campaign (training/campaign.py)
+            spec_dict["metrics"].update(steps_trained=state["step"], best_step=state.get("best_step"),
+                                        cpu_hours=round(state.get("seconds", 0.0) / 3600, 2),
+                                        seconds_per_step=_seconds_per_step(run))
     out = Path(out_path)
     saliency_out = out.with_name(out.stem + "_saliency.onnx")
     spec_dict["saliency_model"] = saliency_out.name
     spec = ModelSpec.from_dict(spec_dict)
-    model = keras.models.load_model(run / "best.keras", compile=False)
-    batch = check_inputs(spec, data, check_patches)
+    # a model with a presence head exports as one graph: its map scaled by the window's score
+    model = gated_model(keras.models.load_model(run / "best.keras", compile=False))
+    val_share = spec.extra.get("training", {}).get("dataset", {}).get("val_share", 0.3)
+    batch = check_inputs(spec, data, check_patches, val_share)
 
     prediction = prediction_onnx(model, len(spec.bands))
     prediction_diff = check_prediction(model, prediction, batch)
@@ -61,27 +68,7 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     write_with_spec(prediction, out, spec.to_dict())
     written = [out]
     if data:
-        from core.model import OnnxModel
-
-        from .data import bijie_split, read_bijie
-        from .evaluate import best_threshold, evaluate
-
-        train_ids, val_ids, test_ids = bijie_split(data)
-        # what Detect's input scaling maps other imagery onto, and the ground resolution
-        # of the Bijie images (TripleSat, 0.8 m: Ji et al., 2020)
-        spec = ModelSpec.from_dict({**spec.to_dict(), "resolution_m": 0.8,
-                                    "input_percentiles": input_percentiles(read_bijie(data, train_ids), spec)})
-        # the threshold is tuned on validation images (through the engine, as Detect
-        # runs), then the test images are scored once, at that threshold
-        threshold, val_scores = best_threshold(OnnxModel(out), read_bijie(data, val_ids))
-        spec_dict = {**spec.to_dict(), "threshold": threshold}
-        spec_dict["metrics"]["validation_images"] = {**val_scores, "note": "threshold chosen for best F1 here"}
-        write_with_spec(prediction, out, spec_dict)
-        test = evaluate(OnnxModel(out), read_bijie(data, test_ids))
-        spec_dict["metrics"]["test"] = {**test, "data": "Bijie held-out split (training/splits/bijie_test.json)"}
-        spec = ModelSpec.from_dict(spec_dict)
-        write_with_spec(prediction, out, spec.to_dict())
-        print(f"threshold {threshold} (best validation F1 {val_scores['f1']}); held-out test:", json.dumps(test))
+        spec = calibrate(prediction, out, spec, data, val_share)
     write_with_spec(saliency, saliency_out, {**spec.to_dict(), "output": "saliency"})
     written.append(saliency_out)
     card = out.with_suffix(".md")
@@ -92,6 +79,70 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
         curves.write_bytes((run / "curves.png").read_bytes())
         written.append(curves)
     return written
+
+
+def _seconds_per_step(run: Path) -> float | None:
+    """The median training seconds per step over the run's epochs (validation excluded)."""
+    import csv
+
+    log_file = run / "log.csv"
+    if not log_file.exists():
+        return None
+    with open(log_file, newline="") as f:
+        values = [float(r["seconds_per_step"]) for r in csv.DictReader(f) if r.get("seconds_per_step")]
+    return round(float(np.median(values)), 3) if values else None
+
+
+def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float) -> ModelSpec:
+    """What an exported model learns from its validation images, then its test scores.
+
+    On the validation images, run through the engine as Detect runs: the threshold (best
+    pixel F1 over a fine grid) and the object filter (fitted on the objects Detect would
+    draw there). The training images give the input percentiles Detect's scaling maps
+    other imagery onto. The test images are scored once, at the end, raw and as Detect
+    gives them by default (minimum area, object filter). Writes the model as it goes.
+    """
+    from core.engine import DEFAULT_MIN_AREA_M2
+    from core.model import OnnxModel
+    from core.object_filter import fit_object_filter, image_objects
+
+    from .data import BIJIE_RESOLUTION_M, bijie_split, read_bijie
+    from .evaluate import best_threshold_of, detect_scores, predict_sample, score_probabilities
+
+    train_ids, val_ids, test_ids = bijie_split(data, val_share)
+    spec_dict = {**spec.to_dict(), "resolution_m": BIJIE_RESOLUTION_M,
+                 "input_percentiles": input_percentiles(read_bijie(data, train_ids), spec)}
+    spec_dict.pop("object_filter", None)
+    write_with_spec(prediction, out, spec_dict)
+    model = OnnxModel(out)
+    val = read_bijie(data, val_ids)
+    val_probabilities = [predict_sample(model, s) for s in val]
+    threshold, val_scores = best_threshold_of(val_probabilities, [s.mask for s in val])
+    objects = [image_objects(p, s.mask.astype(bool), threshold, BIJIE_RESOLUTION_M, DEFAULT_MIN_AREA_M2)
+               for p, s in zip(val_probabilities, val)]
+    object_filter, fit = fit_object_filter(objects)
+    spec_dict.update(threshold=threshold, object_filter={**object_filter.to_dict(), "note": (
+        f"fitted on {fit['objects']} objects ({fit['true_objects']} true) of {len(val)} validation images at "
+        f"threshold {threshold}, minimum area {DEFAULT_MIN_AREA_M2:g} m²")})
+    metrics = spec_dict.setdefault("metrics", {})
+    metrics["validation_images"] = {**val_scores, "note": "threshold chosen for best F1 here"}
+    metrics["validation_detect"] = {"without_filter": fit["without_filter"], "with_filter": fit["with_filter"]}
+    test = read_bijie(data, test_ids)
+    test_probabilities = [predict_sample(model, s) for s in test]
+    masks = [s.mask for s in test]
+    source = "Bijie held-out split (training/splits/bijie_test.json)"
+    metrics["test"] = {**score_probabilities(test_probabilities, masks, [threshold])[threshold], "data": source}
+    metrics["test_detect"] = {
+        "with_filter": detect_scores(test_probabilities, masks, threshold, BIJIE_RESOLUTION_M, DEFAULT_MIN_AREA_M2,
+                                     object_filter),
+        "without_filter": detect_scores(test_probabilities, masks, threshold, BIJIE_RESOLUTION_M,
+                                        DEFAULT_MIN_AREA_M2)}
+    spec = ModelSpec.from_dict(spec_dict)
+    write_with_spec(prediction, out, spec.to_dict())
+    print(f"threshold {threshold} (best validation F1 {val_scores['f1']}); object filter cut {object_filter.cut}: "
+          f"validation {json.dumps(fit['with_filter'])}")
+    print("held-out test, as Detect gives it:", json.dumps(metrics["test_detect"]["with_filter"]))
+    return spec
 
 
 def input_percentiles(samples, spec: ModelSpec, per_image: int = 2000, seed: int = 0) -> dict:
@@ -112,6 +163,26 @@ def input_percentiles(samples, spec: ModelSpec, per_image: int = 2000, seed: int
 
 
 PAPER = "published: F1 0.73 / IoU 0.58 (spatial attention), 0.70-0.71 (others); Bijie benchmark F1 0.79, precision 0.83"
+
+
+def _recipe_lines(training: dict, metrics: dict) -> list[str]:
+    if "recipe" not in training:  # the method's recipe (training/train.py)
+        return [
+            f"- Adam, lr {training.get('learning_rate')}, batch {training.get('batch_size')}, Tversky + focal Tversky "
+            f"loss, augmentation (flips, blur, sharpening, shear, rotation); early stopping patience "
+            f"{training.get('patience')}.",
+            f"- Epochs trained: {metrics.get('epochs_trained')}; best validation loss at epoch {metrics.get('best_epoch')}."]
+    mix = training.get("mix", {})
+    return [
+        f"- Recipe: {training['recipe']} (training/campaign.py). AdamW (weight decay {training.get('weight_decay')}), "
+        f"linear warm-up over {training.get('warmup_steps')} steps to {training.get('peak_learning_rate')}, cosine decay "
+        f"to {training.get('final_learning_rate')} at step {training.get('steps')}; batch {training.get('batch_size')}.",
+        f"- Crops of 128 px drawn afresh every step from whole images: {mix.get('positive_share')} of them centred on a "
+        "landslide pixel (with jitter), the rest anywhere in any training image, half of those chosen by the model's "
+        "recent false alarms (hard negatives); augmentation (flips, blur, sharpening, shear, rotation).",
+        f"- Trained {metrics.get('steps_trained')} steps ({metrics.get('cpu_hours')} CPU-hours on two cores, "
+        f"{metrics.get('seconds_per_step')} s/step); kept: step {metrics.get('best_step')}, the best validation F1 "
+        "(whole validation images run as Detect runs, every 200 steps)."]
 
 
 def model_card(spec: dict, filename: str) -> str:
@@ -137,9 +208,7 @@ def model_card(spec: dict, filename: str) -> str:
         f"- Data: {json.dumps(training.get('dataset', {}))}; {training.get('train_images', '?')} training and "
         f"{training.get('val_images', '?')} validation images (split by image), {training.get('train_patches', '?')} / "
         f"{training.get('val_patches', '?')} patches of 128 px at native resolution.",
-        f"- Adam, lr {training.get('learning_rate')}, batch {training.get('batch_size')}, Tversky + focal Tversky loss, "
-        f"augmentation (flips, blur, sharpening, shear, rotation); early stopping patience {training.get('patience')}.",
-        f"- Epochs trained: {metrics.get('epochs_trained')}; best validation loss at epoch {metrics.get('best_epoch')}.", "",
+        *_recipe_lines(training, metrics), "",
         "## Measured quality", "",
         "| data | precision | recall | F1 | IoU | accuracy |", "|---|---|---|---|---|---|",
         f"| validation patches (threshold 0.5, during training) | {row(val)} |",
@@ -155,6 +224,27 @@ def model_card(spec: dict, filename: str) -> str:
             f"{test.get('landslide_free_images_with_detections')} of {test.get('landslide_free_images')} "
             "landslide-free images have at least one false detection.",
         ]
+    detect = metrics.get("test_detect")
+    if detect:
+        lines += ["", "What Detect gives by default on the same test images (polygons of at least "
+                  f"{detect['with_filter'].get('min_area_m2', 100):g} m²):", "",
+                  "| polygons | F1 (landslide images) | F1 (all images) | precision | recall | landslides found | "
+                  "false-alarm objects | landslide-free images flagged |", "|---|---|---|---|---|---|---|---|"]
+        for key, label in (("without_filter", "every polygon"), ("with_filter", "**object filter on (default)**")):
+            d = detect[key]
+            lines.append(
+                f"| {label} | {d['f1_landslide_images']:.3f} | {d['f1']:.3f} | {d['precision']:.3f} | "
+                f"{d['recall']:.3f} | {d['objects_detected']} / {d['objects_detected'] + d['objects_missed']} | "
+                f"{d['false_alarm_objects']} | {d['landslide_free_images_with_detections']} / "
+                f"{d['landslide_free_images']} |")
+    object_filter = spec.get("object_filter")
+    if object_filter:
+        weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(object_filter["features"], object_filter["weights"]))
+        lines += ["", "## Object filter", "",
+                  f"A logistic model over each polygon's standardized features ({weights}; bias "
+                  f"{object_filter['bias']:+.2f}); polygons scoring under {object_filter['cut']} are set aside as likely "
+                  f"false alarms. {object_filter.get('note', '')}. The cut is the one with the best validation F1 "
+                  "that loses at most 2 % of the landslides found without it."]
     check = spec.get("export_check", {})
     lines += [
         "", f"Method paper, for comparison ({PAPER}); those figures use R, G, B, brightness *and slope* on other "
@@ -177,7 +267,7 @@ def model_card(spec: dict, filename: str) -> str:
     return "\n".join(lines)
 
 
-def check_inputs(spec: ModelSpec, data, count: int) -> np.ndarray:
+def check_inputs(spec: ModelSpec, data, count: int, val_share: float = 0.3) -> np.ndarray:
     """Real normalized NHWC patches when a dataset is given (its validation images),
     else seeded normal noise: what the exported graphs are checked on."""
     from core.bands import build_stack
@@ -185,7 +275,7 @@ def check_inputs(spec: ModelSpec, data, count: int) -> np.ndarray:
     if data:
         from .data import bijie_split, cut_patches, read_bijie
 
-        _, val_ids, _ = bijie_split(data)
+        _, val_ids, _ = bijie_split(data, val_share)
         stacks = []
         for sample in read_bijie(data, val_ids[: count * 4]):
             for sources, mask in cut_patches(sample):

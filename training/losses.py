@@ -92,3 +92,45 @@ class ThresholdedScore(keras.metrics.Metric):
 
 def segmentation_metrics(threshold=0.5):
     return [ThresholdedScore(s, threshold) for s in ThresholdedScore.SCORES]
+
+
+# --- Losses of the step-based recipe (training/campaign.py), by name -------------------
+# Each maps (y_true, y_pred) of shape (N, H, W, 1) to a scalar. "Per image" sums over
+# each window and averages the windows, so a small scar counts as much as a big one and
+# an empty window's false alarms are not diluted by its neighbours' landslides.
+
+def _sums(values, per_image: bool):
+    return ops.sum(values, axis=(1, 2, 3)) if per_image else ops.sum(values)
+
+
+def soft_dice_loss(y_true, y_pred, per_image: bool = False, smooth: float = SMOOTH):
+    y_true = ops.cast(y_true, y_pred.dtype)
+    intersection = _sums(y_true * y_pred, per_image)
+    total = _sums(y_true, per_image) + _sums(y_pred, per_image)
+    return ops.mean(1.0 - (2.0 * intersection + smooth) / (total + smooth))
+
+
+def tversky_focal_loss(y_true, y_pred, alpha=ALPHA, beta=BETA, gamma=GAMMA, per_image: bool = False):
+    """Tversky + focal Tversky; the paper's recipe is alpha 0.7, beta 0.3 over the batch."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    tp = _sums(y_true * y_pred, per_image)
+    fn = _sums(y_true * (1.0 - y_pred), per_image)
+    fp = _sums((1.0 - y_true) * y_pred, per_image)
+    tl = 1.0 - (tp + SMOOTH) / (tp + alpha * fn + beta * fp + SMOOTH)
+    return ops.mean(tl + ops.power(tl, gamma))
+
+
+def binary_crossentropy(y_true, y_pred):
+    y_true = ops.cast(y_true, y_pred.dtype)
+    p = ops.clip(y_pred, 1e-6, 1.0 - 1e-6)
+    return ops.mean(-(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p)))
+
+
+MAP_LOSSES = {
+    # the method's loss: misses cost 2.3x false alarms, summed over the batch
+    "paper": lambda y, p: tversky_focal_loss(y, p, ALPHA, BETA, GAMMA, per_image=False),
+    # balanced alternatives
+    "bce_dice": lambda y, p: binary_crossentropy(y, p) + soft_dice_loss(y, p, per_image=False),
+    "bce_dice_image": lambda y, p: binary_crossentropy(y, p) + soft_dice_loss(y, p, per_image=True),
+    "tversky_balanced": lambda y, p: tversky_focal_loss(y, p, 0.5, 0.5, GAMMA, per_image=True),
+}

@@ -1,0 +1,220 @@
+"""A small, interpretable false-alarm filter for detected objects.
+
+Each object Detect draws already has an area, a perimeter and the mean and peak of its
+probability. Fresh scars are compact, sizeable and confidently predicted throughout;
+false alarms on fields, roads and roofs are more often small, elongated or only weakly
+predicted. A logistic model over four such features, fitted on *validation* objects
+(never the test images), gives each object a score; objects under the spec's cut are
+moved aside as likely false alarms, never silently deleted.
+
+The filter lives in the model's spec (``object_filter``), so it travels with the model it
+was fitted for. The features are computed by one function for both sides: from a
+polygon's attributes in Detect, and from a labelled raster when fitting and benchmarking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from .spec import SpecError
+
+FEATURES = ("log10_area_m2", "mean_prob", "max_prob", "compactness")
+#: GDAL polygonizes 4-connected regions: objects everywhere are those regions
+CONNECTIVITY = ndimage.generate_binary_structure(2, 1)
+
+
+def feature_vector(area_m2: float, perimeter_m: float, mean_prob: float, max_prob: float) -> np.ndarray:
+    """The filter's features of one object (compactness: 4 pi area / perimeter², 1 for a disc)."""
+    compactness = 4 * math.pi * area_m2 / perimeter_m**2 if perimeter_m > 0 else 0.0
+    return np.array([math.log10(max(area_m2, 1e-6)), mean_prob, max_prob, compactness])
+
+
+@dataclass(frozen=True)
+class ObjectFilter:
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    cut: float
+    note: str = ""
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Probability that objects (rows of ``features``) are true landslides."""
+        z = (np.atleast_2d(features) - np.array(self.mean)) / np.array(self.std)
+        return 1.0 / (1.0 + np.exp(-(z @ np.array(self.weights) + self.bias)))
+
+    def keeps(self, area_m2: float, perimeter_m: float, mean_prob: float, max_prob: float) -> tuple[bool, float]:
+        """(kept, score) of one object from its polygon attributes."""
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (mean_prob, max_prob)):
+            return True, float("nan")  # nothing to judge by: keep it
+        s = float(self.score(feature_vector(area_m2, perimeter_m, mean_prob, max_prob))[0])
+        return s >= self.cut, s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(FEATURES), "mean": list(self.mean), "std": list(self.std),
+                "weights": list(self.weights), "bias": self.bias, "cut": self.cut, "note": self.note}
+
+    @classmethod
+    def from_spec(cls, extra: Mapping[str, Any], source: str = "model") -> "ObjectFilter | None":
+        """The filter a spec carries, or None; a malformed one names the field that is wrong."""
+        data = extra.get("object_filter")
+        if data is None:
+            return None
+        try:
+            if list(data["features"]) != list(FEATURES):
+                raise SpecError(f"{source}: object_filter.features must be {list(FEATURES)}")
+            n = len(FEATURES)
+            values = {k: tuple(float(v) for v in data[k]) for k in ("mean", "std", "weights")}
+            if any(len(v) != n for v in values.values()):
+                raise SpecError(f"{source}: object_filter mean, std and weights need {n} numbers each")
+            return cls(values["mean"], values["std"], values["weights"], float(data["bias"]), float(data["cut"]),
+                       str(data.get("note", "")))
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, SpecError):
+                raise
+            raise SpecError(f"{source}: object_filter is malformed ({err!r}); it needs features, mean, std, "
+                            "weights, bias and cut") from None
+
+
+@dataclass
+class ImageObjects:
+    """The objects of one image's thresholded probability, with what fitting needs."""
+
+    features: np.ndarray  # (objects, len(FEATURES))
+    true_pixels: np.ndarray  # per object: its pixels on reference landslide
+    sizes: np.ndarray  # per object: its pixel count
+    touches: list[np.ndarray]  # per object: ids of the reference objects it touches
+    reference_objects: int
+    reference_pixels: int
+
+
+def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: float, pixel_size_m: float,
+                  min_area_m2: float = 0.0) -> ImageObjects:
+    """Objects as Detect polygonizes them (4-connected regions of probability >= threshold,
+    those under ``min_area_m2`` dropped), their features and their overlap with the reference."""
+    predicted = probability >= threshold
+    labels, count = ndimage.label(predicted, CONNECTIVITY)
+    ref_labels, ref_count = ndimage.label(reference, CONNECTIVITY)
+    pixel_area = pixel_size_m**2
+    index = np.arange(1, count + 1)
+    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index).astype(int)
+    means = ndimage.mean(probability, labels, index) if count else np.zeros(0)
+    peaks = ndimage.maximum(probability, labels, index) if count else np.zeros(0)
+    true_pixels = ndimage.sum_labels(reference.astype(bool), labels, index).astype(int) if count else np.zeros(0, int)
+    edges = _boundary_edges(labels, count)
+    features, kept = [], []
+    for i in range(count):
+        area = sizes[i] * pixel_area
+        if area < min_area_m2:
+            continue
+        kept.append(i)
+        # Detect rounds the probability statistics to 5 significant digits
+        features.append(feature_vector(area, edges[i] * pixel_size_m, float(f"{means[i]:.5g}"), float(f"{peaks[i]:.5g}")))
+    touches = []
+    for i in kept:
+        hit = np.unique(ref_labels[(labels == i + 1) & (ref_labels > 0)])
+        touches.append(hit)
+    kept = np.array(kept, int)
+    return ImageObjects(np.array(features).reshape(-1, len(FEATURES)), true_pixels[kept] if count else true_pixels,
+                        sizes[kept] if count else sizes, touches, ref_count, int(reference.astype(bool).sum()))
+
+
+def _boundary_edges(labels: np.ndarray, count: int) -> np.ndarray:
+    """Per label, the number of pixel edges between it and anything else (the polygon's
+    outer and inner rings, in pixels)."""
+    padded = np.pad(labels, 1)
+    edges = np.zeros(count + 1, int)
+    for axis in (0, 1):
+        a, b = np.take(padded, range(padded.shape[axis] - 1), axis), np.take(padded, range(1, padded.shape[axis]), axis)
+        differ = a != b
+        np.add.at(edges, a[differ], 1)
+        np.add.at(edges, b[differ], 1)
+    return edges[1:]
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2, iterations: int = 50):
+    """(mean, std, weights, bias) of a class-balanced L2 logistic regression (Newton's method)."""
+    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-9
+    z = np.hstack([(features - mean) / std, np.ones((len(features), 1))])
+    y = labels.astype(float)
+    positives = max(y.sum(), 1.0)
+    negatives = max(len(y) - y.sum(), 1.0)
+    sample_weight = np.where(y > 0, len(y) / (2 * positives), len(y) / (2 * negatives))
+    w = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        gradient = z.T @ (sample_weight * (p - y)) + penalty * w
+        hessian = (z * (sample_weight * p * (1 - p))[:, None]).T @ z + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return mean, std, w[:-1], float(w[-1])
+
+
+def filtered_scores(images: Sequence[ImageObjects], keep: Sequence[np.ndarray]) -> dict:
+    """Pixel and object scores when only the objects flagged in ``keep`` are kept."""
+    tp = fp = ref_pixels = found = ref_objects = flagged = empty = false_alarms = 0
+    landslide_images = [0, 0, 0]  # tp, fp, reference pixels on images that hold landslides
+    for objects, kept in zip(images, keep):
+        image_tp = int(objects.true_pixels[kept].sum())
+        image_fp = int((objects.sizes[kept] - objects.true_pixels[kept]).sum())
+        tp, fp = tp + image_tp, fp + image_fp
+        ref_pixels += objects.reference_pixels
+        if objects.reference_objects:
+            landslide_images = [landslide_images[0] + image_tp, landslide_images[1] + image_fp,
+                                landslide_images[2] + objects.reference_pixels]
+        ref_objects += objects.reference_objects
+        hit = set()
+        for touched, k in zip(objects.touches, kept):
+            if k:
+                hit |= set(int(t) for t in touched)
+                false_alarms += touched.size == 0
+        found += len(hit)
+        if objects.reference_objects == 0:
+            empty += 1
+            flagged += bool(np.any(kept))
+    ls_tp, ls_fp, ls_ref = landslide_images
+    return {**_pixel_scores(tp, fp, ref_pixels - tp),
+            **{f"{k}_landslide_images": v for k, v in _pixel_scores(ls_tp, ls_fp, ls_ref - ls_tp).items()},
+            "objects_detected": found, "objects_missed": ref_objects - found, "false_alarm_objects": false_alarms,
+            "landslide_free_images": empty, "landslide_free_images_with_detections": flagged}
+
+
+def _pixel_scores(tp: int, fp: int, fn: int) -> dict:
+    def ratio(a, b):
+        return round(a / b, 4) if b else 0.0
+
+    return {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "iou": ratio(tp, tp + fp + fn)}
+
+
+def fit_object_filter(images: Sequence[ImageObjects], max_found_loss: float = 0.02) -> tuple[ObjectFilter, dict]:
+    """Fit the filter on validation objects: a logistic model separating objects that touch
+    a reference landslide from those that do not, and the cut with the best pixel F1 among
+    those that lose at most ``max_found_loss`` of the landslides found without a filter."""
+    features = np.vstack([o.features for o in images])
+    labels = np.concatenate([np.array([t.size > 0 for t in o.touches], bool) for o in images])
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("fitting a false-alarm filter needs both true detections and false alarms")
+    mean, std, weights, bias = fit_logistic(features, labels)
+    unfiltered = filtered_scores(images, [np.ones(len(o.sizes), bool) for o in images])
+    draft = ObjectFilter(tuple(mean), tuple(std), tuple(weights), bias, 0.0)
+    scores = [draft.score(o.features) if len(o.sizes) else np.zeros(0) for o in images]
+    floor = unfiltered["objects_detected"] * (1 - max_found_loss)
+    best_cut, best = 0.0, unfiltered
+    for cut in np.round(np.arange(0.02, 0.99, 0.02), 2):
+        result = filtered_scores(images, [s >= cut for s in scores])
+        if result["objects_detected"] >= floor and result["f1"] > best["f1"]:
+            best_cut, best = float(cut), result
+    fitted = ObjectFilter(tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std),
+                          tuple(round(float(v), 6) for v in weights), round(bias, 6), best_cut)
+    return fitted, {"without_filter": unfiltered, "with_filter": best, "objects": int(len(labels)),
+                    "true_objects": int(labels.sum())}

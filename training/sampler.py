@@ -1,0 +1,102 @@
+"""Training crops drawn afresh at every step from whole images.
+
+Fixed-grid patches see the same few crops of every image in every epoch, and a frozen
+subset of landslide-free patches leaves most landslide-free terrain unseen. Here each
+crop is drawn when it is needed:
+
+- a share of crops is centred on a random landslide pixel (with jitter, so the scar is
+  not always in the middle), which keeps the rare class well represented;
+- the others are random crops of any training image, landslide-free ones included,
+  chosen partly at random and partly by *hard-negative mining*: every image keeps a
+  running score of how much of it the model has lately marked wrongly (read off the
+  training step's own predictions, so it costs nothing), and images with many false
+  alarms are drawn more often.
+
+The random state and the scores are saved with each checkpoint, so a resumed run draws
+what the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.patches import PATCH, Sample
+from core.windows import reflect_indices
+
+from .augment import augment
+
+
+@dataclass
+class CropMix:
+    positive_share: float = 0.5  # crops centred on a landslide pixel
+    hard_negative_share: float = 0.5  # of the other crops: images drawn by false-alarm score
+    jitter: int = 40  # pixels the centre may move off the landslide pixel
+    score_memory: float = 0.7  # weight of an image's previous score in the running average
+
+
+class CropSampler:
+    def __init__(self, samples: list[Sample], mix: CropMix, seed: int, size: int = PATCH, augment_crops: bool = True):
+        self.samples, self.mix, self.size, self.augment_crops = samples, mix, size, augment_crops
+        self.rng = np.random.default_rng(seed)
+        self.landslide_pixels = [np.flatnonzero(s.mask) for s in samples]
+        self.with_landslides = np.array([i for i, p in enumerate(self.landslide_pixels) if p.size])
+        # start every image at the same prior so all are drawn until the model has spoken
+        self.false_alarm_scores = np.full(len(samples), 0.05)
+
+    def draw(self, count: int):
+        """(sources list, masks (N, size, size) uint8, image indices) of ``count`` crops."""
+        sources, masks, images = [], [], []
+        for _ in range(count):
+            if self.with_landslides.size and self.rng.random() < self.mix.positive_share:
+                index = int(self.rng.choice(self.with_landslides))
+                y0, x0 = self._around_landslide(index)
+            else:
+                index = self._background_image()
+                y0, x0 = self._anywhere(index)
+            crop, mask = self.crop(self.samples[index], y0, x0)
+            if self.augment_crops:
+                crop, mask = augment(crop, mask, self.rng)
+            sources.append(crop)
+            masks.append(mask)
+            images.append(index)
+        return sources, np.stack(masks), np.array(images)
+
+    def crop(self, sample: Sample, y0: int, x0: int):
+        h, w = sample.mask.shape
+        take = np.ix_(reflect_indices(y0, y0 + self.size, h), reflect_indices(x0, x0 + self.size, w))
+        return {k: v[take].astype(np.float32) for k, v in sample.sources.items()}, sample.mask[take]
+
+    def record(self, images: np.ndarray, false_alarm_shares: np.ndarray) -> None:
+        """Fold the step's per-crop share of wrongly marked pixels into each image's score."""
+        m = self.mix.score_memory
+        for index, share in zip(images, false_alarm_shares):
+            self.false_alarm_scores[index] = m * self.false_alarm_scores[index] + (1 - m) * float(share)
+
+    def _around_landslide(self, index: int) -> tuple[int, int]:
+        h, w = self.samples[index].mask.shape
+        cy, cx = divmod(int(self.rng.choice(self.landslide_pixels[index])), w)
+        cy += int(self.rng.integers(-self.mix.jitter, self.mix.jitter + 1))
+        cx += int(self.rng.integers(-self.mix.jitter, self.mix.jitter + 1))
+        half = self.size // 2
+        # inside the image where it is big enough: Detect mirrors only at a raster's edges
+        return (int(np.clip(cy - half, 0, max(h - self.size, 0))), int(np.clip(cx - half, 0, max(w - self.size, 0))))
+
+    def _anywhere(self, index: int) -> tuple[int, int]:
+        h, w = self.samples[index].mask.shape
+        return int(self.rng.integers(0, max(h - self.size, 0) + 1)), int(self.rng.integers(0, max(w - self.size, 0) + 1))
+
+    def _background_image(self) -> int:
+        if self.rng.random() < self.mix.hard_negative_share:
+            weights = self.false_alarm_scores + 1e-3
+            return int(self.rng.choice(len(self.samples), p=weights / weights.sum()))
+        return int(self.rng.integers(len(self.samples)))
+
+    def state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "false_alarm_scores": [round(float(s), 5) for s in
+                                                                              self.false_alarm_scores]}
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.false_alarm_scores = np.array(state["false_alarm_scores"], dtype=float)
