@@ -578,6 +578,8 @@ def html_report(result: EvaluationResult, prediction: LandslideMap, reference: L
           if result.points_hit is not None else []),
     ])
     coverage = "any overlap" if min_coverage <= 0 else f"at least {min_coverage:.0%} of its pixels covered"
+    points_sentence = (f" Inventory points count as hit when a predicted pixel lies within {point_tolerance} "
+                       "pixel(s)." if result.points_hit is not None else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Landslide map evaluation</title>
 <style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}} table{{border-collapse:collapse}}
@@ -588,8 +590,7 @@ th,td{{border:1px solid #bbb;padding:.3em .8em;text-align:left}}</style></head><
 <table>{rows}</table>
 <p>Pixel scores are the method's Eqs. 6-10 over the scored pixels. A reference landslide counts as
 detected with {coverage}; a predicted object is a false alarm when it touches no reference landslide.
-Objects are 4-connected regions (or the polygons as given). Inventory points count as hit when a
-predicted pixel lies within {point_tolerance} pixel(s).</p>
+Objects are 4-connected regions (or the polygons as given).{points_sentence}</p>
 <h2>Confusion matrix (pixels)</h2>
 {confusion_svg(s)}
 <h2>How the maps were aligned</h2>
@@ -598,10 +599,14 @@ predicted pixel lies within {point_tolerance} pixel(s).</p>
 """
 
 
+#: the confusion matrix's cells by (row: predicted landslide?, column: reference landslide?)
+CONFUSION_CELLS = {(True, True): ("TP", "tp", "#2e7d32"), (True, False): ("FP", "fp", "#c62828"),
+                   (False, True): ("FN", "fn", "#1565c0"), (False, False): ("TN", "tn", "#9e9e9e")}
+
+
 def confusion_svg(scores: dict) -> str:
-    cells = [("TP", scores["tp"], "#2e7d32"), ("FN", scores["fn"], "#1565c0"),
-             ("FP", scores["fp"], "#c62828"), ("TN", scores["tn"], "#9e9e9e")]
-    total = max(1, sum(c[1] for c in cells))
+    """Rows: predicted landslide, predicted not; columns: reference landslide, reference not."""
+    total = max(1, sum(scores[key] for _label, key, _colour in CONFUSION_CELLS.values()))
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="420" height="300" font-family="sans-serif">',
              '<text x="250" y="20" text-anchor="middle">reference</text>',
              '<text x="190" y="45" text-anchor="middle">landslide</text>',
@@ -609,8 +614,9 @@ def confusion_svg(scores: dict) -> str:
              '<text x="60" y="120" text-anchor="middle">predicted</text>',
              '<text x="60" y="140" text-anchor="middle">landslide</text>',
              '<text x="60" y="230" text-anchor="middle">predicted not</text>']
-    for i, (label, count, colour) in enumerate(cells):
-        x, y = 120 + (i % 2) * 140, 55 + (i // 2) * 110
+    for (predicted, referenced), (label, key, colour) in CONFUSION_CELLS.items():
+        count = scores[key]
+        x, y = 120 + (0 if referenced else 140), 55 + (0 if predicted else 110)
         opacity = 0.25 + 0.75 * count / total
         parts.append(f'<rect x="{x}" y="{y}" width="140" height="110" fill="{colour}" fill-opacity="{opacity:.2f}" '
                      'stroke="#333"/>')

@@ -97,6 +97,28 @@ def test_disjoint_prediction_is_a_false_alarm_and_a_miss(tmp_path):
     assert (result.objects_detected, result.objects_missed, result.false_alarms) == (0, 1, 1)
 
 
+def test_report_puts_each_count_in_its_cell_and_says_only_what_applies(tmp_path):
+    """Rows predicted landslide / not, columns reference landslide / not: FP (20, predicted
+    but not in the reference) sits top right, FN (100) bottom left. No points, no points sentence."""
+    import re
+
+    run(tmp_path, write_raster(tmp_path / "p.tif", square(25, 25, 4, 5)),
+        write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
+    report = (tmp_path / "report.html").read_text()
+    svg = report[report.index("<svg"):report.index("</svg>")]
+    heads = {text: float(x) for x, text in re.findall(r'<text x="([\d.]+)" y="45"[^>]*>([^<]+)<', svg)}
+    rows = {text: float(y) for y, text in re.findall(r'<text x="60" y="([\d.]+)"[^>]*>([^<]+)<', svg)}
+    cells = {label: (float(x), float(y)) for x, y, label in
+             re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="middle" font-weight="bold">(\w+)<', svg)}
+    counts = dict(re.findall(r'font-weight="bold">(\w+)</text>\s*<text[^>]*>([\d,]+)<', svg))
+    assert counts["FP"] == "20" and counts["FN"] == "100" and counts["TP"] == "0"
+    assert cells["FP"][0] - 70 < heads["not landslide"] < cells["FP"][0] + 70  # column: reference not
+    assert cells["FN"][0] - 70 < heads["landslide"] < cells["FN"][0] + 70  # column: reference landslide
+    assert abs(cells["FP"][1] - cells["TP"][1]) < 1 and cells["FP"][1] < rows["predicted not"]  # row: predicted
+    assert cells["FN"][1] > rows["landslide"]  # row: predicted not
+    assert "Inventory points" not in report
+
+
 def test_partial_overlap_by_hand_with_every_output(tmp_path):
     result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
                  write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
