@@ -152,7 +152,7 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     )
     alg.addParameter(
         QgsProcessingParameterEnum(
-            INPUT_SCALING, tr("Input scaling (auto: 8-bit as is, other data stretched per band over the whole image)"),
+            INPUT_SCALING, tr("Input scaling (auto: 8-bit as is, other data by its bit depth or reflectance scale)"),
             options=list(scaling.MODES), defaultValue=scaling.AUTO, usesStaticStrings=True,
         )
     )
@@ -295,7 +295,9 @@ def model_input(alg, parameters, context, feedback, model: OnnxModel, match_reso
         # sampled over the whole image, so runs over several extents share one stretch
         inputs.scaling = scaling.choose_scaling(mode, whole_image, inputs.image_band_numbers, model.spec, *bounds)
         if inputs.scaling is not None:
-            feedback.pushInfo(f"Input scaling ({mode}): {inputs.scaling.describe(inputs.image_band_names)}.")
+            report = feedback.pushWarning if inputs.scaling.guess else feedback.pushInfo
+            report(tr("Input scaling ({}): {} ({}).").format(
+                mode, inputs.scaling.describe(inputs.image_band_names), inputs.scaling.reason))
         return inputs
 
 

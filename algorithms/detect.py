@@ -35,6 +35,14 @@ threshold form the landslide mask, whose connected regions become polygons.</p>
 <ul>
 <li><b>Image</b>: the post-event raster (GeoTIFF, VRT or any layer QGIS reads). Nodata
 pixels stay nodata in every output.</li>
+<li><b>Input scaling</b>: the models learned on 8-bit values. <i>auto</i> keeps 8-bit
+images as they are and maps other data by its own scale: integer bands by their bit depth
+(declared by the file, else the smallest of 8, 10, 11, 12, 14 and 16 bits that holds the
+image's maximum, so a 16-bit file whose values stay under 4,096 is read as 12-bit),
+floats within 0-1 as reflectance (times 255), floats within 0-255 as they are. Only when
+the scale cannot be known is each band stretched from its 2nd-98th percentiles, and the
+log warns that this is a guess. <i>manual</i>: give the values to show as black and white;
+<i>none</i>: no scaling.</li>
 <li><b>Red / Green / Blue / Near-infrared band</b>: which image band holds each colour.
 Only the bands the model uses are read; the brightness index is computed from red, green
 and blue.</li>

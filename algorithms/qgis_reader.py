@@ -10,7 +10,7 @@ import numpy as np
 from osgeo import gdal
 from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
 
-from ..core.readers import GdalReader, Grid, roles_by_band
+from ..core.readers import BandStorage, GdalReader, Grid, roles_by_band, storage_kind
 
 _NUMPY_TYPES = {
     Qgis.Byte: np.uint8,
@@ -58,8 +58,10 @@ class QgsProviderReader:
     def release_cache(self) -> None:
         pass  # providers manage their own caches
 
-    def band_is_byte(self, number: int) -> bool:
-        return self.argb or self.provider.dataType(number) == Qgis.Byte
+    def band_storage(self, number: int) -> BandStorage:
+        if self.argb:
+            return BandStorage("byte")
+        return BandStorage(storage_kind(_NUMPY_TYPES.get(self.provider.dataType(number), np.float64)))
 
     def band_roles(self) -> dict[str, int]:
         if self.argb:

@@ -83,6 +83,9 @@ def main(argv=None) -> int:
               f"{inputs.grid.width} x {inputs.grid.height} pixels; outputs on the image's grid")
     # one stretch for the whole raster, computed here and shipped to every tile
     inputs.scaling = scaling.choose_scaling(args.scaling, image, inputs.image_band_numbers, model.spec)
+    if inputs.scaling is not None:
+        print(f"{'warning: ' if inputs.scaling.guess else ''}input scaling: "
+              f"{inputs.scaling.describe(inputs.image_band_names)} ({inputs.scaling.reason})")
     job = replace(job, scaling=inputs.scaling)
     out = Path(args.output)
     outputs = DetectOutputs(str(out / "probability.tif"), str(out / "mask.tif"), str(out / "landslides.gpkg"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, gdal_array, osr
 
 gdal.UseExceptions()
 osr.UseExceptions()
@@ -89,6 +89,22 @@ def picked_bands(roles: dict[str, int]) -> dict[str, int]:
     return picked
 
 
+@dataclass(frozen=True)
+class BandStorage:
+    """How a band stores its values: what input scaling needs to know of the data's scale."""
+
+    kind: str  # "byte", "integer" or "float"
+    bits: int | None = None  # significant bits the file declares (GDAL's NBITS), if any
+    maximum: float | None = None  # the band's maximum as the file records it (statistics), if any
+
+
+def storage_kind(dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return "byte"
+    return "integer" if np.issubdtype(dtype, np.integer) else "float"
+
+
 class RasterReader(Protocol):
     grid: Grid
     band_count: int
@@ -97,8 +113,8 @@ class RasterReader(Protocol):
         """Forget cached pixels above the rows read so far (called after each strip)."""
         ...
 
-    def band_is_byte(self, number: int) -> bool:
-        """Whether band ``number`` (1-based) stores 8-bit unsigned values."""
+    def band_storage(self, number: int) -> BandStorage:
+        """How band ``number`` (1-based) stores its values."""
         ...
 
     def band_roles(self) -> dict[str, int]:
@@ -127,8 +143,13 @@ class GdalReader:
         the raster once, so keeping them would only grow memory with the raster."""
         self.dataset.FlushCache()
 
-    def band_is_byte(self, number: int) -> bool:
-        return self.dataset.GetRasterBand(number).DataType == gdal.GDT_Byte
+    def band_storage(self, number: int) -> BandStorage:
+        band = self.dataset.GetRasterBand(number)
+        kind = storage_kind(gdal_array.GDALTypeCodeToNumericTypeCode(band.DataType) or np.float64)
+        bits = band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE")
+        maximum = band.GetMetadataItem("STATISTICS_MAXIMUM")
+        return BandStorage(kind, int(bits) if bits and bits.isdigit() else None,
+                           float(maximum) if maximum not in (None, "") else None)
 
     def band_roles(self) -> dict[str, int]:
         bands = [self.dataset.GetRasterBand(n) for n in range(1, self.band_count + 1)]
@@ -163,7 +184,7 @@ class ArrayReader:
     reads_in_any_thread = True
 
     def __init__(self, bands: np.ndarray, grid: Grid | None = None, valid: np.ndarray | None = None):
-        self.is_byte = np.asarray(bands).dtype == np.uint8
+        self.kind = storage_kind(np.asarray(bands).dtype)
         self.bands = np.asarray(bands, dtype=np.float32)
         self.band_count, height, width = self.bands.shape
         self.valid = valid
@@ -178,8 +199,8 @@ class ArrayReader:
     def release_cache(self) -> None:
         pass
 
-    def band_is_byte(self, number: int) -> bool:
-        return self.is_byte
+    def band_storage(self, number: int) -> BandStorage:
+        return BandStorage(self.kind)
 
     def band_roles(self) -> dict[str, int]:
         return {}
@@ -279,8 +300,8 @@ class CroppedReader:
     def release_cache(self) -> None:
         self.reader.release_cache()
 
-    def band_is_byte(self, number: int) -> bool:
-        return self.reader.band_is_byte(number)
+    def band_storage(self, number: int) -> BandStorage:
+        return self.reader.band_storage(number)
 
     def band_roles(self) -> dict[str, int]:
         return self.reader.band_roles()

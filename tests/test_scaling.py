@@ -13,14 +13,19 @@ from rasters import read_raster, write_raster
 
 @pytest.fixture(scope="module")
 def scene_copies(scene, tmp_path_factory):
-    """The 8-bit scene as a 12-bit-like UInt16 raster and as 0-1 float reflectances."""
+    """The 8-bit scene as 12-bit values in a UInt16 raster, as 0-1 float reflectances, and
+    as an offset copy whose scale cannot be known (300 + 14 x value)."""
     folder = tmp_path_factory.mktemp("radiometry")
     image, geotransform, _, _ = read_raster(scene["image"])
-    as_uint16 = (300 + 14 * image.astype(np.float32)).astype(np.uint16)
+    # as gdal_translate -ot UInt16 -scale 0 255 0 4095 makes it; its maximum must need 12 bits to be read as such
+    assert image.max() * 4095 / 255 > 2047
+    as_uint16 = np.round(image.astype(np.float32) * 4095 / 255).astype(np.uint16)
     as_float = (image.astype(np.float32) / 255.0).astype(np.float32)
+    offset = (300 + 14 * image.astype(np.float32)).astype(np.float32)
     return {
         "uint16": write_raster(folder / "u16.tif", as_uint16, geotransform=geotransform),
         "float": write_raster(folder / "f32.tif", as_float, geotransform=geotransform),
+        "offset": write_raster(folder / "offset.tif", offset, geotransform=geotransform),
         "low": np.percentile(image.reshape(3, -1), 2, axis=1), "high": np.percentile(image.reshape(3, -1), 98, axis=1),
     }
 
@@ -53,12 +58,15 @@ def test_16_bit_and_float_images_detect_like_the_8_bit_original(provider, scene,
     assert original.sum() > 1000
     for kind in ("uint16", "float"):
         scaled = detect_mask(scene_copies[kind], trained_on_the_scene, tmp_path / kind)
-        assert iou(scaled, original) > 0.95, kind
+        assert iou(scaled, original) > 0.99, kind  # the data's own scale: the 8-bit values again
         unscaled = detect_mask(scene_copies[kind], trained_on_the_scene, tmp_path / f"{kind}-none",
                                INPUT_SCALING="none")
         assert iou(unscaled, original) < 0.5, kind
-    # manual: the UInt16 copy's 300..3870 is the 8-bit 0..255 again (0-255 target)
-    manual = detect_mask(scene_copies["uint16"], trained_on_the_scene, tmp_path / "manual",
+    # a scale that cannot be known: the percentile stretch onto the training range, close enough here
+    guessed = detect_mask(scene_copies["offset"], trained_on_the_scene, tmp_path / "offset")
+    assert iou(guessed, original) > 0.9
+    # manual: the offset copy's 300..3870 is the 8-bit 0..255 again (0-255 target)
+    manual = detect_mask(scene_copies["offset"], trained_on_the_scene, tmp_path / "manual",
                          INPUT_SCALING="manual", SCALING_MIN=300, SCALING_MAX=300 + 14 * 255)
     assert iou(manual, original) > 0.99
 
@@ -68,14 +76,46 @@ def test_auto_leaves_8_bit_alone_and_stretches_once_for_the_whole_raster():
     rng = np.random.default_rng(0)
     eight_bit = rng.integers(0, 256, (3, 300, 300)).astype(np.uint8)
     assert scaling.choose_scaling("auto", ArrayReader(eight_bit), [1, 2, 3], spec) is None
-    wide = (eight_bit.astype(np.float32) * 100).astype(np.uint16)
-    wide[:, :150] //= 4  # a darker half: one stretch serves both halves, no per-window stretch
+    wide = eight_bit.astype(np.float32) * 100 - 5000  # floats of no known scale
+    wide[:, :150] /= 4  # a darker half: one stretch serves both halves, no per-window stretch
     stretch = scaling.choose_scaling("auto", ArrayReader(wide), [1, 2, 3], spec)
     low, high = np.percentile(wide.reshape(3, -1), [2, 98], axis=1)
     np.testing.assert_allclose(stretch.low, low, rtol=0.05, atol=60)
     np.testing.assert_allclose(stretch.high, high, rtol=0.05)
     assert stretch.target_low == (0.0,) * 3 and stretch.target_high == (255.0,) * 3
+    assert stretch.guess and "guess" in stretch.reason
     assert scaling.choose_scaling("none", ArrayReader(wide), [1, 2, 3], spec) is None
+
+
+@pytest.mark.parametrize("values, bits, full_scale", [
+    (4095, None, 4095.0),  # a 12-bit copy
+    (2047, None, 2047.0),  # 11-bit (WorldView)
+    (2048, None, 4095.0),  # over 11 bits: 12
+    (3000, None, 4095.0),  # a 16-bit file using part of its range: its bit depth, not 16
+    (65535, None, 65535.0),  # full 16-bit range
+    (1000, 14, 16383.0),  # the file's declared NBITS wins over the values
+])
+def test_integer_data_is_scaled_by_its_bit_depth(tmp_path, values, bits, full_scale):
+    from osgeo import gdal
+
+    data = np.linspace(0, values, 3 * 64 * 64).reshape(3, 64, 64).astype(np.uint16)
+    path = write_raster(tmp_path / "i.tif", data)
+    if bits:  # as a sensor product declares it: GeoTIFF's NBITS
+        path = str(tmp_path / "nbits.tif")
+        gdal.Translate(path, str(tmp_path / "i.tif"), creationOptions=[f"NBITS={bits}"])
+    spec = ModelSpec.from_dict(default_spec(input_percentiles={"low": [10, 10, 10], "high": [200, 200, 200]}))
+    chosen = scaling.choose_scaling("auto", GdalReader(path), [1, 2, 3], spec)
+    assert chosen.high == (full_scale,) * 3 and chosen.low == (0.0,) * 3 and chosen.target_high == (255.0,) * 3
+    assert not chosen.guess and f"{int(np.log2(full_scale + 1))}-bit" in chosen.reason
+
+
+def test_float_reflectance_and_float_display_values():
+    spec = ModelSpec.from_dict(default_spec())
+    reflectance = np.random.default_rng(1).random((3, 50, 50)).astype(np.float32)
+    chosen = scaling.choose_scaling("auto", ArrayReader(reflectance), [1, 2, 3], spec)
+    assert chosen.high == (1.0,) * 3 and "reflectance" in chosen.reason and not chosen.guess
+    chosen = scaling.choose_scaling("auto", ArrayReader(reflectance * 255), [1, 2, 3], spec)
+    assert chosen.high == (255.0,) * 3 and chosen.target_high == (255.0,) * 3
 
 
 def test_manual_scaling_and_its_errors():
