@@ -1,0 +1,94 @@
+"""Mask agreement (F1) of a model's Detect run on an 8-bit real scene and on its 12-bit,
+16-bit and float copies, with the input scaling ``auto`` chooses now and with the
+per-band percentile stretch it used before (kept here only to measure the change).
+
+    .venv/bin/python tools/radiometry_agreement.py [--model models/x.onnx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from core import scaling  # noqa: E402
+from core.catalog import bundled_models  # noqa: E402
+from core.engine import DetectOutputs, WindowSettings, detect  # noqa: E402
+from core.inputs import ModelInput  # noqa: E402
+from core.model import OnnxModel  # noqa: E402
+from core.readers import GdalReader  # noqa: E402
+from rasters import read_raster, write_raster  # noqa: E402
+
+BIJIE = ROOT.parent / "shared" / "data" / "bijie"
+IMAGES = ("ls_0119", "ls_0178", "ls_0248", "ls_0264")
+TILE = 256
+
+
+def mosaic(folder: Path) -> dict[str, str]:
+    image = np.zeros((3, 2 * TILE, 2 * TILE), np.uint8)
+    for k, name in enumerate(IMAGES):
+        rgb = gdal.Open(str(BIJIE / "landslide" / "image" / f"{name}.png")).ReadAsArray()
+        top, left = (rgb.shape[1] - TILE) // 2, (rgb.shape[2] - TILE) // 2
+        r, c = divmod(k, 2)
+        image[:, r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE] = rgb[:, top:top + TILE, left:left + TILE]
+    original = write_raster(folder / "u8.tif", image, geotransform=(500000.0, 0.8, 0.0, 3000000.0, 0.0, -0.8))
+    copies = {"8-bit": original}
+    for name, ot, top in (("12-bit", "UInt16", 4095), ("16-bit", "UInt16", 65535), ("float32 0-1", "Float32", 1)):
+        path = str(folder / f"{name}.tif")
+        gdal.Translate(path, original, outputType=gdal.GetDataTypeByName(ot), scaleParams=[[0, 255, 0, top]])
+        copies[name] = path
+    return copies
+
+
+def percentile_stretch(reader, bands, spec):
+    """The former ``auto`` for every non-8-bit image."""
+    sample = scaling.sample_pixels(reader, bands)
+    low, high = np.percentile(sample, scaling.PERCENTILES, axis=1)
+    target_low, target_high = scaling.training_range(spec)
+    return scaling.BandScaling(tuple(low), tuple(high), target_low, target_high)
+
+
+def mask_of(path, model, folder: Path, rule) -> np.ndarray:
+    reader = GdalReader(path)
+    inputs = ModelInput(model.spec, reader, {"red": 1, "green": 2, "blue": 3})
+    inputs.scaling = rule(reader, inputs.image_band_numbers, model.spec)
+    folder.mkdir()
+    out = DetectOutputs(str(folder / "p.tif"), str(folder / "m.tif"))
+    detect(inputs, model, out, WindowSettings(128, 32, 8))
+    return read_raster(out.mask)[0] == 1
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(next(iter(bundled_models().values()))))
+    args = parser.parse_args(argv)
+    model = OnnxModel(args.model)
+    rules = {"before (percentile stretch)": percentile_stretch,
+             "now (auto)": lambda r, b, s: scaling.choose_scaling("auto", r, b, s)}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        copies = mosaic(folder)
+        original = mask_of(copies["8-bit"], model, folder / "o", rules["now (auto)"])
+        print(f"# {Path(args.model).name}: 8-bit run marks {int(original.sum())} px of {original.size}")
+        print("| copy | " + " | ".join(rules) + " |")
+        print("|---|" + "---|" * len(rules))
+        for name, path in copies.items():
+            if name == "8-bit":
+                continue
+            scores = []
+            for k, rule in enumerate(rules.values()):
+                mask = mask_of(path, model, folder / f"{name}-{k}", rule)
+                scores.append(f"F1 {2 * (mask & original).sum() / max(mask.sum() + original.sum(), 1):.3f} "
+                              f"({int(mask.sum())} px)")
+            print(f"| {name} | " + " | ".join(scores) + " |")
+
+
+if __name__ == "__main__":
+    main()
