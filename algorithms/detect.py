@@ -200,6 +200,10 @@ class DetectLandslides(common.LandslideAlgorithm):
             f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "
             f"{result.valid_pixels} valid pixels above the threshold."
         )
+        if result.landslide_pixels == 0:
+            feedback.pushInfo(tr("No landslide found: no pixel reached the threshold. The outputs are complete and "
+                                 "empty (a probability raster, an all-0 mask, a polygon layer without features); a "
+                                 "lower threshold finds more, and more false alarms."))
         if result.filtered:
             feedback.pushInfo(tr("{} polygon(s) set aside as likely false alarms by the model's object filter "
                                  "(see their own layer).").format(result.dropped_count))

@@ -45,6 +45,13 @@ class ModelInput:
         missing = [name for name in spec.image_bands if name not in band_numbers]
         if missing:
             raise InputError(f"The model needs the {', '.join(missing)} band(s): say which image band holds each.")
+        needed = len(spec.image_bands)
+        if image.band_count < needed:
+            raise InputError(
+                f"The model '{spec.name}' reads {needed} image bands ({', '.join(spec.image_bands)}), but the image "
+                f"has {image.band_count} band(s){' (a panchromatic or single-band image?)' if image.band_count == 1 else ''}"
+                f": choose an image with {', '.join(spec.image_bands)} bands, or stack them into one raster first."
+            )
         for name in spec.image_bands:
             number = band_numbers[name]
             if not 1 <= number <= image.band_count:

@@ -84,6 +84,9 @@ class OnnxModel:
             raise ModelError(f"{self.path.name} has {len(inputs)} inputs; a segmentation model needs exactly one.")
         self.input_name = inputs[0].name
         self.layout = self.spec.layout or _layout_from_shape(inputs[0].shape, len(self.spec.bands), self.path.name)
+        channels = inputs[0].shape[3 if self.layout == "NHWC" else 1] if len(inputs[0].shape) == 4 else None
+        if isinstance(channels, int) and channels != len(self.spec.bands):
+            raise _bands_contradict(self.path.name, channels, len(self.spec.bands))
         self.output_name = self.session.get_outputs()[0].name
         self.providers = self.session.get_providers()
         shape = inputs[0].shape
@@ -111,6 +114,11 @@ class OnnxModel:
                 f"{self.path.name} returned shape {out.shape} for input {batch.shape}; "
                 "expected one probability per input pixel."
             )
+        if not np.isfinite(out).all():
+            raise ModelError(
+                f"{self.path.name} returned NaN or infinite values for valid input: the model is broken (or was "
+                "exported from a diverged training run); nothing was written. Use another model file."
+            )
         return out.astype(np.float32, copy=False)
 
 
@@ -125,9 +133,18 @@ def _open_session(ort, path, options, providers=None):
         raise ModelError(f"{Path(path).name} is not a valid ONNX model: {err}") from None
 
 
+def _bands_contradict(name: str, channels: int, listed: int) -> ModelError:
+    return ModelError(
+        f"{name}: its graph takes {channels} input band(s), but its spec lists {listed}: the spec does not "
+        "describe this model; export it again or correct the spec's bands.")
+
+
 def _layout_from_shape(shape, n_bands: int, name: str) -> str:
     if len(shape) != 4:
         raise ModelError(f"{name}: input must be 4-D (batch, bands, rows, cols or batch, rows, cols, bands), got {shape}.")
+    fixed = [d for d in (shape[1], shape[3]) if isinstance(d, int)]
+    if n_bands not in fixed and len(fixed) == 1:
+        raise _bands_contradict(name, fixed[0], n_bands)
     if shape[3] == n_bands and shape[1] != n_bands:
         return "NHWC"
     if shape[1] == n_bands and shape[3] != n_bands:

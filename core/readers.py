@@ -8,6 +8,7 @@ in ``algorithms/``), including layers GDAL cannot open.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -127,6 +128,39 @@ class RasterReader(Protocol):
         ...
 
 
+class UnreadableRaster(RuntimeError):
+    """Pixels of a raster could not be read: the message names the file, the place and the
+    likely cause (a damaged or truncated file, a VRT whose source is missing)."""
+
+    def __init__(self, dataset: gdal.Dataset, err: Exception, window: tuple[int, int, int, int]):
+        name = dataset.GetDescription()
+        missing = list(dict.fromkeys(f for f in vrt_sources(name) if not os.path.exists(f)))
+        x0, y0, width, height = window
+        where = f"pixels {x0}-{x0 + width}, rows {y0}-{y0 + height}"
+        if missing:
+            cause = f"it is a VRT that points at file(s) that do not exist: {', '.join(missing)}. Restore them"
+        else:
+            cause = ("the file is damaged or incomplete (a truncated download or copy, or a bad disk block). "
+                     "Copy or download it again, or check it with gdalinfo -checksum")
+        super().__init__(f"Could not read {name} ({where}): {cause}; nothing was written. (GDAL said: {err})")
+        self.path = name
+
+
+def vrt_sources(path: str) -> list[str]:
+    """The files a VRT's bands read from (none for any other raster)."""
+    if not path.lower().endswith(".vrt") or not os.path.isfile(path):
+        return []
+    import xml.etree.ElementTree as ElementTree
+
+    sources = []
+    for element in ElementTree.parse(path).iter("SourceFilename"):
+        source = element.text or ""
+        if element.get("relativeToVRT") == "1":
+            source = os.path.join(os.path.dirname(path), source)
+        sources.append(source)
+    return sources
+
+
 class GdalReader:
     """Reads any GDAL-readable raster; nodata, alpha bands, masks and NaN mark invalid pixels."""
 
@@ -157,6 +191,12 @@ class GdalReader:
                              for b in bands)
 
     def read(self, bands, x0, y0, width, height):
+        try:
+            return self._read(bands, x0, y0, width, height)
+        except RuntimeError as err:
+            raise UnreadableRaster(self.dataset, err, (x0, y0, width, height)) from None
+
+    def _read(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
         dataset_mask_read = False

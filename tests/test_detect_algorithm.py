@@ -151,6 +151,73 @@ def _unwritable(ctx):
     return {"OUTPUT_PROBABILITY": str(blocker / "p.tif")}
 
 
+def _truncated(ctx):
+    """A GeoTIFF cut off half way, as an interrupted download leaves it: the header reads,
+    the lower rows do not."""
+    whole = write_raster(ctx["tmp"] / "whole.tif", random_image((256, 256)))
+    data = open(whole, "rb").read()
+    (ctx["tmp"] / "truncated.tif").write_bytes(data[: len(data) // 2])
+    return {"INPUT": str(ctx["tmp"] / "truncated.tif")}
+
+
+def _vrt_missing_source(ctx):
+    from osgeo import gdal
+
+    source = write_raster(ctx["tmp"] / "tile.tif", random_image((128, 128)))
+    gdal.BuildVRT(str(ctx["tmp"] / "mosaic.vrt"), [source])
+    os.remove(source)
+    return {"INPUT": str(ctx["tmp"] / "mosaic.vrt")}
+
+
+def _panchromatic(ctx):
+    image = np.random.default_rng(0).integers(0, 255, (128, 128)).astype(np.uint8)
+    return {"INPUT": write_raster(ctx["tmp"] / "pan.tif", image)}
+
+
+def _all_nan(ctx):
+    return {"INPUT": write_raster(ctx["tmp"] / "nan.tif", np.full((3, 96, 96), np.nan, np.float32))}
+
+
+def _nan_model(ctx):
+    """A real ONNX model that returns NaN: log of a negative number."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from model_factory import METADATA_KEY, default_spec
+
+    consts = [numpy_helper.from_array(np.array(v, dtype), name) for v, dtype, name in (
+        ([0], np.int64, "start"), ([1], np.int64, "end"), ([3], np.int64, "axis"), (1.0, np.float32, "one"))]
+    nodes = [helper.make_node("Slice", ["input", "start", "end", "axis"], ["first"]),
+             helper.make_node("Abs", ["first"], ["magnitude"]), helper.make_node("Add", ["magnitude", "one"], ["shifted"]),
+             helper.make_node("Neg", ["shifted"], ["negative"]), helper.make_node("Log", ["negative"], ["probability"])]
+    graph = helper.make_graph(nodes, "nan", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", "H", "W", 4])],
+                              [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", "H", "W", 1])],
+                              initializer=consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(default_spec())})
+    onnx.save(model, str(ctx["tmp"] / "nan.onnx"))
+    return {"MODEL_FILE": str(ctx["tmp"] / "nan.onnx")}
+
+
+def _spec_contradicts_graph(ctx):
+    """A graph taking 3 bands under a spec that lists 4."""
+    import json
+
+    import onnx
+
+    from model_factory import METADATA_KEY, build_model, default_spec
+
+    three = default_spec(bands=["red", "green", "blue"], normalization={"mean": [100.0] * 3, "std": [50.0] * 3})
+    path = build_model(ctx["tmp"] / "contradicts.onnx", three)
+    model = onnx.load(path)
+    onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(default_spec())})
+    onnx.save(model, path)
+    return {"MODEL_FILE": path}
+
+
 # (case, parameters over a valid run on the scene with the bright model, what the message must say)
 BAD_INPUTS = [
     ("wrong band number", lambda ctx: {"BLUE_BAND": 4}, "band 4, but the image has 3 band(s)"),
@@ -172,6 +239,12 @@ BAD_INPUTS = [
      "needs the nir band"),
     ("window not a multiple of 16", lambda ctx: {"WINDOW": 100}, "multiple of 16"),
     ("output folder not writable", _unwritable, "Cannot write"),
+    ("truncated image", _truncated, "damaged or incomplete"),
+    ("VRT with a missing source", _vrt_missing_source, "points at file(s) that do not exist"),
+    ("one-band image for an RGB model", _panchromatic, "a panchromatic or single-band image?"),
+    ("image of only NaN", _all_nan, "nodata"),
+    ("model that returns NaN", _nan_model, "returned NaN"),
+    ("model whose graph contradicts its spec", _spec_contradicts_graph, "takes 3 input band(s), but its spec lists 4"),
 ]
 
 
@@ -187,6 +260,33 @@ def test_bad_input_fails_cleanly(provider, scene, bright_model, slope_model, tmp
     assert expected in message, message
     assert (tmp_path / "out" / "landslides.gpkg").read_bytes() == b"an older result"
     assert run({"INPUT": scene["image"], "MODEL_FILE": bright_model, **out})["OUTPUT_MASK"]
+
+
+def test_a_threshold_that_leaves_nothing_gives_valid_empty_outputs(provider, scene, bright_model, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        lines: list = []
+
+        def pushInfo(self, info):
+            self.lines.append(info)
+
+    feedback = Log()
+    result = run({"INPUT": scene["image"], "MODEL_FILE": bright_model, "THRESHOLD": 1.0, **outputs(tmp_path)},
+                 feedback)
+    mask = read_raster(result["OUTPUT_MASK"])[0]
+    assert mask.shape == (512, 512) and not (mask == 1).any()
+    assert ogr.Open(result["OUTPUT_POLYGONS"]).GetLayer().GetFeatureCount() == 0
+    assert any("No landslide found" in line for line in feedback.lines), feedback.lines
+
+
+@pytest.mark.parametrize("size, window", [(40, 128), (100, 256)])
+def test_a_raster_smaller_than_the_window_runs_mirrored(provider, bright_model, tmp_path, size, window):
+    """Not an error: the raster is mirrored up to the window, and every output is on its grid."""
+    image = write_raster(tmp_path / "small.tif", random_image((size, size)))
+    result = run({"INPUT": image, "MODEL_FILE": bright_model, "WINDOW": window, "OVERLAP": 16, **outputs(tmp_path)})
+    probability = read_raster(result["OUTPUT_PROBABILITY"])[0]
+    assert probability.shape == (size, size) and np.isfinite(probability).all()
 
 
 @pytest.mark.parametrize("at_percent", [5, 50, 95])

@@ -26,7 +26,7 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     import keras
 
     from . import losses  # noqa: F401  (registers the loss and metrics for loading)
-    from .architectures import gated_model
+    from .architectures import gated_model, has_presence_head, pixel_model
 
     run = Path(run_dir)
     spec_dict = json.loads((run / "spec.json").read_text())
@@ -47,10 +47,18 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     saliency_out = out.with_name(out.stem + "_saliency.onnx")
     spec_dict["saliency_model"] = saliency_out.name
     spec = ModelSpec.from_dict(spec_dict)
-    # a model with a presence head exports as one graph: its map scaled by the window's score
-    model = gated_model(keras.models.load_model(run / "best.keras", compile=False))
+    trained = keras.models.load_model(run / "best.keras", compile=False)
+    # a model with a presence head exports as one graph: its map scaled by the window's
+    # score, unless the validation images say the map alone is better
+    model = gated_model(trained)
     val_share = spec.extra.get("training", {}).get("dataset", {}).get("val_share", 0.3)
     batch = check_inputs(spec, data, check_patches, val_share)
+    if data and has_presence_head(trained):
+        effect = presence_gate_effect(trained, spec, data, val_share)
+        effect["shipped"] = "map_alone" if effect["map_alone"]["f1"] > effect["gated"]["f1"] else "gated"
+        model = pixel_model(trained) if effect["shipped"] == "map_alone" else model
+        spec = ModelSpec.from_dict({**spec.to_dict(), "metrics": {**spec.extra.get("metrics", {}),
+                                                                   "presence_gate": effect}})
 
     prediction = prediction_onnx(model, len(spec.bands))
     prediction_diff = check_prediction(model, prediction, batch)
@@ -79,6 +87,23 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
         curves.write_bytes((run / "curves.png").read_bytes())
         written.append(curves)
     return written
+
+
+def presence_gate_effect(trained, spec: ModelSpec, data, val_share: float) -> dict:
+    """Validation scores (whole images, as Detect runs, best threshold each) of the map
+    alone and of the map gated by the presence head: the evidence for shipping the gate."""
+    from .architectures import gated_model, pixel_model
+    from .campaign import validation_scores
+    from .data import bijie_split, read_bijie
+
+    val = read_bijie(data, bijie_split(data, val_share)[1])
+    effect = {}
+    for name, variant in (("map_alone", pixel_model(trained)), ("gated", gated_model(trained))):
+        threshold, scores = validation_scores(variant, spec, val)
+        effect[name] = {"threshold": threshold, **{k: scores[k] for k in (
+            "f1", "precision", "recall", "false_alarm_objects", "landslide_free_images_with_detections")}}
+    print("presence gate on validation:", json.dumps(effect))
+    return effect
 
 
 def _seconds_per_step(run: Path) -> float | None:
@@ -237,6 +262,14 @@ def model_card(spec: dict, filename: str) -> str:
                 f"{d['recall']:.3f} | {d['objects_detected']} / {d['objects_detected'] + d['objects_missed']} | "
                 f"{d['false_alarm_objects']} | {d['landslide_free_images_with_detections']} / "
                 f"{d['landslide_free_images']} |")
+    gate = metrics.get("presence_gate")
+    if gate:
+        a, g = gate["map_alone"], gate["gated"]
+        lines += ["", f"Presence head, measured on the validation images: pixel F1 {a['f1']:.3f} for the map alone "
+                  f"(threshold {a['threshold']}), {g['f1']:.3f} with the map gated by the window's presence score "
+                  f"(threshold {g['threshold']}); landslide-free images flagged {a['landslide_free_images_with_detections']}"
+                  f" vs {g['landslide_free_images_with_detections']}. The graph ships "
+                  f"{'the gated map' if gate.get('shipped') == 'gated' else 'the map alone'}, the better of the two."]
     object_filter = spec.get("object_filter")
     if object_filter:
         weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(object_filter["features"], object_filter["weights"]))
