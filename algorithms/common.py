@@ -19,6 +19,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
+    QgsVectorFileWriter,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -181,7 +183,7 @@ def model_path(alg, parameters, context) -> Path:
     if not models:
         raise QgsProcessingException(tr(NO_MODEL_MESSAGE))
     if key not in models:
-        raise QgsProcessingException(tr(f"Unknown bundled model '{key}'; available: {', '.join(models)}."))
+        raise QgsProcessingException(tr("Unknown bundled model '{}'; available: {}.").format(key, ", ".join(models)))
     return models[key]
 
 
@@ -196,8 +198,8 @@ def load_model(alg, parameters, context, precision: str = "float32") -> OnnxMode
     path = model_path(alg, parameters, context)
     chosen = variant(path, precision)
     if not chosen.is_file():
-        raise QgsProcessingException(tr(f"{path.name} has no {precision} variant (expected {chosen.name} beside it); "
-                                        "choose float32, or make one with 'python -m training quantize'."))
+        raise QgsProcessingException(tr("{} has no {} variant (expected {} beside it); choose float32, or make one with "
+                                        "'python -m training quantize'.").format(path.name, precision, chosen.name))
     with user_errors():
         return OnnxModel(chosen, class_name=alg.parameterAsString(parameters, CLASS, context) or None,
                          **runtime_options(alg, parameters, context))
@@ -322,8 +324,8 @@ def user_errors():
         raise QgsProcessingException(str(err)) from None
     except OSError as err:  # the file system refused an output: no permission, not a folder
         where = f" {err.filename}" if err.filename else ""
-        raise QgsProcessingException(tr(f"Cannot write{where}: {err.strerror or err}. Choose an output folder you "
-                                        "can write to, with free space; nothing was written.")) from None
+        raise QgsProcessingException(tr("Cannot write{}: {}. Choose an output folder you can write to, with free space; "
+                                        "nothing was written.").format(where, err.strerror or err)) from None
 
 
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
@@ -373,3 +375,23 @@ def style_output(context, output_path: str, style: str, display_name: str) -> No
 
 
 _STYLERS: dict[str, StyleOnLoad] = {}
+
+
+def vector_file(layer, context, feedback) -> tuple[str, str | None]:
+    """(path, layer name) of a file GDAL can open holding the layer's features: the
+    layer's own file when it is a plain OGR layer, else a copy in a temporary GeoPackage
+    (memory layers, filtered layers, database layers)."""
+    parts = layer.source().split("|")
+    options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    if layer.providerType() == "ogr" and set(options) <= {"layername"}:
+        return parts[0], options.get("layername")
+    path = QgsProcessingUtils.generateTempFilename(f"{layer.name() or 'layer'}.gpkg")
+    save = QgsVectorFileWriter.SaveVectorOptions()
+    save.driverName = "GPKG"
+    save.layerName = "features"
+    error, message, _path, _name = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, path, context.transformContext(), save)
+    if error != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(tr("Could not copy the layer '{}' for reading: {}").format(layer.name(), message))
+    feedback.pushInfo(tr("The layer '{}' was copied to a temporary GeoPackage to be read.").format(layer.name()))
+    return path, "features"

@@ -12,9 +12,7 @@ from qgis.core import (
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterNumber,
     QgsProcessingParameterVectorDestination,
-    QgsProcessingUtils,
     QgsRasterLayer,
-    QgsVectorFileWriter,
     QgsVectorLayer,
 )
 
@@ -149,15 +147,15 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
     def _map(self, parameters, name, context, feedback) -> LandslideMap:
         layer = self.parameterAsLayer(parameters, name, context)
         if layer is None or not layer.isValid():
-            raise QgsProcessingException(tr(f"{name}: the layer could not be opened."))
+            raise QgsProcessingException(tr("{}: the layer could not be opened.").format(name))
         if isinstance(layer, QgsRasterLayer):
             if layer.providerType() != "gdal":
-                raise QgsProcessingException(tr(f"{name}: a mask raster must be a file (GeoTIFF or any format GDAL "
-                                                "reads), not a web or virtual layer."))
+                raise QgsProcessingException(tr("{}: a mask raster must be a file (GeoTIFF or any format GDAL reads), "
+                                                "not a web or virtual layer.").format(name))
             return LandslideMap(layer.source())
         if isinstance(layer, QgsVectorLayer):
-            return LandslideMap(*vector_file(layer, context, feedback))
-        raise QgsProcessingException(tr(f"{name}: give a raster or a polygon layer."))
+            return LandslideMap(*common.vector_file(layer, context, feedback))
+        raise QgsProcessingException(tr("{}: give a raster or a polygon layer.").format(name))
 
     def _source(self, parameters, name, context, feedback) -> LandslideMap | None:
         if parameters.get(name) in (None, ""):
@@ -172,23 +170,3 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         path = self.parameterAsOutputLayer(parameters, name, context) if name != OUTPUT_REPORT else \
             self.parameterAsFileOutput(parameters, name, context)
         return path or None
-
-
-def vector_file(layer: QgsVectorLayer, context, feedback) -> tuple[str, str | None]:
-    """(path, layer name) of a file GDAL can open holding the layer's features: the
-    layer's own file when it is a plain OGR layer, else a copy in a temporary GeoPackage
-    (memory layers, filtered layers, database layers)."""
-    parts = layer.source().split("|")
-    options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-    if layer.providerType() == "ogr" and set(options) <= {"layername"}:
-        return parts[0], options.get("layername")
-    path = QgsProcessingUtils.generateTempFilename(f"{layer.name() or 'layer'}.gpkg")
-    save = QgsVectorFileWriter.SaveVectorOptions()
-    save.driverName = "GPKG"
-    save.layerName = "features"
-    error, message, _path, _name = QgsVectorFileWriter.writeAsVectorFormatV3(
-        layer, path, context.transformContext(), save)
-    if error != QgsVectorFileWriter.NoError:
-        raise QgsProcessingException(tr(f"Could not copy the layer '{layer.name()}' for scoring: {message}"))
-    feedback.pushInfo(f"The layer '{layer.name()}' was copied to a temporary GeoPackage for scoring.")
-    return path, "features"

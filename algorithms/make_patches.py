@@ -63,8 +63,8 @@ class MakePatches(common.LandslideAlgorithm):
         bands = [b.strip() for b in self.parameterAsString(parameters, BANDS, context).split(",") if b.strip()]
         unknown = [b for b in bands if b not in BAND_VOCABULARY]
         if not bands or unknown:
-            raise QgsProcessingException(tr(f"Model bands must come from {', '.join(BAND_VOCABULARY)}; "
-                                            f"not understood: {', '.join(unknown) or '(none given)'}."))
+            raise QgsProcessingException(tr("Model bands must come from {}; not understood: {}.").format(
+                ", ".join(BAND_VOCABULARY), ", ".join(unknown) or "(none given)"))
         dem_layer = self.parameterAsRasterLayer(parameters, common.DEM, context)
         if "slope" in bands and dem_layer is None:
             raise QgsProcessingException(tr("A slope band needs a DEM."))

@@ -84,9 +84,10 @@ class SaliencyMap(common.LandslideAlgorithm):
         with common.user_errors():
             lookup = None
             if landslides is not None:
-                if landslides.providerType() != "ogr":
-                    raise ValueError("The landslide polygons must be a vector file (GeoPackage, shapefile, ...).")
-                lookup = landslide_lookup(landslides.source().split("|")[0], inputs.grid.crs_wkt)
+                # the layer's own file and layer name (a GeoPackage can hold several), or a copy
+                # of any other layer (memory, database, filtered)
+                path, layer_name = common.vector_file(landslides, context, feedback)
+                lookup = landslide_lookup(path, inputs.grid.crs_wkt, layer_name)
             result = saliency(
                 inputs, model, saliency_path, common.window_settings(self, parameters, context),
                 zones_path=zones_path, percentile=self.parameterAsDouble(parameters, PERCENTILE, context),

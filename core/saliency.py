@@ -180,12 +180,14 @@ def write_above(path: str, mask_path: str, threshold: float) -> None:
             out.write_rows(row0, np.where(valid, values > threshold, 255).astype(np.uint8))
 
 
-def landslide_lookup(polygons_path: str, zones_crs_wkt: str) -> Callable[[ogr.Geometry], int | None]:
-    """A function giving the fid of the landslide polygon a zone overlaps most (or None)."""
+def landslide_lookup(polygons_path: str, zones_crs_wkt: str,
+                     layer_name: str | None = None) -> Callable[[ogr.Geometry], int | None]:
+    """A function giving the fid of the landslide polygon a zone overlaps most (or None);
+    ``layer_name`` picks a layer of a multi-layer file (a GeoPackage)."""
     from osgeo import osr
 
     dataset = ogr.Open(polygons_path)
-    layer = dataset.GetLayer()
+    layer = dataset.GetLayerByName(layer_name) if layer_name else dataset.GetLayer()
     target = osr.SpatialReference()
     target.ImportFromWkt(zones_crs_wkt)
     target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)

@@ -163,6 +163,36 @@ def test_saliency_algorithm_links_zones_to_detected_landslides(provider, scene, 
         assert linked, "some salient zone should fall in a detected landslide"
 
 
+def test_saliency_reads_the_named_layer_of_a_multi_layer_geopackage(provider, scene, exported_model, tmp_path):
+    """LANDSLIDES given as one layer of a GeoPackage that holds another first: the zones
+    link to that layer's polygons, not to the file's first layer."""
+    from osgeo import gdal
+
+    detected = processing_run("landslidemapper:detect", {
+        "INPUT": scene["image"], "MODEL_FILE": exported_model, "MIN_AREA": 0,
+        "OUTPUT_PROBABILITY": str(tmp_path / "p.tif"), "OUTPUT_MASK": str(tmp_path / "m.tif"),
+        "OUTPUT_POLYGONS": str(tmp_path / "l.gpkg")})
+    both = str(tmp_path / "both.gpkg")
+    decoy = ogr.GetDriverByName("GPKG").CreateDataSource(both)
+    source = ogr.Open(detected["OUTPUT_POLYGONS"])  # held: a layer does not keep its dataset alive
+    srs = source.GetLayer().GetSpatialRef()
+    layer = decoy.CreateLayer("decoy", srs=srs, geom_type=ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(  # covers the whole scene
+        "POLYGON ((430000 3030000, 450000 3030000, 450000 3010000, 430000 3010000, 430000 3030000))"))
+    feature.SetFID(1000)
+    layer.CreateFeature(feature)
+    decoy = None
+    gdal.VectorTranslate(both, detected["OUTPUT_POLYGONS"], accessMode="append", layerName="landslides")
+    result = processing_run("landslidemapper:saliency", {
+        "INPUT": scene["image"], "MODEL_FILE": exported_model, "LANDSLIDES": f"{both}|layername=landslides",
+        "PERCENTILE": 90, "OUTPUT_SALIENCY": str(tmp_path / "s.tif"), "OUTPUT_ZONES": str(tmp_path / "z.gpkg")})
+    written, zones = ogr.Open(both), ogr.Open(result["OUTPUT_ZONES"])
+    fids = {f.GetFID() for f in written.GetLayerByName("landslides")}
+    linked = {f["landslide_id"] for f in zones.GetLayer() if f["landslide_id"] is not None}
+    assert linked and linked <= fids and 1000 not in linked
+
+
 def test_saliency_refuses_a_window_other_than_the_patch(provider, scene, exported_model, tmp_path):
     from qgis.core import QgsProcessingException
 
