@@ -31,13 +31,14 @@ class LandslideMapperPlugin:
     def offer_install(self, problem: str):
         from qgis.PyQt.QtWidgets import QMessageBox
 
+        from .algorithms import compat
         from .algorithms.install_dialog import InstallDialog
 
         answer = QMessageBox.question(
             self.iface.mainWindow(), "Landslide Mapper",
             problem.split(" Install it with")[0] + "\n\nInstall it now into QGIS's Python (for your user only)?",
-            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
-        if answer == QMessageBox.Yes:
+            compat.YES | compat.NO, compat.YES)
+        if answer == compat.YES:
             self.installer = InstallDialog(self.iface.mainWindow())
             self.installer.show()
             self.installer.start()

@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterBand,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
@@ -38,6 +37,7 @@ from ..core.readers import band_numbers as core_band_numbers
 from ..core.resolution import gdal_reader_on, grid_for_model, model_resolution, pixel_size_m
 from ..core.spec import SpecError
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
+from . import compat
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 STYLES_DIR = PLUGIN_DIR / "styles"
@@ -128,7 +128,7 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
                                                   optional=True))
     alg.addParameter(QgsProcessingParameterNumber(
         RESOLUTION, tr("Read at this ground resolution, m per pixel (web layers: required, with an extent)"),
-        QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
+        compat.NUMBER_DOUBLE, optional=True, minValue=0.0))
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
     add_band_parameters(alg)
@@ -160,9 +160,9 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     )
     for param in (
         QgsProcessingParameterNumber(SCALING_MIN, tr("Manual scaling: value shown as black"),
-                                     QgsProcessingParameterNumber.Double, optional=True),
+                                     compat.NUMBER_DOUBLE, optional=True),
         QgsProcessingParameterNumber(SCALING_MAX, tr("Manual scaling: value shown as white"),
-                                     QgsProcessingParameterNumber.Double, optional=True),
+                                     compat.NUMBER_DOUBLE, optional=True),
         QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
         QgsProcessingParameterNumber(THREADS, tr("CPU threads (0 = all cores)"), defaultValue=0, minValue=0),
         QgsProcessingParameterEnum(DEVICE, tr("Device (auto: a GPU when ONNX Runtime has one, else the CPU)"),
@@ -170,7 +170,7 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
         QgsProcessingParameterString(CLASS, tr("Class (multi-class models: the landslide class's name or number)"),
                                      optional=True),
     ):
-        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        param.setFlags(param.flags() | compat.FLAG_ADVANCED)
         alg.addParameter(param)
 
 
@@ -352,7 +352,7 @@ def style_saliency(layer) -> None:
     if not high > low:
         high = low + 1e-12
     shader_function = QgsColorRampShader(low, high, QgsStyle.defaultStyle().colorRamp("Magma"),
-                                         QgsColorRampShader.Interpolated)
+                                         compat.RAMP_INTERPOLATED)
     shader_function.classifyColorRamp(8)
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(shader_function)
@@ -391,7 +391,7 @@ def vector_file(layer, context, feedback) -> tuple[str, str | None]:
     save.layerName = "features"
     error, message, _path, _name = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, path, context.transformContext(), save)
-    if error != QgsVectorFileWriter.NoError:
+    if error != compat.WRITER_NO_ERROR:
         raise QgsProcessingException(tr("Could not copy the layer '{}' for reading: {}").format(layer.name(), message))
     feedback.pushInfo(tr("The layer '{}' was copied to a temporary GeoPackage to be read.").format(layer.name()))
     return path, "features"

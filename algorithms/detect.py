@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from qgis.core import (
     QgsProcessingException,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
@@ -16,7 +15,7 @@ from qgis.core import (
 
 from ..core.engine import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
 from ..core.saliency import saliency_model_for
-from . import common
+from . import common, compat
 from .common import tr
 
 THRESHOLD, MIN_AREA, SALIENCY_SUMMARY = "THRESHOLD", "MIN_AREA", "SALIENCY_SUMMARY"
@@ -102,7 +101,7 @@ class DetectLandslides(common.LandslideAlgorithm):
             QgsProcessingParameterNumber(
                 THRESHOLD,
                 tr("Probability threshold (empty: the model's own)"),
-                QgsProcessingParameterNumber.Double,
+                compat.NUMBER_DOUBLE,
                 optional=True,
                 minValue=0.0,
                 maxValue=1.0,
@@ -110,7 +109,7 @@ class DetectLandslides(common.LandslideAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                MIN_AREA, tr("Minimum polygon area (m²)"), QgsProcessingParameterNumber.Double, DEFAULT_MIN_AREA_M2,
+                MIN_AREA, tr("Minimum polygon area (m²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_M2,
                 minValue=0.0
             )
         )
@@ -131,7 +130,7 @@ class DetectLandslides(common.LandslideAlgorithm):
             MATCH_RESOLUTION, tr("Match the model's ground resolution (resample the image to the resolution the "
                                  "model learned at when it differs by more than 30 %; outputs on the image's grid)"),
             True)
-        match.setFlags(match.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        match.setFlags(match.flags() | compat.FLAG_ADVANCED)
         self.addParameter(match)
         self.addParameter(QgsProcessingParameterBoolean(
             OBJECT_FILTER, tr("Set aside likely false alarms (the model's object filter; they go to their own layer)"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterExtent,
@@ -17,7 +16,7 @@ from qgis.core import (
 )
 
 from ..core.evaluation import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
-from . import common
+from . import common, compat
 from .common import tr
 
 PREDICTION, REFERENCE, REFERENCE_POINTS, AREA, EXTENT = "PREDICTION", "REFERENCE", "REFERENCE_POINTS", "AREA", "EXTENT"
@@ -65,31 +64,31 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
     NAME, DISPLAY_NAME, HELP = "evaluate", "Evaluate landslide map", HELP
 
     def initAlgorithm(self, config=None):
-        map_types = [QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]
+        map_types = [compat.SOURCE_RASTER, compat.SOURCE_POLYGON]
         self.addParameter(QgsProcessingParameterMapLayer(PREDICTION, tr("Landslide map (mask raster or polygons)"),
                                                          types=map_types))
         self.addParameter(QgsProcessingParameterMapLayer(REFERENCE, tr("Reference inventory (polygons or mask raster)"),
                                                          types=map_types))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            REFERENCE_POINTS, tr("Inventory points (optional)"), [QgsProcessing.TypeVectorPoint], optional=True))
+            REFERENCE_POINTS, tr("Inventory points (optional)"), [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            AREA, tr("Score only inside these polygons (optional)"), [QgsProcessing.TypeVectorPolygon], optional=True))
+            AREA, tr("Score only inside these polygons (optional)"), [compat.SOURCE_POLYGON], optional=True))
         self.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Score only inside this extent (optional)"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             MIN_COVERAGE, tr("Minimum covered share for a landslide to count as detected (0 = any overlap)"),
-            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0, maxValue=1.0))
+            compat.NUMBER_DOUBLE, 0.0, minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            POINT_TOLERANCE, tr("Point tolerance (pixels)"), QgsProcessingParameterNumber.Integer, 0, minValue=0))
+            POINT_TOLERANCE, tr("Point tolerance (pixels)"), compat.NUMBER_INTEGER, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), QgsProcessingParameterNumber.Double,
+            PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), compat.NUMBER_DOUBLE,
             optional=True, minValue=0.0))
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT_OBJECTS, tr("Landslides found, missed and false alarms"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT_ERRORS, tr("False positives and false negatives"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(
-            OUTPUT_POINTS, tr("Inventory points hit and missed"), QgsProcessing.TypeVectorPoint, optional=True,
+            OUTPUT_POINTS, tr("Inventory points hit and missed"), compat.SOURCE_POINT, optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
             OUTPUT_REPORT, tr("Evaluation report"), tr("HTML files (*.html)"), optional=True))

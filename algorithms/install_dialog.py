@@ -6,6 +6,7 @@ from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
 from ..core.dependencies import command_text, install_command
+from . import compat
 
 
 class InstallDialog(QDialog):
@@ -17,14 +18,14 @@ class InstallDialog(QDialog):
         self.status.setWordWrap(True)
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        self.buttons = QDialogButtonBox(compat.CLOSE)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         for widget in (self.status, self.output, self.buttons):
             layout.addWidget(widget)
         self.resize(720, 420)
         self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.MergedChannels)
+        self.process.setProcessChannelMode(compat.MERGED_CHANNELS)
         self.process.readyReadStandardOutput.connect(self._show_output)
         self.process.finished.connect(self._finished)
         self.process.errorOccurred.connect(self._failed_to_start)
@@ -44,6 +45,6 @@ class InstallDialog(QDialog):
                             f"in a terminal: {command_text(self.command)}")
 
     def _failed_to_start(self, error) -> None:
-        if error == QProcess.FailedToStart:
+        if error == compat.FAILED_TO_START:
             self.succeeded = False
             self.status.setText(f"Could not start {self.command[0]}; run in a terminal: {command_text(self.command)}")

@@ -4,7 +4,6 @@ that `python -m training train --patches FOLDER` reads (no TensorFlow needed her
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSource,
@@ -17,7 +16,7 @@ from qgis.core import (
 from ..core.readers import GdalReader
 from ..core.patches import inventory_sample, make_patchset, write_patch_folder
 from ..core.spec import BAND_VOCABULARY
-from . import common
+from . import common, compat
 from .common import tr
 
 POLYGONS, BANDS, NEGATIVE_SHARE, OVERLAP, OUTPUT_FOLDER = "POLYGONS", "BANDS", "NEGATIVE_SHARE", "OVERLAP", "OUTPUT_FOLDER"
@@ -42,13 +41,13 @@ class MakePatches(common.LandslideAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer(common.INPUT, tr("Image")))
         self.addParameter(QgsProcessingParameterFeatureSource(POLYGONS, tr("Landslide polygons (inventory)"),
-                                                              [QgsProcessing.TypeVectorPolygon]))
+                                                              [compat.SOURCE_POLYGON]))
         self.addParameter(QgsProcessingParameterRasterLayer(common.DEM, tr("DEM (for a slope band)"), optional=True))
         common.add_band_parameters(self)
         self.addParameter(QgsProcessingParameterString(BANDS, tr("Model bands, in order"),
                                                        "red,green,blue,brightness"))
         self.addParameter(QgsProcessingParameterNumber(
-            NEGATIVE_SHARE, tr("Share of patches without landslides"), QgsProcessingParameterNumber.Double, 0.2,
+            NEGATIVE_SHARE, tr("Share of patches without landslides"), compat.NUMBER_DOUBLE, 0.2,
             minValue=0.0, maxValue=0.95))
         self.addParameter(QgsProcessingParameterNumber(OVERLAP, tr("Patch overlap (pixels)"), defaultValue=32,
                                                        minValue=0, maxValue=96))

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import numpy as np
 from osgeo import gdal
-from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
+from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
 
 from ..core.readers import BandStorage, GdalReader, Grid, roles_by_band, storage_kind
+from . import compat
 
 _NUMPY_TYPES = {
-    Qgis.Byte: np.uint8,
-    Qgis.UInt16: np.uint16,
-    Qgis.Int16: np.int16,
-    Qgis.UInt32: np.uint32,
-    Qgis.Int32: np.int32,
-    Qgis.Float32: np.float32,
-    Qgis.Float64: np.float64,
+    compat.BYTE: np.uint8,
+    compat.UINT16: np.uint16,
+    compat.INT16: np.int16,
+    compat.UINT32: np.uint32,
+    compat.INT32: np.int32,
+    compat.FLOAT32: np.float32,
+    compat.FLOAT64: np.float64,
 }
 
 
-_ARGB_TYPES = (Qgis.ARGB32, Qgis.ARGB32_Premultiplied)
+_ARGB_TYPES = (compat.ARGB32, compat.ARGB32_PREMULTIPLIED)
 
 
 def layer_grid(layer: QgsRasterLayer) -> Grid:
@@ -98,7 +99,7 @@ class QgsProviderReader:
         alpha = (pixels >> 24).astype(np.float32)
         channels = {1: (pixels >> 16) & 255, 2: (pixels >> 8) & 255, 3: pixels & 255}
         out = np.stack([channels[number].astype(np.float32) for number in bands])
-        if block.dataType() == Qgis.ARGB32_Premultiplied:
+        if block.dataType() == compat.ARGB32_PREMULTIPLIED:
             out = np.where(alpha > 0, out * 255.0 / np.maximum(alpha, 1.0), 0.0).astype(np.float32)
         return out, alpha > 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -13,7 +12,7 @@ from qgis.core import (
 
 from ..core.model import ModelError, OnnxModel
 from ..core.saliency import OcclusionSaliency, landslide_lookup, saliency, saliency_model_for
-from . import common
+from . import common, compat
 from .common import tr
 
 LANDSLIDES, PERCENTILE, FALLBACK = "LANDSLIDES", "PERCENTILE", "FALLBACK"
@@ -56,9 +55,9 @@ class SaliencyMap(common.LandslideAlgorithm):
         common.add_input_parameters(self)
         self.addParameter(QgsProcessingParameterVectorLayer(
             LANDSLIDES, tr("Landslide polygons (optional, e.g. from Detect landslides)"),
-            [QgsProcessing.TypeVectorPolygon], optional=True))
+            [compat.SOURCE_POLYGON], optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            PERCENTILE, tr("Salient zones: saliency above this percentile"), QgsProcessingParameterNumber.Double,
+            PERCENTILE, tr("Salient zones: saliency above this percentile"), compat.NUMBER_DOUBLE,
             95.0, minValue=0.1, maxValue=99.9))
         self.addParameter(QgsProcessingParameterBoolean(
             FALLBACK, tr("If the model has no saliency graph, use occlusion instead (slower, coarser)"), False))
