@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -116,13 +117,46 @@ class AtomicOutputs:
 
     def __init__(self):
         self._pending: list[tuple[str, str]] = []
+        self._claims: list[str] = []
 
     def temporary(self, final_path: str) -> str:
         final = Path(final_path)
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._claim(final)
         temp = final.with_name(f".{final.stem}.partial-{uuid.uuid4().hex[:8]}{final.suffix}")
         self._pending.append((str(temp), str(final)))
         return str(temp)
+
+    def _claim(self, final: Path) -> None:
+        """A lock file beside an output for as long as this run may write it: a second run
+        (another process, or another task of this QGIS) aiming at the same path stops at
+        once instead of publishing a mix of both runs' files. A lock whose process is gone
+        (a crash) is taken over."""
+        lock = final.with_name(f".{final.name}.lock")
+        for _attempt in range(2):
+            try:
+                descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    owner = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    owner = 0
+                if owner and _process_alive(owner):
+                    raise OutputError(f"Another run is writing {final} right now: choose another output path, or "
+                                      "wait for that run to finish; nothing was written.") from None
+                lock.unlink(missing_ok=True)  # left by a run that crashed
+                continue
+            with os.fdopen(descriptor, "w") as f:
+                f.write(str(os.getpid()))
+            self._claims.append(str(lock))
+            return
+        raise OutputError(f"Could not claim {final} for writing: another run keeps claiming it.")
+
+    def _release(self) -> None:
+        for lock in self._claims:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(lock)
+        self._claims.clear()
 
     def discard(self, temp_path: str) -> None:
         """Remove an intermediate file now: it is not to be published."""
@@ -134,6 +168,7 @@ class AtomicOutputs:
             remove_dataset(final)
             os.replace(temp, final)
         self._pending.clear()
+        self._release()
 
     def __enter__(self):
         return self
@@ -142,6 +177,17 @@ class AtomicOutputs:
         for temp, _final in self._pending:
             remove_dataset(temp)
         self._pending.clear()
+        self._release()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def remove_dataset(path: str) -> None:

@@ -308,7 +308,13 @@ def crop_window(grid: Grid, extent: tuple[float, float, float, float, str]) -> t
     ValueError when it does not overlap the grid."""
     xmin, ymin, xmax, ymax, wkt = extent
     if wkt:
-        xmin, ymin, xmax, ymax = transform_bounds((xmin, ymin, xmax, ymax), wkt, grid.crs_wkt)
+        try:
+            xmin, ymin, xmax, ymax = transform_bounds((xmin, ymin, xmax, ymax), wkt, grid.crs_wkt)
+        except RuntimeError:
+            raise ValueError(
+                f"The extent's CRS ({srs_from(wkt).GetName()}) cannot be transformed to the raster's "
+                f"({srs_from(grid.crs_wkt).GetName()}): draw the extent in the raster's CRS, or in one that can be "
+                "related to it.") from None
     gt = grid.geotransform
     c0 = max(0, math.floor((xmin - gt[0]) / gt[1] + 1e-9))
     c1 = min(grid.width, math.ceil((xmax - gt[0]) / gt[1] - 1e-9))

@@ -245,6 +245,8 @@ BAD_INPUTS = [
     ("image of only NaN", _all_nan, "nodata"),
     ("model that returns NaN", _nan_model, "returned NaN"),
     ("model whose graph contradicts its spec", _spec_contradicts_graph, "takes 3 input band(s), but its spec lists 4"),
+    ("extent in a CRS that cannot be transformed", lambda ctx: {"EXTENT": "0,10,0,10 [IAU_2015:30100]"},
+     "cannot be transformed to the raster's"),
 ]
 
 
@@ -383,6 +385,59 @@ def test_disk_full_while_writing(provider, scene, bright_model, tmp_path):
         assert shutil.disk_usage(small).used < 64 * 1024, held
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_a_read_only_file_system_fails_cleanly(provider, scene, bright_model, tmp_path):
+    """Outputs on a read-only mount (a write-protected card, a read-only share): the plain
+    message, and the next run elsewhere works."""
+    import subprocess
+
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(locked)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        from qgis.core import QgsProcessingException
+
+        with pytest.raises(QgsProcessingException) as err:
+            run({"INPUT": scene["image"], "MODEL_FILE": bright_model, **outputs_in(locked)})
+        assert "Cannot write" in str(err.value) and "read-only" in str(err.value).lower(), str(err.value)
+        assert os.listdir(locked) == []
+    finally:
+        subprocess.run(["umount", str(locked)], capture_output=True)
+    assert run({"INPUT": scene["image"], "MODEL_FILE": bright_model, **outputs(tmp_path / "elsewhere")})
+
+
+def test_an_unreadable_block_in_the_middle_of_a_scene_stops_with_the_place(provider, bright_model, tmp_path):
+    """A bad block half way down a tiled, compressed scene: the rows above it were already
+    processed and written under temporary names; the run stops naming the file and the rows,
+    and leaves nothing."""
+    from osgeo import gdal
+
+    from qgis.core import QgsProcessingException
+
+    clean = write_raster(tmp_path / "clean.tif", random_image((768, 768)))
+    damaged = str(tmp_path / "damaged.tif")
+    gdal.Translate(damaged, clean, creationOptions=["TILED=YES", "COMPRESS=DEFLATE", "BLOCKXSIZE=256",
+                                                    "BLOCKYSIZE=256"])
+    dataset = gdal.Open(damaged)  # held: a band does not keep its dataset alive
+    offset = int(dataset.GetRasterBand(1).GetMetadataItem("BLOCK_OFFSET_1_2", "TIFF"))  # the bottom middle tile
+    dataset = None
+    with open(damaged, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * 64)  # not a deflate stream any more
+    with pytest.raises(QgsProcessingException) as err:
+        run({"INPUT": damaged, "MODEL_FILE": bright_model, **outputs(tmp_path / "out")})
+    message = str(err.value)
+    assert "damaged.tif" in message and "damaged or incomplete" in message and "rows" in message, message
+    assert os.listdir(tmp_path / "out") == []
+
+
+def outputs_in(folder):
+    """Output paths in an existing folder (``outputs`` creates its folder)."""
+    return {"OUTPUT_PROBABILITY": str(folder / "probability.tif"), "OUTPUT_MASK": str(folder / "mask.tif"),
+            "OUTPUT_POLYGONS": str(folder / "landslides.gpkg")}
 
 
 def test_run_over_a_drawn_extent_only(provider, scene, bright_model, tmp_path):
