@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
     QgsRasterLayer,
     QgsVectorLayer,
@@ -21,6 +22,7 @@ from .common import tr
 
 PREDICTION, REFERENCE, REFERENCE_POINTS, AREA, EXTENT = "PREDICTION", "REFERENCE", "REFERENCE_POINTS", "AREA", "EXTENT"
 MIN_COVERAGE, POINT_TOLERANCE, PIXEL_SIZE = "MIN_COVERAGE", "POINT_TOLERANCE", "PIXEL_SIZE"
+PROBABILITY, THRESHOLD = "PROBABILITY", "THRESHOLD"
 OUTPUT_OBJECTS, OUTPUT_ERRORS, OUTPUT_POINTS, OUTPUT_REPORT = (
     "OUTPUT_OBJECTS", "OUTPUT_ERRORS", "OUTPUT_POINTS", "OUTPUT_REPORT")
 NUMBERS = {
@@ -44,6 +46,9 @@ have; each is hit when a mapped pixel lies within the point tolerance.</li>
 <li><b>Area</b> / <b>Extent</b> (optional): only pixels inside are scored.</li>
 <li><b>Minimum covered share</b>: a reference landslide counts as detected when mapped
 pixels cover at least this share of it (0: any overlap).</li>
+<li><b>Probability raster</b> (optional): the probability the map was thresholded from
+(Detect's), and the <b>threshold</b> used: the report then shows precision, recall and F1
+across thresholds, the chosen one marked, and each false alarm's mean probability.</li>
 <li><b>Pixel size</b>: only when both maps are polygon layers: the size of the grid they
 are scored on, in the map's CRS units.</li>
 </ul>
@@ -57,7 +62,10 @@ states exactly what was done.</p>
 objects detected/missed, false alarms and points hit/missed as numeric outputs (for the
 modeler and <code>qgis_process --json</code>); a layer of every reference and mapped object
 with its status and covered share; false-positive (red) and false-negative (blue)
-polygons; a point layer; and an HTML report with a confusion-matrix picture.</p>"""
+polygons; a point layer; and an HTML report to hand on: the scores, the confusion matrix, an
+overview map of the scored area (reference outlines, true detections, false alarms, misses,
+with a scale bar and the CRS), the largest misses and false alarms, and the scores across
+thresholds when a probability raster is given.</p>"""
 
 
 class EvaluateLandslideMap(common.LandslideAlgorithm):
@@ -83,6 +91,11 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), compat.NUMBER_DOUBLE,
             optional=True, minValue=0.0))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            PROBABILITY, tr("Probability raster the map was made from (optional, for the report)"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            THRESHOLD, tr("Threshold the map was made at (for the report)"), compat.NUMBER_DOUBLE, 0.5,
+            minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT_OBJECTS, tr("Landslides found, missed and false alarms"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(
@@ -111,6 +124,10 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
             report=self._destination(parameters, OUTPUT_REPORT, context),
         )
         pixel_size = self.parameterAsDouble(parameters, PIXEL_SIZE, context) if parameters.get(PIXEL_SIZE) else None
+        probability_layer = self.parameterAsRasterLayer(parameters, PROBABILITY, context)
+        if probability_layer is not None and probability_layer.providerType() != "gdal":
+            raise QgsProcessingException(tr("The probability raster must be a file (GeoTIFF or any format GDAL reads)."))
+        probability = probability_layer.source() if probability_layer is not None else None
         with common.user_errors():
             try:
                 result = evaluate_maps(
@@ -118,6 +135,8 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
                     min_coverage=self.parameterAsDouble(parameters, MIN_COVERAGE, context),
                     point_tolerance=self.parameterAsInt(parameters, POINT_TOLERANCE, context),
                     pixel_size=pixel_size,
+                    probability=probability,
+                    threshold=self.parameterAsDouble(parameters, THRESHOLD, context),
                     progress=lambda fraction: feedback.setProgress(100.0 * fraction),
                     is_cancelled=feedback.isCanceled,
                 )

@@ -11,7 +11,6 @@ false positives / false negatives, in memory that does not grow with the raster.
 
 from __future__ import annotations
 
-import html
 import math
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from .errors import Cancelled
+from .evaluation_report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
 from .metrics import Confusion
 from .outputs import AtomicOutputs, GeoTiffWriter
 from .polygons import equal_area_transform, lut_vrt, vector_driver_for
@@ -104,8 +104,14 @@ def evaluate_maps(
     pixel_size: float | None = None,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    probability: str | None = None,
+    threshold: float = 0.5,
 ) -> EvaluationResult:
     """Score ``prediction`` against ``reference`` and write the requested outputs.
+
+    With ``probability`` (the probability raster the map was thresholded from, at
+    ``threshold``), the report adds precision, recall and F1 across thresholds and the
+    false alarms' mean probability.
 
     A reference object counts as detected when predicted pixels cover at least
     ``min_coverage`` of its scored pixels (0: any overlap); a predicted object is a false
@@ -146,6 +152,10 @@ def evaluate_maps(
         point_rows = None
         if points is not None:
             point_rows = _score_points(points, grid, rasters, point_tolerance)
+        curve = object_means = None
+        if probability is not None and outputs.report:
+            curve, object_means = _probability_pass(probability, grid, rasters, predicted.count, threshold,
+                                                    Path(scratch), cancelled)
         del rasters  # closes the scoring rasters before the scratch folder goes
         result = EvaluationResult(
             scores=tally.confusion.scores(),
@@ -161,9 +171,10 @@ def evaluate_maps(
         with AtomicOutputs() as atomic:
             if cancelled():
                 raise Cancelled()
+            objects = _object_rows(grid, predicted, referenced, tally, ref_status, pred_status)
             if outputs.objects:
-                _write_objects(atomic.temporary(outputs.objects), grid, predicted, referenced, tally,
-                               ref_status, pred_status)
+                _write_features(atomic.temporary(outputs.objects), "objects", grid, ogr.wkbMultiPolygon, OBJECT_FIELDS,
+                                objects)
             report(0.85)
             if outputs.errors:
                 _write_errors(errors_path, atomic.temporary(outputs.errors), grid, cancelled)
@@ -171,9 +182,12 @@ def evaluate_maps(
             if outputs.points and point_rows is not None:
                 _write_points(atomic.temporary(outputs.points), grid, point_rows)
             if outputs.report:
-                temp = atomic.temporary(outputs.report)
-                Path(temp).write_text(html_report(result, prediction, reference, min_coverage, point_tolerance),
-                                      encoding="utf-8")
+                shown = [ReportObject(attrs["map"], attrs["status"], attrs["area_m2"] or 0.0, geometry,
+                                      None if object_means is None or attrs["map"] != "prediction"
+                                      else object_means[attrs["obj"]]) for geometry, attrs in objects]
+                page = html_report(result, prediction.path, reference.path, min_coverage, point_tolerance, shown,
+                                   describe_crs(grid.crs_wkt), curve)
+                Path(atomic.temporary(outputs.report)).write_text(page, encoding="utf-8")
             if cancelled():
                 raise Cancelled()
             atomic.commit()
@@ -498,13 +512,14 @@ def _new_layer(path: str, name: str, grid: Grid, geom_type, fields: list[tuple[s
 
 def _write_features(path: str, name: str, grid: Grid, geom_type, fields: list[tuple[str, int]], rows) -> None:
     """One layer of (geometry, {field: value}) rows; None values stay null."""
+    names = {field for field, _kind in fields}
     with _new_layer(path, name, grid, geom_type, fields) as layer:
         layer.StartTransaction()
         for geometry, values in rows:
             out = ogr.Feature(layer.GetLayerDefn())
             out.SetGeometry(geometry)
             for key, value in values.items():
-                if value is not None:
+                if value is not None and key in names:
                     out.SetField(key, value)
             layer.CreateFeature(out)
         layer.CommitTransaction()
@@ -516,26 +531,59 @@ def _area_m2(geometry: ogr.Geometry, to_metres: osr.CoordinateTransformation) ->
     return round(measured.GetArea(), 2)
 
 
-def _write_objects(path, grid, predicted, referenced, tally, ref_status, pred_status) -> None:
+OBJECT_FIELDS = [("map", ogr.OFTString), ("source_fid", ogr.OFTInteger64), ("status", ogr.OFTString),
+                 ("covered_share", ogr.OFTReal), ("area_m2", ogr.OFTReal)]
+
+
+def _object_rows(grid, predicted, referenced, tally, ref_status, pred_status) -> list[tuple[ogr.Geometry, dict]]:
+    """(geometry, attributes) of every reference and predicted object: the objects layer
+    and the report's map and tables (``obj``: the object's id on its map, not written)."""
     to_metres = equal_area_transform(srs_from(grid.crs_wkt), grid)
+    rows = []
+    for name, objects, status, covered, scored in (
+        ("reference", referenced, ref_status, tally.ref_covered, tally.ref_scored),
+        ("prediction", predicted, pred_status, tally.pred_touching, tally.pred_scored),
+    ):
+        for feature in objects.holder[1]:
+            k = feature.GetField("obj")
+            geometry = ogr.ForceToMultiPolygon(feature.GetGeometryRef().Clone())
+            rows.append((geometry, {
+                "map": name, "source_fid": objects.source_fids[k - 1], "status": status[k - 1],
+                "covered_share": round(float(covered[k]) / float(scored[k]), 4) if scored[k] else None,
+                "area_m2": _area_m2(geometry, to_metres), "obj": k,
+            }))
+    return rows
 
-    def rows():
-        for name, objects, status, covered, scored in (
-            ("reference", referenced, ref_status, tally.ref_covered, tally.ref_scored),
-            ("prediction", predicted, pred_status, tally.pred_touching, tally.pred_scored),
-        ):
-            for feature in objects.holder[1]:
-                k = feature.GetField("obj")
-                geometry = ogr.ForceToMultiPolygon(feature.GetGeometryRef().Clone())
-                yield geometry, {
-                    "map": name, "source_fid": objects.source_fids[k - 1], "status": status[k - 1],
-                    "covered_share": round(float(covered[k]) / float(scored[k]), 4) if scored[k] else None,
-                    "area_m2": _area_m2(geometry, to_metres),
-                }
 
-    _write_features(path, "objects", grid, ogr.wkbMultiPolygon, [
-        ("map", ogr.OFTString), ("source_fid", ogr.OFTInteger64), ("status", ogr.OFTString),
-        ("covered_share", ogr.OFTReal), ("area_m2", ogr.OFTReal)], rows())
+def _probability_pass(probability: str, grid: Grid, rasters: "_ScoringRasters", predicted_count: int,
+                      threshold: float, scratch: Path, cancelled) -> tuple[ThresholdCurve, np.ndarray]:
+    """Histograms of the probability over reference landslide and other scored pixels (the
+    curve across thresholds), and each predicted object's mean probability."""
+    source = gdal.Open(probability)
+    if source is None or not source.GetProjection():
+        raise EvaluationError("The probability raster has no coordinate reference system: assign one first.")
+    xmin, ymin, xmax, ymax = grid.bounds
+    warped = gdal.Warp(str(scratch / "probability.vrt"), source, options=gdal.WarpOptions(
+        format="VRT", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width, height=grid.height,
+        dstSRS=grid.crs_wkt, resampleAlg="near", dstNodata=-9999.0, outputType=gdal.GDT_Float32))
+    band = warped.GetRasterBand(1)
+    edges = np.linspace(0.0, 1.0, 201)
+    landslide, other = np.zeros(200, np.int64), np.zeros(200, np.int64)
+    sums, counts = np.zeros(predicted_count + 1), np.zeros(predicted_count + 1)
+    for row0 in range(0, grid.height, STRIP_ROWS):
+        if cancelled():
+            raise Cancelled()
+        rows = min(STRIP_ROWS, grid.height - row0)
+        values = band.ReadAsArray(0, row0, grid.width, rows)
+        pred_ids, ref_ids, scored = rasters.window(0, row0, grid.width, rows)
+        scored &= (values >= 0) & (values <= 1)
+        landslide += np.histogram(values[scored & (ref_ids > 0)], edges)[0]
+        other += np.histogram(values[scored & (ref_ids == 0)], edges)[0]
+        sums += np.bincount(pred_ids[scored], weights=values[scored], minlength=predicted_count + 1)
+        counts += np.bincount(pred_ids[scored], minlength=predicted_count + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return curve_from_histograms(landslide, other, edges, threshold), [None if np.isnan(m) else float(m) for m in means]
 
 
 def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
@@ -561,66 +609,3 @@ def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
 def _write_points(path: str, grid: Grid, rows: list[tuple]) -> None:
     _write_features(path, "points", grid, ogr.wkbPoint, [("source_fid", ogr.OFTInteger64), ("status", ogr.OFTString)],
                     ((geometry.Centroid(), {"source_fid": fid, "status": status}) for fid, status, geometry in rows))
-
-
-def html_report(result: EvaluationResult, prediction: LandslideMap, reference: LandslideMap,
-                min_coverage: float, point_tolerance: int) -> str:
-    """A self-contained HTML page: scores, counts, how the maps were aligned, and the
-    confusion matrix drawn as inline SVG."""
-    s = result.scores
-    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in [
-        ("Precision", f"{s['precision']:.4f}"), ("Recall", f"{s['recall']:.4f}"), ("F1", f"{s['f1']:.4f}"),
-        ("IoU", f"{s['iou']:.4f}"), ("Accuracy", f"{s['accuracy']:.4f}"),
-        ("Reference landslides detected", result.objects_detected),
-        ("Reference landslides missed", result.objects_missed),
-        ("False-alarm objects", result.false_alarms),
-        *([("Inventory points hit", result.points_hit), ("Inventory points missed", result.points_missed)]
-          if result.points_hit is not None else []),
-    ])
-    coverage = "any overlap" if min_coverage <= 0 else f"at least {min_coverage:.0%} of its pixels covered"
-    points_sentence = (f" Inventory points count as hit when a predicted pixel lies within {point_tolerance} "
-                       "pixel(s)." if result.points_hit is not None else "")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Landslide map evaluation</title>
-<style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}} table{{border-collapse:collapse}}
-th,td{{border:1px solid #bbb;padding:.3em .8em;text-align:left}}</style></head><body>
-<h1>Landslide map evaluation</h1>
-<p>Prediction: <code>{html.escape(prediction.path)}</code><br>Reference: <code>{html.escape(reference.path)}</code></p>
-<h2>Scores</h2>
-<table>{rows}</table>
-<p>Pixel scores are the method's Eqs. 6-10 over the scored pixels. A reference landslide counts as
-detected with {coverage}; a predicted object is a false alarm when it touches no reference landslide.
-Objects are 4-connected regions (or the polygons as given).{points_sentence}</p>
-<h2>Confusion matrix (pixels)</h2>
-{confusion_svg(s)}
-<h2>How the maps were aligned</h2>
-<p>{html.escape(result.alignment, quote=False)}</p>
-</body></html>
-"""
-
-
-#: the confusion matrix's cells by (row: predicted landslide?, column: reference landslide?)
-CONFUSION_CELLS = {(True, True): ("TP", "tp", "#2e7d32"), (True, False): ("FP", "fp", "#c62828"),
-                   (False, True): ("FN", "fn", "#1565c0"), (False, False): ("TN", "tn", "#9e9e9e")}
-
-
-def confusion_svg(scores: dict) -> str:
-    """Rows: predicted landslide, predicted not; columns: reference landslide, reference not."""
-    total = max(1, sum(scores[key] for _label, key, _colour in CONFUSION_CELLS.values()))
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="420" height="300" font-family="sans-serif">',
-             '<text x="250" y="20" text-anchor="middle">reference</text>',
-             '<text x="190" y="45" text-anchor="middle">landslide</text>',
-             '<text x="330" y="45" text-anchor="middle">not landslide</text>',
-             '<text x="60" y="120" text-anchor="middle">predicted</text>',
-             '<text x="60" y="140" text-anchor="middle">landslide</text>',
-             '<text x="60" y="230" text-anchor="middle">predicted not</text>']
-    for (predicted, referenced), (label, key, colour) in CONFUSION_CELLS.items():
-        count = scores[key]
-        x, y = 120 + (0 if referenced else 140), 55 + (0 if predicted else 110)
-        opacity = 0.25 + 0.75 * count / total
-        parts.append(f'<rect x="{x}" y="{y}" width="140" height="110" fill="{colour}" fill-opacity="{opacity:.2f}" '
-                     'stroke="#333"/>')
-        parts.append(f'<text x="{x + 70}" y="{y + 50}" text-anchor="middle" font-weight="bold">{label}</text>')
-        parts.append(f'<text x="{x + 70}" y="{y + 75}" text-anchor="middle">{count:,}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)

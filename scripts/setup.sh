@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine (run as root, or with sudo available):
-# Debian's QGIS 3.22 LTR + Xvfb, then a venv that sees the system QGIS/GDAL/SciPy and
+# Debian's QGIS 3.22 LTR + Xvfb (+ Chromium, which the tests open the evaluation report in), then a venv that sees the system QGIS/GDAL/SciPy and
 # holds the pinned pip packages. Re-running it does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers xvfb python3-venv python3-scipy python3-gdal python3-matplotlib)
+DEBIAN_PACKAGES=(qgis python3-qgis qgis-providers xvfb python3-venv python3-scipy python3-gdal python3-matplotlib chromium)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -306,3 +306,63 @@ def test_evaluate_headless_json(tmp_path):
     results = json.loads(proc.stdout[proc.stdout.index("{"):])["results"]
     assert results["PRECISION"] == 0.5 and results["OBJECTS_DETECTED"] == 1 and results["TN"] == 1450
     assert Path(results["OUTPUT_REPORT"]).exists()
+
+
+def _mapped_scene(tmp_path):
+    """A reference of two landslides; a map that finds one, misses the other and draws a
+    false alarm; and the probability it was thresholded from at 0.5."""
+    reference = square(*REFERENCE_SQUARE) | square(25, 25, 8, 8)
+    probability = np.full((SIZE, SIZE), 0.1, np.float32)
+    probability[5:15, 5:15] = 0.9  # the found landslide
+    probability[30:34, 2:8] = 0.7  # a false alarm
+    probability[25:33, 25:33] = 0.4  # the missed landslide, under the threshold
+    return (write_raster(tmp_path / "p.tif", (probability >= 0.5).astype(np.uint8)),
+            write_raster(tmp_path / "r.tif", reference), write_raster(tmp_path / "prob.tif", probability))
+
+
+def test_report_maps_the_errors_lists_the_largest_and_draws_the_curve_only_with_probabilities(tmp_path):
+    prediction, reference, probability = _mapped_scene(tmp_path)
+    result = run(tmp_path, prediction, reference, probability=probability, threshold=0.5)
+    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (1, 1, 1)
+    report = (tmp_path / "report.html").read_text()
+    assert 'alt="Overview map of the scored area" src="data:image/png;base64,' in report
+    missed = report[report.index("Largest missed landslides"):report.index("Largest false alarms")]
+    assert ">64<" in missed  # the 8 x 8 m landslide that was missed, its area in m²
+    false_alarms = report[report.index("Largest false alarms"):]
+    assert ">24<" in false_alarms and ">0.700<" in false_alarms  # 6 x 4 m, mean probability 0.7
+    assert "Across thresholds" in report and "At the chosen threshold 0.5" in report
+    # just over the background's 0.1, the missed landslide (0.4) is found too: F1 2*164/(2*164+24)
+    assert "The best F1 here, 0.932, is at 0.105" in report, report[-600:]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    run(plain, prediction, reference)
+    text = (plain / "report.html").read_text()
+    assert "Across thresholds" not in text and "mean probability" not in text and "Overview map" in text
+
+
+def test_report_renders_in_a_real_browser(tmp_path):
+    """The report opened in headless Chromium: a screenshot (kept as a test artifact) that
+    shows the page, pictures included, not a blank or broken one."""
+    import shutil
+    import subprocess
+
+    from osgeo import gdal
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Chromium is installed by scripts/setup.sh"
+    prediction, reference, probability = _mapped_scene(tmp_path)
+    run(tmp_path, prediction, reference, probability=probability, threshold=0.5)
+    artifacts = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shot = artifacts / "evaluation_report.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,2600",
+                    f"--screenshot={shot}", (tmp_path / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    pixels = gdal.Open(str(shot)).ReadAsArray()
+    assert pixels.shape[1:] == (2600, 1000)
+    # far more than text on white: the map, the matrix and the curve are drawn
+    coloured = (pixels[:3].max(axis=0).astype(int) - pixels[:3].min(axis=0)) > 60
+    assert coloured.mean() > 0.02, coloured.mean()
