@@ -1,6 +1,7 @@
 """Detect through real QGIS Processing: processing.run, a saved .model3 and bad inputs."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -432,6 +433,24 @@ def test_an_unreadable_block_in_the_middle_of_a_scene_stops_with_the_place(provi
     message = str(err.value)
     assert "damaged.tif" in message and "damaged or incomplete" in message and "rows" in message, message
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_missing_or_damaged_overview_does_not_stop_detect(provider, bright_model, tmp_path):
+    """Overviews are for display: Detect reads full-resolution pixels, so a scene whose
+    external overview file is damaged (or gone) maps exactly as the clean scene."""
+    from osgeo import gdal
+
+    image = write_raster(tmp_path / "scene.tif", random_image((300, 300)))
+    clean = read_raster(run({"INPUT": image, "MODEL_FILE": bright_model, **outputs(tmp_path / "clean")})[
+        "OUTPUT_PROBABILITY"])[0]
+    dataset = gdal.Open(image)  # read-only: gdaladdo writes an external scene.tif.ovr
+    dataset.BuildOverviews("AVERAGE", [2, 4])
+    dataset = None
+    overview = Path(image + ".ovr")
+    overview.write_bytes(overview.read_bytes()[:200])  # cut short
+    damaged = read_raster(run({"INPUT": image, "MODEL_FILE": bright_model, **outputs(tmp_path / "damaged")})[
+        "OUTPUT_PROBABILITY"])[0]
+    np.testing.assert_array_equal(damaged, clean)
 
 
 def outputs_in(folder):
