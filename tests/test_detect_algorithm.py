@@ -358,6 +358,18 @@ def test_outputs_are_styled_when_loaded(provider, scene, bright_model, tmp_path)
     assert layers["Landslide mask"].renderer().type() == "paletted"
 
 
+def mount_tmpfs(folder, options: str):
+    """A small file system of its own at ``folder`` (CI runs as root; elsewhere the test
+    cannot build its case and says so)."""
+    import subprocess
+
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    return folder
+
+
 # GDAL's close of the failed GeoTIFF reports its own second write error as unraisable
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_disk_full_while_writing(provider, scene, bright_model, tmp_path):
@@ -366,11 +378,7 @@ def test_disk_full_while_writing(provider, scene, bright_model, tmp_path):
     import shutil
     import subprocess
 
-    small = tmp_path / "small-disk"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(small)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    small = mount_tmpfs(tmp_path / "small-disk", "size=300k")
     try:
         message = bad_input_error({"INPUT": scene["image"], "MODEL_FILE": bright_model,
                                    **outputs(small / "out")}, small)
@@ -393,11 +401,7 @@ def test_a_read_only_file_system_fails_cleanly(provider, scene, bright_model, tm
     message, and the next run elsewhere works."""
     import subprocess
 
-    locked = tmp_path / "read-only"
-    locked.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(locked)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    locked = mount_tmpfs(tmp_path / "read-only", "ro,size=64k")
     try:
         from qgis.core import QgsProcessingException
 

@@ -57,6 +57,15 @@ def categorized(geometry: str, field: str, classes, filename: str) -> None:
     layer.saveNamedStyle(str(STYLES / filename))
 
 
+def outline_only(colour: str, width_mm: str, line_style: str, filename: str) -> None:
+    """A polygon style of an unfilled outline."""
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
+    symbol = QgsFillSymbol.createSimple({"color": "0,0,0,0", "outline_color": colour, "outline_width": width_mm,
+                                         "outline_width_unit": "MM", "outline_style": line_style})
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    layer.saveNamedStyle(str(STYLES / filename))
+
+
 def main():
     app = QgsApplication([], False)
     app.initQgis()
@@ -94,21 +103,9 @@ def main():
     vector.setRenderer(QgsSingleSymbolRenderer(symbol))
     vector.saveNamedStyle(str(STYLES / "polygons.qml"))
 
-    zones = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
-    symbol = QgsFillSymbol.createSimple(
-        {"color": "0,0,0,0", "outline_color": "#00e5ff", "outline_width": "0.5", "outline_width_unit": "MM",
-         "outline_style": "dash"}
-    )
-    zones.setRenderer(QgsSingleSymbolRenderer(symbol))
-    zones.saveNamedStyle(str(STYLES / "zones.qml"))
+    outline_only("#00e5ff", "0.5", "dash", "zones.qml")
     # polygons the object filter set aside: present, but quiet (grey, dotted)
-    dropped = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
-    symbol = QgsFillSymbol.createSimple(
-        {"color": "0,0,0,0", "outline_color": "#8c8c8c", "outline_width": "0.4", "outline_width_unit": "MM",
-         "outline_style": "dot"}
-    )
-    dropped.setRenderer(QgsSingleSymbolRenderer(symbol))
-    dropped.saveNamedStyle(str(STYLES / "dropped.qml"))
+    outline_only("#8c8c8c", "0.4", "dot", "dropped.qml")
     # Evaluate's layers: false positives red, false negatives blue (the usual error colours)
     categorized("Polygon", "error_code", [(1, "false positive", "#d7191c"), (2, "false negative", "#2c7bb6")],
                 "errors.qml")

@@ -36,7 +36,7 @@ from core.patches import Sample
 from core.spec import ModelSpec
 
 from .sampler import CropMix, CropSampler
-from .train import _append_log, _spec
+from .train import _append_log, _spec, plot_log
 
 
 
@@ -192,7 +192,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         threshold, scores = validation_scores(gated_model(model), spec, val_samples)
         row = {"step": state["step"], "loss": float(np.mean(losses)), "learning_rate": learning_rate(
             config, state["step"] - 1), "seconds_per_step": train_seconds / len(losses),
-            "val_threshold": threshold, **{f"val_{k}": v for k, v in scores.items() if isinstance(v, (int, float))}}
+            "val_threshold": threshold, **{f"val_{k}": v for k, v in scores.items() if isinstance(v, (int, float))},
+            "val_flagged_share": scores["landslide_free_images_with_detections"] / max(1, scores["landslide_free_images"])}
         _append_log(log_file, state["epoch"], row)
         if state["best_f1"] is None or scores["f1"] > state["best_f1"]:
             state.update(best_f1=scores["f1"], best_epoch=state["epoch"], best_step=state["step"],
@@ -230,31 +231,7 @@ def load_compact_weights(model, path: str | Path) -> None:
 
 
 def plot_campaign(log_file: Path, png: Path) -> None:
-    import csv
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(log_file, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    steps = [int(r["step"]) for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(steps, [float(r["loss"]) for r in rows], label="training loss")
-    ax1.set(title="training loss (per epoch of steps)", xlabel="step")
-    for key, label in (("val_f1", "validation F1"), ("val_precision", "precision"), ("val_recall", "recall"),
-                       ("val_threshold", "chosen threshold")):
-        ax2.plot(steps, [float(r[key]) for r in rows], label=label)
-    free = [float(r["val_landslide_free_images_with_detections"]) / max(1.0, float(r["val_landslide_free_images"]))
-            for r in rows]
-    ax2.plot(steps, free, label="landslide-free images flagged", linestyle="--")
-    ax2.set(title="validation images, run as Detect runs", xlabel="step", ylim=(0, 1))
-    for ax in (ax1, ax2):
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    plot_log(log_file, png, "step", [("loss", "training loss")], "training loss (per epoch of steps)",
+             [("val_f1", "validation F1"), ("val_precision", "precision"), ("val_recall", "recall"),
+              ("val_threshold", "chosen threshold"), ("val_flagged_share", "landslide-free images flagged")],
+             "validation images, run as Detect runs")

@@ -202,6 +202,15 @@ def _append_log(path: Path, epoch: int, logs: dict) -> None:
 
 
 def plot_curves(log_file: Path, png: Path) -> None:
+    """The method's recipe: loss and pixel scores per epoch."""
+    plot_log(log_file, png, "epoch", [("loss", "train"), ("val_loss", "validation")], "Tversky + focal Tversky loss",
+             [("f1", "train F1"), ("val_f1", "validation F1"), ("val_iou", "validation IoU")],
+             "pixel scores (threshold 0.5)")
+
+
+def plot_log(log_file: Path, png: Path, x_key: str, left, left_title: str, right, right_title: str) -> None:
+    """Two panels from a run's CSV log: ``left`` and ``right`` are (column, label) series;
+    columns the log lacks are left out; the right panel is on 0-1."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,18 +220,16 @@ def plot_curves(log_file: Path, png: Path) -> None:
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    epochs = [int(r["epoch"]) for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("loss", "train"), ("val_loss", "validation")):
-        ax1.plot(epochs, [float(r[key]) for r in rows], label=label)
-    ax1.set(title="Tversky + focal Tversky loss", xlabel="epoch")
-    for key, label in (("f1", "train F1"), ("val_f1", "validation F1"), ("val_iou", "validation IoU")):
-        if key in rows[0]:
-            ax2.plot(epochs, [float(r[key]) for r in rows], label=label)
-    ax2.set(title="pixel scores (threshold 0.5)", xlabel="epoch", ylim=(0, 1))
-    for ax in (ax1, ax2):
-        ax.legend()
+    xs = [int(r[x_key]) for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, series, title in ((axes[0], left, left_title), (axes[1], right, right_title)):
+        for key, label in series:
+            if key in rows[0]:
+                ax.plot(xs, [float(r[key]) for r in rows], label=label)
+        ax.set(title=title, xlabel=x_key)
+        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    axes[1].set_ylim(0, 1)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)
