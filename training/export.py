@@ -147,7 +147,7 @@ def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float) ->
                for p, s in zip(val_probabilities, val)]
     object_filter, fit = fit_object_filter(objects)
     spec_dict.update(threshold=threshold, object_filter={**object_filter.to_dict(), "note": (
-        f"fitted on {fit['objects']} objects ({fit['true_objects']} true) of {len(val)} validation images at "
+        f"Fitted on {fit['objects']} objects ({fit['true_objects']} true) of {len(val)} validation images at "
         f"threshold {threshold}, minimum area {DEFAULT_MIN_AREA_M2:g} m²")})
     metrics = spec_dict.setdefault("metrics", {})
     metrics["validation_images"] = {**val_scores, "note": "threshold chosen for best F1 here"}
@@ -207,7 +207,14 @@ def _recipe_lines(training: dict, metrics: dict) -> list[str]:
         "recent false alarms (hard negatives); augmentation (flips, blur, sharpening, shear, rotation).",
         f"- Trained {metrics.get('steps_trained')} steps ({metrics.get('cpu_hours')} CPU-hours on two cores, "
         f"{metrics.get('seconds_per_step')} s/step); kept: step {metrics.get('best_step')}, the best validation F1 "
-        "(whole validation images run as Detect runs, every 200 steps)."]
+        f"(whole validation images run as Detect runs, every {training.get('epoch_steps')} steps).",
+        *([f"- {training['note']}"] if training.get("note") else [])]
+
+
+def _progress(training: dict, metrics: dict) -> str:
+    if "recipe" in training:
+        return f"{metrics.get('steps_trained')} of the schedule's {training.get('steps')} steps"
+    return f"{metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs"
 
 
 def model_card(spec: dict, filename: str) -> str:
@@ -231,12 +238,15 @@ def model_card(spec: dict, filename: str) -> str:
         "Values are 8-bit display values, as in the training images.", "",
         "## Training", "",
         f"- Data: {json.dumps(training.get('dataset', {}))}; {training.get('train_images', '?')} training and "
-        f"{training.get('val_images', '?')} validation images (split by image), {training.get('train_patches', '?')} / "
-        f"{training.get('val_patches', '?')} patches of 128 px at native resolution.",
+        f"{training.get('val_images', '?')} validation images (split by image), " + (
+            "crops of 128 px drawn from them at native resolution." if "recipe" in training else
+            f"{training.get('train_patches', '?')} / {training.get('val_patches', '?')} patches of 128 px at native "
+            "resolution."),
         *_recipe_lines(training, metrics), "",
         "## Measured quality", "",
         "| data | precision | recall | F1 | IoU | accuracy |", "|---|---|---|---|---|---|",
-        f"| validation patches (threshold 0.5, during training) | {row(val)} |",
+        # the default recipe validates on whole images already: its row would repeat the next one
+        *([] if "recipe" in training else [f"| validation patches (threshold 0.5, during training) | {row(val)} |"]),
     ]
     val_images = metrics.get("validation_images")
     if val_images:
@@ -289,9 +299,8 @@ def model_card(spec: dict, filename: str) -> str:
         f"{check.get('saliency_max_diff_share_of_peak')} at the worst pixel (ReLU inputs within rounding of 0 "
         "switch a gradient path between runtimes at isolated pixels).", "",
         "## Limits", "",
-        *([f"- An early checkpoint: {metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs, "
-           "stopped by the training time budget (CPU training on two cores), so well short of the method's "
-           "quality; `--resume` continues it from its run folder."]
+        *([f"- An early checkpoint: {_progress(training, metrics)}, stopped by the training time budget (CPU "
+           "training on two cores); `--resume` continues it from its run folder."]
           if str(metrics.get("stopped") or "").startswith("time limit") else []),
         "- Trained on Bijie (Guizhou, China) imagery only: expect lower quality on other landscapes and sensors.",
         "- No slope band (the copy of Bijie available has no DEM), so terrain is not used.",
