@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
+    QgsProcessingUtils,
 )
 
 from ..core.engine import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
@@ -170,8 +171,11 @@ class DetectLandslides(common.LandslideAlgorithm):
             if use_ensemble and parameters.get(OUTPUT_UNCERTAINTY) else None,
         )
         use_filter = self.parameterAsBool(parameters, OBJECT_FILTER, context)
-        if use_filter and parameters.get(OUTPUT_DROPPED):
-            outputs = replace(outputs, dropped=self.parameterAsOutputLayer(parameters, OUTPUT_DROPPED, context) or None)
+        if use_filter:
+            # set-aside polygons are never dropped silently: not asked for (headless), they go to a temporary file
+            asked = self.parameterAsOutputLayer(parameters, OUTPUT_DROPPED, context) if parameters.get(
+                OUTPUT_DROPPED) else ""
+            outputs = replace(outputs, dropped=asked or QgsProcessingUtils.generateTempFilename("set_aside.gpkg"))
         if parameters.get(OUTPUT_UNCERTAINTY) and not use_ensemble:
             feedback.pushWarning("The uncertainty raster needs the ensemble: it is not written.")
         saliency_model = None
@@ -204,8 +208,8 @@ class DetectLandslides(common.LandslideAlgorithm):
                                  "empty (a probability raster, an all-0 mask, a polygon layer without features); a "
                                  "lower threshold finds more, and more false alarms."))
         if result.filtered:
-            feedback.pushInfo(tr("{} polygon(s) set aside as likely false alarms by the model's object filter "
-                                 "(see their own layer).").format(result.dropped_count))
+            feedback.pushInfo(tr("{} polygon(s) set aside as likely false alarms by the model's object filter, in "
+                                 "{}.").format(result.dropped_count, outputs.dropped))
         elif use_filter:
             feedback.pushInfo(tr("This model carries no object filter: every polygon is kept."))
         common.style_output(context, outputs.probability, "probability.qml", tr("Landslide probability"))
