@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from qgis.core import (
     QgsProcessingException,
@@ -11,7 +12,6 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterVectorDestination,
-    QgsProcessingUtils,
 )
 
 from ..core.engine import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
@@ -82,7 +82,8 @@ logistic model over each polygon's area, compactness and mean and peak probabili
 fitted on validation images (never on test images) to tell true landslides from false
 alarms on fields, roads and roofs. Polygons it scores under its cut are not deleted: they
 go to the <b>set-aside polygons</b> layer (grey, dotted) with their
-<code>filter_score</code>, so every one can still be reviewed. The rasters are not
+<code>filter_score</code>, so every one can still be reviewed (left empty, as headless runs
+leave it, that layer is written beside the polygons as <code>&lt;name&gt;_set_aside</code>). The rasters are not
 changed. Off, or a model without a filter: every polygon is kept. The filter was fitted
 at the model's own threshold; another threshold changes what it sees.</li>
 <li><b>Outputs</b>: probability (float32 GeoTIFF, 0-1), mask (uint8 GeoTIFF: 1 landslide,
@@ -172,10 +173,12 @@ class DetectLandslides(common.LandslideAlgorithm):
         )
         use_filter = self.parameterAsBool(parameters, OBJECT_FILTER, context)
         if use_filter:
-            # set-aside polygons are never dropped silently: not asked for (headless), they go to a temporary file
+            # set-aside polygons are never dropped silently: not asked for (headless runs), they go beside the
+            # polygons, where they outlive the run (qgis_process removes its temporary folder when it exits)
             asked = self.parameterAsOutputLayer(parameters, OUTPUT_DROPPED, context) if parameters.get(
                 OUTPUT_DROPPED) else ""
-            outputs = replace(outputs, dropped=asked or QgsProcessingUtils.generateTempFilename("set_aside.gpkg"))
+            beside = Path(outputs.polygons)
+            outputs = replace(outputs, dropped=asked or str(beside.with_name(f"{beside.stem}_set_aside{beside.suffix}")))
         if parameters.get(OUTPUT_UNCERTAINTY) and not use_ensemble:
             feedback.pushWarning("The uncertainty raster needs the ensemble: it is not written.")
         saliency_model = None

@@ -88,8 +88,9 @@ def test_detect_sets_aside_what_the_filter_scores_low_and_keeps_everything_when_
     # nothing is lost: set-aside + kept = every polygon of the unfiltered run
     assert sorted(p["area_m2"] for p in kept + dropped) == sorted(p["area_m2"] for p in everything)
     assert "filter_score" not in everything[0]
-    # headless, without OUTPUT_DROPPED: the set-aside polygons still go somewhere, and are reported
+    # headless, without OUTPUT_DROPPED: the set-aside polygons go beside the polygons, and are reported
     unasked = detect(tmp_path / "unasked")
+    assert unasked["OUTPUT_DROPPED"] == str(tmp_path / "unasked" / "l_set_aside.gpkg")
     assert sorted(p["area_m2"] for p in features_of(unasked["OUTPUT_DROPPED"])) == sorted(p["area_m2"] for p in dropped)
     # the rasters do not change with the filter
     np.testing.assert_array_equal(read_raster(filtered["OUTPUT_MASK"])[0], read_raster(str(tmp_path / "off" / "m.tif"))[0])
