@@ -36,7 +36,7 @@ from core.engine import DEFAULT_MIN_AREA_M2  # noqa: E402
 from core.model import OnnxModel  # noqa: E402
 from core.object_filter import ObjectFilter  # noqa: E402
 from training.data import BIJIE_RESOLUTION_M, bijie_split, read_bijie  # noqa: E402
-from training.evaluate import detect_scores, predict_sample, score_probabilities  # noqa: E402
+from training.evaluate import detect_objects, detect_scores, predict_sample, score_probabilities  # noqa: E402
 
 # The method's paper (own split, R, G, B, brightness and slope, up to 150 epochs):
 # test F1 per architecture, and IoU where published.
@@ -56,7 +56,8 @@ def row(name: str, scores: dict, raw_f1: float, seconds: float) -> str:
 
 
 def scored(probabilities, masks, threshold, object_filter, args) -> dict:
-    return detect_scores(probabilities, masks, threshold, BIJIE_RESOLUTION_M, args.min_area, object_filter)
+    objects = detect_objects(probabilities, masks, threshold, BIJIE_RESOLUTION_M, args.min_area)
+    return detect_scores(objects, threshold, args.min_area, object_filter)
 
 
 def main(argv=None) -> None:

@@ -144,7 +144,11 @@ def evaluate_maps(
             alignment += " Only pixels inside the area polygons are scored."
         errors_path = str(Path(scratch) / "errors.tif")
         rasters = _ScoringRasters(predicted, referenced, area_path)
-        tally = _score(rasters, predicted, referenced, grid, errors_path, cancelled, lambda f: report(0.4 + 0.4 * f))
+        probability_tally = None
+        if probability is not None and outputs.report:
+            probability_tally = _ProbabilityTally(probability, grid, Path(scratch), predicted.count)
+        tally = _score(rasters, predicted, referenced, grid, errors_path, cancelled, lambda f: report(0.4 + 0.4 * f),
+                       probability_tally)
         ref_status = [_reference_status(covered, scored, min_coverage)
                       for covered, scored in zip(tally.ref_covered[1:], tally.ref_scored[1:])]
         pred_status = [_predicted_status(touching, scored)
@@ -152,10 +156,8 @@ def evaluate_maps(
         point_rows = None
         if points is not None:
             point_rows = _score_points(points, grid, rasters, point_tolerance)
-        curve = object_means = None
-        if probability is not None and outputs.report:
-            curve, object_means = _probability_pass(probability, grid, rasters, predicted.count, threshold,
-                                                    Path(scratch), cancelled)
+        curve, object_means = probability_tally.results(threshold) if probability_tally is not None else (None, None)
+        del probability_tally  # closes the warped probability before the scratch folder goes
         del rasters  # closes the scoring rasters before the scratch folder goes
         result = EvaluationResult(
             scores=tally.confusion.scores(),
@@ -434,7 +436,7 @@ class _ScoringRasters:
 
 
 def _score(rasters: _ScoringRasters, predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, errors_path,
-           cancelled, progress) -> _Tally:
+           cancelled, progress, probability: "_ProbabilityTally | None" = None) -> _Tally:
     tally = _Tally(Confusion(), np.zeros(referenced.count + 1, np.int64), np.zeros(referenced.count + 1, np.int64),
                    np.zeros(predicted.count + 1, np.int64), np.zeros(predicted.count + 1, np.int64))
     with GeoTiffWriter(errors_path, grid, np.uint8, 255) as errors:
@@ -449,6 +451,8 @@ def _score(rasters: _ScoringRasters, predicted: _ObjectRaster, referenced: _Obje
             tally.ref_covered += np.bincount(ref_ids[valid & pred], minlength=referenced.count + 1)
             tally.pred_scored += np.bincount(pred_ids[valid], minlength=predicted.count + 1)
             tally.pred_touching += np.bincount(pred_ids[valid & ref], minlength=predicted.count + 1)
+            if probability is not None:
+                probability.add(row0, pred_ids, ref_ids, valid)
             error = np.where(valid, 0, 255).astype(np.uint8)
             error[valid & pred & ~ref] = FALSE_POSITIVE
             error[valid & ref & ~pred] = FALSE_NEGATIVE
@@ -555,35 +559,36 @@ def _object_rows(grid, predicted, referenced, tally, ref_status, pred_status) ->
     return rows
 
 
-def _probability_pass(probability: str, grid: Grid, rasters: "_ScoringRasters", predicted_count: int,
-                      threshold: float, scratch: Path, cancelled) -> tuple[ThresholdCurve, np.ndarray]:
+class _ProbabilityTally:
     """Histograms of the probability over reference landslide and other scored pixels (the
-    curve across thresholds), and each predicted object's mean probability."""
-    source = gdal.Open(probability)
-    if source is None or not source.GetProjection():
-        raise EvaluationError("The probability raster has no coordinate reference system: assign one first.")
-    xmin, ymin, xmax, ymax = grid.bounds
-    warped = gdal.Warp(str(scratch / "probability.vrt"), source, options=gdal.WarpOptions(
-        format="VRT", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width, height=grid.height,
-        dstSRS=grid.crs_wkt, resampleAlg="near", dstNodata=-9999.0, outputType=gdal.GDT_Float32))
-    band = warped.GetRasterBand(1)
-    edges = np.linspace(0.0, 1.0, 201)
-    landslide, other = np.zeros(200, np.int64), np.zeros(200, np.int64)
-    sums, counts = np.zeros(predicted_count + 1), np.zeros(predicted_count + 1)
-    for row0 in range(0, grid.height, STRIP_ROWS):
-        if cancelled():
-            raise Cancelled()
-        rows = min(STRIP_ROWS, grid.height - row0)
-        values = band.ReadAsArray(0, row0, grid.width, rows)
-        pred_ids, ref_ids, scored = rasters.window(0, row0, grid.width, rows)
-        scored &= (values >= 0) & (values <= 1)
-        landslide += np.histogram(values[scored & (ref_ids > 0)], edges)[0]
-        other += np.histogram(values[scored & (ref_ids == 0)], edges)[0]
-        sums += np.bincount(pred_ids[scored], weights=values[scored], minlength=predicted_count + 1)
-        counts += np.bincount(pred_ids[scored], minlength=predicted_count + 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return curve_from_histograms(landslide, other, edges, threshold), [None if np.isnan(m) else float(m) for m in means]
+    curve across thresholds) and each predicted object's summed probability, accumulated by
+    the scoring pass from the probability warped (nearest) onto the scoring grid."""
+
+    EDGES = np.linspace(0.0, 1.0, 201)
+
+    def __init__(self, probability: str, grid: Grid, scratch: Path, predicted_count: int):
+        source = gdal.Open(probability)
+        if source is None or not source.GetProjection():
+            raise EvaluationError("The probability raster has no coordinate reference system: assign one first.")
+        xmin, ymin, xmax, ymax = grid.bounds
+        self.dataset = gdal.Warp(str(scratch / "probability.vrt"), source, options=gdal.WarpOptions(
+            format="VRT", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width, height=grid.height,
+            dstSRS=grid.crs_wkt, resampleAlg="near", dstNodata=-9999.0, outputType=gdal.GDT_Float32))
+        self.landslide, self.other = np.zeros(200, np.int64), np.zeros(200, np.int64)
+        self.sums, self.counts = np.zeros(predicted_count + 1), np.zeros(predicted_count + 1)
+
+    def add(self, row0: int, pred_ids, ref_ids, scored) -> None:
+        values = self.dataset.GetRasterBand(1).ReadAsArray(0, row0, pred_ids.shape[1], pred_ids.shape[0])
+        scored = scored & (values >= 0) & (values <= 1)
+        self.landslide += np.histogram(values[scored & (ref_ids > 0)], self.EDGES)[0]
+        self.other += np.histogram(values[scored & (ref_ids == 0)], self.EDGES)[0]
+        self.sums += np.bincount(pred_ids[scored], weights=values[scored], minlength=len(self.sums))
+        self.counts += np.bincount(pred_ids[scored], minlength=len(self.counts))
+
+    def results(self, threshold: float) -> tuple[ThresholdCurve, list]:
+        """(the curve, each predicted object's mean probability or None), by object id."""
+        means = [float(t / n) if n else None for t, n in zip(self.sums, self.counts)]
+        return curve_from_histograms(self.landslide, self.other, self.EDGES, threshold), means
 
 
 def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:

@@ -115,10 +115,10 @@ def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: flo
         kept.append(i)
         # Detect rounds the probability statistics to 5 significant digits
         features.append(feature_vector(area, edges[i] * pixel_size_m, float(f"{means[i]:.5g}"), float(f"{peaks[i]:.5g}")))
-    touches = []
-    for i in kept:
-        hit = np.unique(ref_labels[(labels == i + 1) & (ref_labels > 0)])
-        touches.append(hit)
+    # (object, reference object) pairs that share a pixel, in one pass over the overlap
+    both = (labels > 0) & (ref_labels > 0)
+    pairs = np.unique(np.stack([labels[both], ref_labels[both]]), axis=1)
+    touches = [pairs[1, pairs[0] == i + 1] for i in kept]
     kept = np.array(kept, int)
     return ImageObjects(np.array(features).reshape(-1, len(FEATURES)), true_pixels[kept] if count else true_pixels,
                         sizes[kept] if count else sizes, touches, ref_count, int(reference.astype(bool).sum()))
@@ -157,6 +157,13 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2, ite
         if np.abs(step).max() < 1e-8:
             break
     return mean, std, w[:-1], float(w[-1])
+
+
+def kept_by(object_filter: ObjectFilter | None, objects: ImageObjects, cut: float | None = None) -> np.ndarray:
+    """Which of an image's objects the filter keeps (at ``cut``, else its own); all without a filter."""
+    if object_filter is None or not len(objects.sizes):
+        return np.ones(len(objects.sizes), bool)
+    return object_filter.score(objects.features) >= (object_filter.cut if cut is None else cut)
 
 
 def filtered_scores(images: Sequence[ImageObjects], keep: Sequence[np.ndarray]) -> dict:
@@ -205,13 +212,12 @@ def fit_object_filter(images: Sequence[ImageObjects], max_found_loss: float = 0.
     if len(set(labels.tolist())) < 2:
         raise ValueError("fitting a false-alarm filter needs both true detections and false alarms")
     mean, std, weights, bias = fit_logistic(features, labels)
-    unfiltered = filtered_scores(images, [np.ones(len(o.sizes), bool) for o in images])
+    unfiltered = filtered_scores(images, [kept_by(None, o) for o in images])
     draft = ObjectFilter(tuple(mean), tuple(std), tuple(weights), bias, 0.0)
-    scores = [draft.score(o.features) if len(o.sizes) else np.zeros(0) for o in images]
     floor = unfiltered["objects_detected"] * (1 - max_found_loss)
     best_cut, best = 0.0, unfiltered
     for cut in np.round(np.arange(0.02, 0.99, 0.02), 2):
-        result = filtered_scores(images, [s >= cut for s in scores])
+        result = filtered_scores(images, [kept_by(draft, o, cut) for o in images])
         if result["objects_detected"] >= floor and result["f1"] > best["f1"]:
             best_cut, best = float(cut), result
     fitted = ObjectFilter(tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std),

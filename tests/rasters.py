@@ -37,3 +37,33 @@ def read_raster(path):
 def random_image(shape, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (3, *shape)).astype(np.uint8)
+
+
+#: four Bijie landslide images large enough for a 256-px tile each (../shared/data, never copied here)
+MOSAIC_IMAGES = ("ls_0119", "ls_0178", "ls_0248", "ls_0264")
+MOSAIC_TILE = 256
+MOSAIC_GEOTRANSFORM = (500000.0, 0.8, 0.0, 3000000.0, 0.0, -0.8)  # UTM 48N, Bijie's 0.8 m
+
+
+def bijie_mosaic(bijie_folder, folder) -> tuple[np.ndarray, str]:
+    """A 2 x 2 mosaic of the centres (where the scars mostly are) of four real Bijie
+    landslide images, georeferenced: (the array, its 8-bit GeoTIFF)."""
+    tile = MOSAIC_TILE
+    mosaic = np.zeros((3, 2 * tile, 2 * tile), np.uint8)
+    for k, name in enumerate(MOSAIC_IMAGES):
+        rgb = gdal.Open(str(bijie_folder / "landslide" / "image" / f"{name}.png")).ReadAsArray()
+        top, left = (rgb.shape[1] - tile) // 2, (rgb.shape[2] - tile) // 2
+        r, c = divmod(k, 2)
+        mosaic[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = rgb[:, top:top + tile, left:left + tile]
+    return mosaic, write_raster(folder / "u8.tif", mosaic, geotransform=MOSAIC_GEOTRANSFORM)
+
+
+def radiometric_copies(original: str, folder) -> dict[str, str]:
+    """The 8-bit raster and its 12-bit (as ``gdal_translate -ot UInt16 -scale 0 255 0 4095``
+    makes it), full-range 16-bit and Float32 0-1 copies, by name."""
+    copies = {"8-bit": original}
+    for name, ot, top in (("12-bit", "UInt16", 4095), ("16-bit", "UInt16", 65535), ("float32 0-1", "Float32", 1)):
+        path = str(folder / f"{name}.tif")
+        gdal.Translate(path, original, outputType=gdal.GetDataTypeByName(ot), scaleParams=[[0, 255, 0, top]])
+        copies[name] = path
+    return copies

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal
 
-from rasters import read_raster, write_raster
+from rasters import MOSAIC_GEOTRANSFORM, bijie_mosaic, radiometric_copies, read_raster, write_raster
 
 ROOT = Path(__file__).resolve().parent.parent
 BIJIE = ROOT.parent / "shared" / "data" / "bijie"
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (BIJIE / "index.csv").exists(), reason="../shared/data not present")]
-TILE = 256
-IMAGES = ("ls_0119", "ls_0178", "ls_0248", "ls_0264")  # large enough for a 256-px tile each
 
 
 def prediction_models():
@@ -30,24 +27,13 @@ def prediction_models():
 @pytest.fixture(scope="module")
 def radiometries(tmp_path_factory):
     folder = tmp_path_factory.mktemp("real")
-    mosaic = np.zeros((3, 2 * TILE, 2 * TILE), np.uint8)
-    for k, name in enumerate(IMAGES):
-        rgb = gdal.Open(str(BIJIE / "landslide" / "image" / f"{name}.png")).ReadAsArray()
-        assert min(rgb.shape[1:]) >= TILE, name
-        r, c = divmod(k, 2)
-        top, left = (rgb.shape[1] - TILE) // 2, (rgb.shape[2] - TILE) // 2  # the centre, where the scar mostly is
-        mosaic[:, r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE] = rgb[:, top : top + TILE, left : left + TILE]
-    geotransform = (500000.0, 0.8, 0.0, 3000000.0, 0.0, -0.8)  # UTM 48N, Bijie's 0.8 m
-    original = write_raster(folder / "u8.tif", mosaic, geotransform=geotransform)
-    copies = {"8-bit": original}
-    for name, ot, scale in (("12-bit", "UInt16", 4095), ("16-bit", "UInt16", 65535), ("float 0-1", "Float32", 1)):
-        path = str(folder / f"{name.replace(' ', '_')}.tif")
-        gdal.Translate(path, original, outputType=gdal.GetDataTypeByName(ot), scaleParams=[[0, 255, 0, scale]])
-        copies[name] = path
+    mosaic, original = bijie_mosaic(BIJIE, folder)
+    copies = radiometric_copies(original, folder)
     # 0 is nodata there: real pixels are kept off it (1/257 of an 8-bit step)
     framed = np.maximum(np.round(mosaic.astype(np.float64) * 257), 1).astype(np.uint16)
     framed[:, :24] = framed[:, :, -24:] = 0  # a nodata frame, as a reprojected scene has
-    copies["16-bit with nodata"] = write_raster(folder / "framed.tif", framed, geotransform=geotransform, nodata=0)
+    copies["16-bit with nodata"] = write_raster(folder / "framed.tif", framed, geotransform=MOSAIC_GEOTRANSFORM,
+                                                nodata=0)
     return copies
 
 

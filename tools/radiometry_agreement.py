@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -24,27 +23,9 @@ from core.engine import DetectOutputs, WindowSettings, detect  # noqa: E402
 from core.inputs import ModelInput  # noqa: E402
 from core.model import OnnxModel  # noqa: E402
 from core.readers import GdalReader  # noqa: E402
-from rasters import read_raster, write_raster  # noqa: E402
+from rasters import bijie_mosaic, radiometric_copies, read_raster  # noqa: E402
 
 BIJIE = ROOT.parent / "shared" / "data" / "bijie"
-IMAGES = ("ls_0119", "ls_0178", "ls_0248", "ls_0264")
-TILE = 256
-
-
-def mosaic(folder: Path) -> dict[str, str]:
-    image = np.zeros((3, 2 * TILE, 2 * TILE), np.uint8)
-    for k, name in enumerate(IMAGES):
-        rgb = gdal.Open(str(BIJIE / "landslide" / "image" / f"{name}.png")).ReadAsArray()
-        top, left = (rgb.shape[1] - TILE) // 2, (rgb.shape[2] - TILE) // 2
-        r, c = divmod(k, 2)
-        image[:, r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE] = rgb[:, top:top + TILE, left:left + TILE]
-    original = write_raster(folder / "u8.tif", image, geotransform=(500000.0, 0.8, 0.0, 3000000.0, 0.0, -0.8))
-    copies = {"8-bit": original}
-    for name, ot, top in (("12-bit", "UInt16", 4095), ("16-bit", "UInt16", 65535), ("float32 0-1", "Float32", 1)):
-        path = str(folder / f"{name}.tif")
-        gdal.Translate(path, original, outputType=gdal.GetDataTypeByName(ot), scaleParams=[[0, 255, 0, top]])
-        copies[name] = path
-    return copies
 
 
 def percentile_stretch(reader, bands, spec):
@@ -74,7 +55,7 @@ def main(argv=None) -> None:
              "now (auto)": lambda r, b, s: scaling.choose_scaling("auto", r, b, s)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        copies = mosaic(folder)
+        copies = radiometric_copies(bijie_mosaic(BIJIE, folder)[1], folder)
         original = mask_of(copies["8-bit"], model, folder / "o", rules["now (auto)"])
         print(f"# {Path(args.model).name}: 8-bit run marks {int(original.sum())} px of {original.size}")
         print("| copy | " + " | ".join(rules) + " |")

@@ -82,20 +82,22 @@ def best_threshold(model: OnnxModel, samples, candidates=THRESHOLDS) -> tuple[fl
     return best_threshold_of([predict_sample(model, s) for s in samples], [s.mask for s in samples], candidates)
 
 
-def detect_scores(probabilities, masks, threshold: float, pixel_size_m: float, min_area_m2: float,
-                  object_filter=None) -> dict:
-    """Scores of what Detect gives by default: the polygons (objects at ``threshold`` of at
-    least ``min_area_m2``, those the object filter sets aside left out), pixel scores over
-    all images and over the images holding landslides, landslides found, landslide-free
-    images flagged (with at least one kept polygon)."""
-    from core.object_filter import filtered_scores, image_objects
+def detect_objects(probabilities, masks, threshold: float, pixel_size_m: float, min_area_m2: float) -> list:
+    """Each image's objects as Detect draws them (at ``threshold``, at least ``min_area_m2``)."""
+    from core.object_filter import image_objects
 
-    objects = [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2)
-               for p, m in zip(probabilities, masks)]
-    keep = [object_filter.score(o.features) >= object_filter.cut if object_filter is not None and len(o.sizes)
-            else np.ones(len(o.sizes), bool) for o in objects]
-    return {**filtered_scores(objects, keep), "threshold": threshold, "min_area_m2": min_area_m2,
-            "object_filter": object_filter is not None, "images": len(objects)}
+    return [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2) for p, m in zip(probabilities, masks)]
+
+
+def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=None) -> dict:
+    """Scores of what Detect gives by default from :func:`detect_objects`: the polygons
+    (those the object filter sets aside left out), pixel scores over all images and over
+    the images holding landslides, landslides found, landslide-free images flagged (with at
+    least one kept polygon)."""
+    from core.object_filter import filtered_scores, kept_by
+
+    return {**filtered_scores(objects, [kept_by(object_filter, o) for o in objects]), "threshold": threshold,
+            "min_area_m2": min_area_m2, "object_filter": object_filter is not None, "images": len(objects)}
 
 
 class _Tally:

@@ -53,8 +53,13 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     model = gated_model(trained)
     val_share = spec.extra.get("training", {}).get("dataset", {}).get("val_share", 0.3)
     batch = check_inputs(spec, data, check_patches, val_share)
-    if data and has_presence_head(trained):
-        effect = presence_gate_effect(trained, spec, data, val_share)
+    val = None
+    if data:
+        from .data import bijie_split, read_bijie
+
+        val = read_bijie(data, bijie_split(data, val_share)[1])  # read once: the gate, threshold and filter use them
+    if val is not None and has_presence_head(trained):
+        effect = presence_gate_effect(trained, spec, val)
         effect["shipped"] = "map_alone" if effect["map_alone"]["f1"] > effect["gated"]["f1"] else "gated"
         model = pixel_model(trained) if effect["shipped"] == "map_alone" else model
         spec = ModelSpec.from_dict({**spec.to_dict(), "metrics": {**spec.extra.get("metrics", {}),
@@ -76,7 +81,7 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     write_with_spec(prediction, out, spec.to_dict())
     written = [out]
     if data:
-        spec = calibrate(prediction, out, spec, data, val_share)
+        spec = calibrate(prediction, out, spec, data, val_share, val)
     write_with_spec(saliency, saliency_out, {**spec.to_dict(), "output": "saliency"})
     written.append(saliency_out)
     card = out.with_suffix(".md")
@@ -89,14 +94,12 @@ def export_run(run_dir, out_path, data=None, check_patches: int = 8) -> list[Pat
     return written
 
 
-def presence_gate_effect(trained, spec: ModelSpec, data, val_share: float) -> dict:
+def presence_gate_effect(trained, spec: ModelSpec, val: list) -> dict:
     """Validation scores (whole images, as Detect runs, best threshold each) of the map
     alone and of the map gated by the presence head: the evidence for shipping the gate."""
     from .architectures import gated_model, pixel_model
     from .campaign import validation_scores
-    from .data import bijie_split, read_bijie
 
-    val = read_bijie(data, bijie_split(data, val_share)[1])
     effect = {}
     for name, variant in (("map_alone", pixel_model(trained)), ("gated", gated_model(trained))):
         threshold, scores = validation_scores(variant, spec, val)
@@ -118,34 +121,33 @@ def _seconds_per_step(run: Path) -> float | None:
     return round(float(np.median(values)), 3) if values else None
 
 
-def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float) -> ModelSpec:
+def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float, val: list) -> ModelSpec:
     """What an exported model learns from its validation images, then its test scores.
 
     On the validation images, run through the engine as Detect runs: the threshold (best
     pixel F1 over a fine grid) and the object filter (fitted on the objects Detect would
     draw there). The training images give the input percentiles Detect's scaling maps
     other imagery onto. The test images are scored once, at the end, raw and as Detect
-    gives them by default (minimum area, object filter). Writes the model as it goes.
+    gives them by default (minimum area, object filter). ``val``: the validation images,
+    read once by the caller. Writes the model as it goes.
     """
     from core.engine import DEFAULT_MIN_AREA_M2
     from core.model import OnnxModel
-    from core.object_filter import fit_object_filter, image_objects
+    from core.object_filter import fit_object_filter
 
     from .data import BIJIE_RESOLUTION_M, bijie_split, read_bijie
-    from .evaluate import best_threshold_of, detect_scores, predict_sample, score_probabilities
+    from .evaluate import best_threshold_of, detect_objects, detect_scores, predict_sample, score_probabilities
 
-    train_ids, val_ids, test_ids = bijie_split(data, val_share)
+    train_ids, _, test_ids = bijie_split(data, val_share)
     spec_dict = {**spec.to_dict(), "resolution_m": BIJIE_RESOLUTION_M,
                  "input_percentiles": input_percentiles(read_bijie(data, train_ids), spec)}
     spec_dict.pop("object_filter", None)
     write_with_spec(prediction, out, spec_dict)
     model = OnnxModel(out)
-    val = read_bijie(data, val_ids)
     val_probabilities = [predict_sample(model, s) for s in val]
     threshold, val_scores = best_threshold_of(val_probabilities, [s.mask for s in val])
-    objects = [image_objects(p, s.mask.astype(bool), threshold, BIJIE_RESOLUTION_M, DEFAULT_MIN_AREA_M2)
-               for p, s in zip(val_probabilities, val)]
-    object_filter, fit = fit_object_filter(objects)
+    object_filter, fit = fit_object_filter(detect_objects(
+        val_probabilities, [s.mask for s in val], threshold, BIJIE_RESOLUTION_M, DEFAULT_MIN_AREA_M2))
     spec_dict.update(threshold=threshold, object_filter={**object_filter.to_dict(), "note": (
         f"Fitted on {fit['objects']} objects ({fit['true_objects']} true) of {len(val)} validation images at "
         f"threshold {threshold}, minimum area {DEFAULT_MIN_AREA_M2:g} m²")})
@@ -157,11 +159,9 @@ def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float) ->
     masks = [s.mask for s in test]
     source = "Bijie held-out split (training/splits/bijie_test.json)"
     metrics["test"] = {**score_probabilities(test_probabilities, masks, [threshold])[threshold], "data": source}
-    metrics["test_detect"] = {
-        "with_filter": detect_scores(test_probabilities, masks, threshold, BIJIE_RESOLUTION_M, DEFAULT_MIN_AREA_M2,
-                                     object_filter),
-        "without_filter": detect_scores(test_probabilities, masks, threshold, BIJIE_RESOLUTION_M,
-                                        DEFAULT_MIN_AREA_M2)}
+    objects = detect_objects(test_probabilities, masks, threshold, BIJIE_RESOLUTION_M, DEFAULT_MIN_AREA_M2)
+    metrics["test_detect"] = {"with_filter": detect_scores(objects, threshold, DEFAULT_MIN_AREA_M2, object_filter),
+                              "without_filter": detect_scores(objects, threshold, DEFAULT_MIN_AREA_M2)}
     spec = ModelSpec.from_dict(spec_dict)
     write_with_spec(prediction, out, spec.to_dict())
     print(f"threshold {threshold} (best validation F1 {val_scores['f1']}); object filter cut {object_filter.cut}: "
