@@ -19,7 +19,7 @@ class LandslideMapperPlugin:
 
     def initGui(self):
         self.initProcessing()
-        from .core.dependencies import onnxruntime_problem
+        from .core.model.dependencies import onnxruntime_problem
 
         problem = onnxruntime_problem()
         if problem and self.iface is not None:

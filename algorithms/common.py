@@ -24,18 +24,19 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.catalog import NO_MODEL_MESSAGE, bundled_models, variant
-from ..core.engine import NoValidPixels, WindowSettings
-from ..core.ensemble import ModelEnsemble
+from ..core.model.catalog import NO_MODEL_MESSAGE, bundled_models, variant
+from ..core.errors import NoValidPixels
+from ..core.engine.streaming import WindowSettings
+from ..core.model.ensemble import ModelEnsemble
 from ..core.errors import Cancelled
-from ..core.inputs import InputError, ModelInput
-from ..core.outputs import OutputError
-from ..core.model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
-from ..core import scaling
-from ..core.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
-from ..core.readers import band_numbers as core_band_numbers
-from ..core.resolution import gdal_reader_on, grid_for_model, model_resolution, pixel_size_m
-from ..core.spec import SpecError
+from ..core.imagery.inputs import InputError, ModelInput
+from ..core.io.outputs import OutputError
+from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
+from ..core.imagery import scaling
+from ..core.io.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
+from ..core.io.readers import band_numbers as core_band_numbers
+from ..core.io.resolution import gdal_reader_on, grid_for_model, model_resolution, pixel_size_m
+from ..core.model.spec import SpecError
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 from . import compat
 
@@ -270,7 +271,7 @@ def at_model_resolution(feedback, layer, image, spec):
 
 def model_input(alg, parameters, context, feedback, model: OnnxModel, match_resolution: bool = False) -> ModelInput:
     """The model's input from INPUT and its parameters; with ``match_resolution`` (and no
-    RESOLUTION given), read at the model's training resolution (see core.resolution)."""
+    RESOLUTION given), read at the model's training resolution (see core.io.resolution)."""
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))

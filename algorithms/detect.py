@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..core.engine import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
+from ..core.detect.pipeline import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
 from ..core.saliency import saliency_model_for
 from . import common, compat
 from .common import tr

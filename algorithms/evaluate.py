@@ -16,7 +16,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.evaluation import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
+from ..core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
 from . import common, compat
 from .common import tr
 

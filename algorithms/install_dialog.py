@@ -5,7 +5,7 @@ from __future__ import annotations
 from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
-from ..core.dependencies import command_text, install_command
+from ..core.model.dependencies import command_text, install_command
 from . import compat
 
 

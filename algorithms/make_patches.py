@@ -13,9 +13,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.readers import GdalReader
-from ..core.patches import inventory_sample, make_patchset, write_patch_folder
-from ..core.spec import BAND_VOCABULARY
+from ..core.io.readers import GdalReader
+from ..core.imagery.patches import inventory_sample, make_patchset, write_patch_folder
+from ..core.model.spec import BAND_VOCABULARY
 from . import common, compat
 from .common import tr
 

@@ -10,7 +10,7 @@ import numpy as np
 from osgeo import gdal
 from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
 
-from ..core.readers import BandStorage, GdalReader, Grid, roles_by_band, storage_kind
+from ..core.io.readers import BandStorage, GdalReader, Grid, roles_by_band, storage_kind
 from . import compat
 
 _NUMPY_TYPES = {

@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
-from ..core.model import ModelError, OnnxModel
+from ..core.model.onnx_model import ModelError, OnnxModel
 from ..core.saliency import OcclusionSaliency, landslide_lookup, saliency, saliency_model_for
 from . import common, compat
 from .common import tr

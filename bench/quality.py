@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import runpy
 import sys
 import time
 from pathlib import Path
@@ -29,14 +30,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from core.catalog import bundled_models  # noqa: E402
-from core.engine import DEFAULT_MIN_AREA_M2  # noqa: E402
-from core.model import OnnxModel  # noqa: E402
-from core.object_filter import ObjectFilter  # noqa: E402
-from training.data import BIJIE_RESOLUTION_M, bijie_split, read_bijie  # noqa: E402
-from training.evaluate import detect_objects, detect_scores, predict_sample, score_probabilities  # noqa: E402
+from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
+from landslide_mapper.core.detect.pipeline import DEFAULT_MIN_AREA_M2  # noqa: E402
+from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
+from landslide_mapper.core.model.object_filter import ObjectFilter  # noqa: E402
+from landslide_mapper.training.data import BIJIE_RESOLUTION_M, bijie_split, read_bijie  # noqa: E402
+from landslide_mapper.training.evaluate import detect_objects, detect_scores, predict_sample, score_probabilities  # noqa: E402
 
 # The method's paper (own split, R, G, B, brightness and slope, up to 150 epochs):
 # test F1 per architecture, and IoU where published.

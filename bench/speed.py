@@ -1,7 +1,7 @@
 """Detect and Saliency speed and memory at scale, against the hardware's ceiling. Prints tables.
 
 For each generated scene (RGB, 1 m) and the default bundled model, in one run:
-- end-to-end throughput through the engine (core.engine.detect / core.saliency.saliency,
+- end-to-end throughput through the engine (core.detect.pipeline.detect / core.saliency.saliency,
   each in a fresh process so its peak RSS is its own) and through the Processing
   algorithm (qgis_process, QGIS start-up included);
 - the ceiling: a bare ONNX Runtime loop (session.run on a ready batch of the scene's
@@ -25,14 +25,15 @@ import argparse
 import json
 import os
 import platform
+import runpy
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = ROOT / "build" / "plugins"
-sys.path[:0] = [str(PLUGINS), str(ROOT / "tools")]
+PLUGINS = runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()
+sys.path.insert(0, str(ROOT / "tools"))
 WORK = ROOT / "build" / "bench"
 
 # Runs in a child process: one Detect (or Saliency) through the engine, with the time
@@ -40,11 +41,14 @@ WORK = ROOT / "build" / "bench"
 CHILD = r"""
 import json, sys, threading, time
 sys.path[:0] = [{plugins!r}]
-from landslide_mapper.core import engine, inputs as inputs_module, saliency as saliency_module
-from landslide_mapper.core.engine import DetectOutputs, WindowSettings
-from landslide_mapper.core.inputs import ModelInput
-from landslide_mapper.core.model import OnnxModel
-from landslide_mapper.core.readers import GdalReader
+from landslide_mapper.core import saliency as saliency_module
+from landslide_mapper.core.detect import pipeline
+from landslide_mapper.core.detect.pipeline import DetectOutputs
+from landslide_mapper.core.io.outputs import GeoTiffWriter
+from landslide_mapper.core.engine.streaming import WindowSettings
+from landslide_mapper.core.imagery.inputs import ModelInput
+from landslide_mapper.core.model.onnx_model import OnnxModel
+from landslide_mapper.core.io.readers import GdalReader
 
 spent = {{"network": 0.0, "reading": 0.0, "writing": 0.0, "polygons": 0.0}}
 def timed(key, function):
@@ -59,8 +63,8 @@ def timed(key, function):
 import onnxruntime
 onnxruntime.InferenceSession.run = timed("network", onnxruntime.InferenceSession.run)
 ModelInput.read = timed("reading", ModelInput.read)
-engine.GeoTiffWriter.write_rows = timed("writing", engine.GeoTiffWriter.write_rows)
-engine.polygonize_mask = timed("polygons", engine.polygonize_mask)
+GeoTiffWriter.write_rows = timed("writing", GeoTiffWriter.write_rows)
+pipeline.polygonize_mask = timed("polygons", pipeline.polygonize_mask)
 saliency_module.polygonize_mask = timed("polygons", saliency_module.polygonize_mask)
 
 settings = WindowSettings({window}, {overlap}, {batch})
@@ -70,7 +74,7 @@ if {task!r} == "detect":
     model = OnnxModel({model!r})
     inputs = ModelInput(model.spec, image, {{"red": 1, "green": 2, "blue": 3}})
     start = time.perf_counter()
-    engine.detect(inputs, model, DetectOutputs(out + "/p.tif", out + "/m.tif", out + "/l.gpkg"), settings)
+    pipeline.detect(inputs, model, DetectOutputs(out + "/p.tif", out + "/m.tif", out + "/l.gpkg"), settings)
 else:
     model = saliency_module.saliency_model_for({model!r})
     inputs = ModelInput(model.spec, image, {{"red": 1, "green": 2, "blue": 3}})
@@ -137,8 +141,8 @@ def ceiling_seconds_per_window(model, image: str, windows: int, window: int, bat
     (the same values the engine feeds), ``windows`` windows in all."""
     import numpy as np
 
-    from landslide_mapper.core.inputs import ModelInput
-    from landslide_mapper.core.readers import GdalReader
+    from landslide_mapper.core.imagery.inputs import ModelInput
+    from landslide_mapper.core.io.readers import GdalReader
 
     batch = model.fixed_batch or batch  # the saliency graph takes a fixed batch
     stack, _ = ModelInput(model.spec, GdalReader(image), {"red": 1, "green": 2, "blue": 3}).read(
@@ -183,8 +187,8 @@ def main() -> None:
 
     from make_scene import write_scene
 
-    from landslide_mapper.core.catalog import bundled_models
-    from landslide_mapper.core.windows import AxisGrid
+    from landslide_mapper.core.model.catalog import bundled_models
+    from landslide_mapper.core.engine.windows import AxisGrid
 
     model_path = args.model or str(next(iter(bundled_models().values())))
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

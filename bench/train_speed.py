@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import runpy
 import sys
 import tempfile
 import time
@@ -25,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from training.architectures import ARCHITECTURES, build_model, gated_model  # noqa: E402
+from landslide_mapper.training.architectures import ARCHITECTURES, build_model, gated_model  # noqa: E402
 
 WINDOW, OVERLAP, BATCH, DETECT_BATCH = 128, 32, 16, 8
 
@@ -36,7 +37,7 @@ def seconds_per_step(architecture: str, filters: int, jit: bool, steps: int) -> 
     import keras
     import tensorflow as tf
 
-    from training.losses import MAP_LOSSES, binary_crossentropy
+    from landslide_mapper.training.losses import MAP_LOSSES, binary_crossentropy
 
     keras.utils.set_random_seed(0)
     model = build_model(architecture, 4, filters, presence=True)
@@ -66,7 +67,7 @@ def seconds_per_step(architecture: str, filters: int, jit: bool, steps: int) -> 
 def detect_windows_per_second(architecture: str, filters: int, seconds: float = 8.0) -> tuple[int, float]:
     import onnxruntime as ort
 
-    from training.export import prediction_onnx
+    from landslide_mapper.training.export import prediction_onnx
 
     model = gated_model(build_model(architecture, 4, filters, presence=True))
     with tempfile.TemporaryDirectory() as folder:

@@ -3,3 +3,7 @@
 
 class Cancelled(Exception):
     """The user cancelled the run; outputs written so far have been removed."""
+
+
+class NoValidPixels(ValueError):
+    """Every pixel of the input is nodata."""

@@ -20,12 +20,13 @@ from typing import Callable
 import numpy as np
 from osgeo import ogr
 
-from .engine import PROBABILITY_NODATA, CancelFn, NoValidPixels, ProgressFn, WindowSettings, write_values_raster
-from .inputs import ModelInput
-from .model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
-from .outputs import AtomicOutputs, GeoTiffWriter
-from .polygons import polygonize_mask
-from .readers import GdalReader
+from .engine.streaming import PROBABILITY_NODATA, CancelFn, ProgressFn, WindowSettings, write_values_raster
+from .errors import NoValidPixels
+from .imagery.inputs import ModelInput
+from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
+from .io.outputs import AtomicOutputs, GeoTiffWriter
+from .io.polygons import polygonize_mask
+from .io.readers import GdalReader
 
 SALIENCY_NODATA = PROBABILITY_NODATA
 ZONES_LAYER = "salient_zones"
@@ -98,7 +99,7 @@ def saliency(
     """Write the saliency GeoTIFF and, optionally, the salient-zone polygons.
 
     ``landslide_id`` maps a zone's geometry to the id of the landslide it falls in.
-    Outputs appear only when complete, as in :func:`core.engine.detect`.
+    Outputs appear only when complete, as in :func:`core.detect.pipeline.detect`.
     """
     settings.check(model.spec.size_multiple, model.fixed_window)
     if not 0 < percentile < 100:

@@ -4,18 +4,16 @@ registered in real QGIS Processing, a generated scene and small real ONNX models
 from __future__ import annotations
 
 import os
+import runpy
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = ROOT / "build" / "plugins"
-sys.path[:0] = [str(PLUGINS), str(ROOT / "tests"), str(ROOT / "tools")]
-link = PLUGINS / "landslide_mapper"
-if not link.exists():
-    PLUGINS.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(ROOT, target_is_directory=True)
+# one import root, as every entry point: the plugin as the package QGIS loads (plugin_root.py)
+runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tools")]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from model_factory import build_model, default_spec  # noqa: E402
@@ -66,10 +64,9 @@ def exported_model(tmp_path_factory):
     pytest.importorskip("tensorflow")
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
-    from training.data import Sample, make_patchset
-    from training.export import export_run
-    from training.train import TrainConfig, train
+    from landslide_mapper.training.data import Sample, make_patchset
+    from landslide_mapper.training.export import export_run
+    from landslide_mapper.training.train import TrainConfig, train
 
     rng = np.random.default_rng(7)
     samples = []

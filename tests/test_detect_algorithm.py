@@ -61,7 +61,7 @@ def test_provider_reader_equals_gdal_reader(provider, scene):
     from qgis.core import QgsRasterLayer
 
     from landslide_mapper.algorithms.qgis_reader import QgsProviderReader
-    from landslide_mapper.core.readers import GdalReader
+    from landslide_mapper.core.io.readers import GdalReader
 
     layer = QgsRasterLayer(scene["image"], "image")
     via_qgis = QgsProviderReader(layer)
@@ -317,7 +317,7 @@ def test_no_bundled_model_and_no_file(provider, scene, tmp_path, monkeypatch):
 
 
 def test_default_model_is_the_bundled_recommended_one(provider, tmp_path):
-    from landslide_mapper.core.catalog import RECOMMENDED, bundled_models
+    from landslide_mapper.core.model.catalog import RECOMMENDED, bundled_models
 
     models = bundled_models()
     if not models:

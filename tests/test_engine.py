@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 from osgeo import ogr
 
-from landslide_mapper.core.bands import build_stack
-from landslide_mapper.core.engine import Cancelled, DetectOutputs, NoValidPixels, WindowSettings, detect, predict_raster
-from landslide_mapper.core.inputs import InputError, ModelInput
-from landslide_mapper.core.model import OnnxModel
-from landslide_mapper.core.readers import GdalReader, dem_on_grid
-from landslide_mapper.core.spec import ModelSpec
+from landslide_mapper.core.imagery.bands import build_stack
+from landslide_mapper.core.errors import Cancelled, NoValidPixels
+from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster
+from landslide_mapper.core.imagery.inputs import InputError, ModelInput
+from landslide_mapper.core.model.onnx_model import OnnxModel
+from landslide_mapper.core.io.readers import GdalReader, dem_on_grid
+from landslide_mapper.core.model.spec import ModelSpec
 from model_factory import build_model, default_spec, reference_forward
 from rasters import random_image, read_raster, write_raster
 
@@ -231,7 +233,7 @@ def test_device_choice_and_the_provider_that_ran(tmp_path, provider, scene, brig
     the provider that actually ran."""
     import onnxruntime
     import processing
-    from landslide_mapper.core.model import ModelError, providers_for
+    from landslide_mapper.core.model.onnx_model import ModelError, providers_for
     from qgis.core import QgsProcessingFeedback
 
     available = onnxruntime.get_available_providers()
@@ -263,7 +265,7 @@ def test_two_runs_cannot_write_the_same_output_at_once(tmp_path):
     and a lock left by a crashed run is taken over."""
     import subprocess
 
-    from landslide_mapper.core.outputs import AtomicOutputs, OutputError
+    from landslide_mapper.core.io.outputs import AtomicOutputs, OutputError
 
     final = str(tmp_path / "landslides.gpkg")
     with AtomicOutputs() as first:

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from landslide_mapper.core.bands import build_stack
-from landslide_mapper.core.ensemble import ModelEnsemble, flip_averaged
-from landslide_mapper.core.inputs import InputError
-from landslide_mapper.core.model import OnnxModel
+from landslide_mapper.core.imagery.bands import build_stack
+from landslide_mapper.core.model.ensemble import ModelEnsemble, flip_averaged
+from landslide_mapper.core.imagery.inputs import InputError
+from landslide_mapper.core.model.onnx_model import OnnxModel
 from model_factory import build_model, default_spec
 
 
@@ -59,14 +59,14 @@ def test_ensemble_refuses_models_reading_other_bands(models):
 
 
 def image_inputs(spec, image):
-    from landslide_mapper.core.inputs import ModelInput
-    from landslide_mapper.core.readers import ArrayReader
+    from landslide_mapper.core.imagery.inputs import ModelInput
+    from landslide_mapper.core.io.readers import ArrayReader
 
     return ModelInput(spec, ArrayReader(image), {"red": 1, "green": 2, "blue": 3})
 
 
 def blended(model_or_predict, spec, image, settings):
-    from landslide_mapper.core.engine import predict_raster
+    from landslide_mapper.core.engine.streaming import predict_raster
 
     out = np.zeros(image.shape[1:], np.float32)
 
@@ -80,7 +80,7 @@ def blended(model_or_predict, spec, image, settings):
 def test_tta_in_the_engine_equals_the_mean_of_flipped_whole_image_runs(models):
     """With the window grid symmetric (96 px = 2 strides of 48), flipping each window
     is flipping the image: TTA must equal the mean of four flipped whole-image runs."""
-    from landslide_mapper.core.engine import WindowSettings
+    from landslide_mapper.core.engine.streaming import WindowSettings
 
     model = models[0]
     image = np.random.default_rng(5).uniform(0, 255, (3, 96, 96)).astype(np.float32)
@@ -96,7 +96,8 @@ def test_tta_in_the_engine_equals_the_mean_of_flipped_whole_image_runs(models):
 
 
 def test_detect_with_an_ensemble_writes_mean_probability_and_uncertainty(models, tmp_path):
-    from landslide_mapper.core.engine import DetectOutputs, WindowSettings, detect
+    from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+    from landslide_mapper.core.engine.streaming import WindowSettings
     from rasters import read_raster, write_raster
 
     first, second, _ = models
@@ -104,8 +105,8 @@ def test_detect_with_an_ensemble_writes_mean_probability_and_uncertainty(models,
     path = write_raster(tmp_path / "image.tif", image)
 
     def run(model, name, settings, **kwargs):
-        from landslide_mapper.core.inputs import ModelInput
-        from landslide_mapper.core.readers import GdalReader
+        from landslide_mapper.core.imagery.inputs import ModelInput
+        from landslide_mapper.core.io.readers import GdalReader
 
         outputs = DetectOutputs(str(tmp_path / f"{name}_p.tif"), str(tmp_path / f"{name}_m.tif"), **kwargs)
         detect(ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3}), model, outputs, settings)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from osgeo import ogr, osr
 
-from landslide_mapper.core.evaluation import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
+from landslide_mapper.core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
 from landslide_mapper.core.errors import Cancelled
 from rasters import write_raster
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from landslide_mapper.core.catalog import bundled_models
+from landslide_mapper.core.model.catalog import bundled_models
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "build" / "test-artifacts"

@@ -30,7 +30,7 @@ def small_image(tmp_path) -> str:
 def test_plugin_zip_installs_and_runs_detect_headless(tmp_path):
     """The ZIP holds the plugin and nothing else, and unpacked as the plugin manager
     does, it runs Detect with its bundled model."""
-    from core.catalog import bundled_models
+    from landslide_mapper.core.model.catalog import bundled_models
     from test_qgis_process import qgis_process, start_profile
 
     if not bundled_models():
@@ -94,7 +94,7 @@ def test_desktop_asks_once_and_installs_on_yes(qgis_app, qgis_iface, monkeypatch
     thing replaced here), and the installer it starts."""
     import landslide_mapper.plugin as plugin_module
     from landslide_mapper.algorithms import install_dialog
-    from landslide_mapper.core import dependencies
+    from landslide_mapper.core.model import dependencies
     from qgis.PyQt.QtWidgets import QMessageBox
 
     monkeypatch.setattr(dependencies, "onnxruntime_problem",

@@ -62,7 +62,7 @@ def test_a_deepness_segmentor_runs_with_its_landslide_class(provider, scene, tmp
     np.testing.assert_allclose(detect(standardized, scene, tmp_path / "b"),
                                expected_probability(image, 2, (0.5,) * 3, (0.25,) * 3), atol=1e-4)
 
-    from landslide_mapper.core.model import OnnxModel
+    from landslide_mapper.core.model.onnx_model import OnnxModel
 
     spec = OnnxModel(model).spec
     assert (spec.patch_size, spec.threshold, spec.layout, spec.extra["resolution_m"]) == (64, 0.5, "NCHW", 1.0)
@@ -85,11 +85,8 @@ def test_the_class_is_named_when_no_class_says_landslide(provider, scene, tmp_pa
 def test_our_model_as_a_deepness_copy_detects_the_same(provider, scene, bright_model, tmp_path):
     """The interop copy, read back through its Deepness keys alone, gives Detect's
     probability of the original model."""
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from training.interop import interop_copy
+    from landslide_mapper.training.interop import interop_copy
 
     copy = interop_copy(bright_model, tmp_path / "bright_deepness.onnx")
     stored = {p.key: p.value for p in onnx.load(str(copy)).metadata_props}
@@ -105,13 +102,11 @@ def test_geodeep_itself_runs_our_interop_copy(provider, scene, bright_model, tmp
     (a 5-px median filter and no segment under (2 x seg_small_segment)² = 484 px)."""
     import subprocess
     import sys
-    from pathlib import Path
 
     from scipy import ndimage
 
     pytest.importorskip("geodeep")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from training.interop import interop_copy
+    from landslide_mapper.training.interop import interop_copy
 
     copy = interop_copy(bright_model, tmp_path / "bright_geodeep.onnx")
     code = ("import sys, numpy, geodeep; "

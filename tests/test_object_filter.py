@@ -34,7 +34,7 @@ def area_filter(cut_area_m2: float) -> dict:
 
 
 def test_perimeter_counts_outer_and_inner_rings_as_polygons_do():
-    from landslide_mapper.core.object_filter import image_objects
+    from landslide_mapper.core.model.object_filter import image_objects
 
     probability = np.zeros((7, 7), np.float32)
     probability[1:4, 1:4] = 0.9
@@ -51,7 +51,7 @@ def test_perimeter_counts_outer_and_inner_rings_as_polygons_do():
 def test_features_from_a_raster_equal_those_of_detects_polygons(provider, scene, bright_model, tmp_path):
     """One feature definition: objects measured on the probability raster (as when fitting
     and benchmarking) have exactly the features of the polygons Detect writes."""
-    from landslide_mapper.core.object_filter import feature_vector, image_objects
+    from landslide_mapper.core.model.object_filter import feature_vector, image_objects
 
     out = tmp_path / "o"
     out.mkdir()
@@ -97,8 +97,8 @@ def test_detect_sets_aside_what_the_filter_scores_low_and_keeps_everything_when_
 
 
 def test_a_malformed_filter_is_named():
-    from landslide_mapper.core.object_filter import ObjectFilter
-    from landslide_mapper.core.spec import SpecError
+    from landslide_mapper.core.model.object_filter import ObjectFilter
+    from landslide_mapper.core.model.spec import SpecError
 
     broken = area_filter(100.0)
     del broken["cut"]
@@ -113,7 +113,7 @@ def test_a_malformed_filter_is_named():
 def test_fitting_separates_false_alarms_and_keeps_the_landslides():
     """Objects like those the models draw: true ones large and confident, false alarms
     small or weak. The fitted cut drops most false alarms and no landslide."""
-    from landslide_mapper.core.object_filter import fit_object_filter, image_objects
+    from landslide_mapper.core.model.object_filter import fit_object_filter, image_objects
 
     rng = np.random.default_rng(0)
     images = []

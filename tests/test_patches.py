@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from landslide_mapper.core.patches import read_patch_folder
+from landslide_mapper.core.imagery.patches import read_patch_folder
 from rasters import read_raster
 
 
@@ -13,7 +13,7 @@ def inventory(scene, tmp_path_factory):
     """The scene's truth as landslide polygons, stored in EPSG:4326 (not the image's CRS)."""
     from osgeo import gdal
 
-    from landslide_mapper.core.polygons import polygonize_mask
+    from landslide_mapper.core.io.polygons import polygonize_mask
 
     folder = tmp_path_factory.mktemp("inventory")
     utm = str(folder / "utm.gpkg")
@@ -37,7 +37,7 @@ def test_patches_from_a_raster_and_an_inventory(provider, scene, inventory, tmp_
     assert positives == result["WITH_LANDSLIDES"] > 0
     assert (len(patches) - positives) == round(positives * 0.25 / 0.75)  # the negative share, as asked
     # the inventory (in EPSG:4326) lands on the truth it was made from: reprojected, not shifted
-    from landslide_mapper.core.patches import inventory_sample
+    from landslide_mapper.core.imagery.patches import inventory_sample
 
     sample = inventory_sample(scene["image"], inventory, {"red": 1, "green": 2, "blue": 3})
     truth = read_raster(scene["truth"])[0]

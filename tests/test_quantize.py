@@ -1,7 +1,6 @@
 """INT8 variants: quantized on real patches, picked by Detect's PRECISION."""
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +10,20 @@ from rasters import read_raster
 
 ROOT = Path(__file__).resolve().parent.parent
 BIJIE = ROOT.parent / "shared" / "data" / "bijie"
-sys.path.insert(0, str(ROOT))
 
 
 @pytest.mark.skipif(not (BIJIE / "index.csv").exists(), reason="../shared/data not present")
 def test_int8_variant_detects_like_the_float_model(provider, scene, bright_model, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
-    from training.quantize import quantize
+    from landslide_mapper.training.quantize import quantize
 
     model = tmp_path / "bright.onnx"
     shutil.copy(bright_model, model)
     int8 = quantize(model, str(BIJIE), count=16)
     assert int8.name == "bright_int8.onnx" and int8.stat().st_size > 0
 
-    from landslide_mapper.core.model import OnnxModel
+    from landslide_mapper.core.model.onnx_model import OnnxModel
 
     spec = OnnxModel(int8).spec
     assert spec.extra["precision"] == "int8" and spec.bands == OnnxModel(model).spec.bands

@@ -14,8 +14,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from osgeo import gdal
 
-from landslide_mapper.core.readers import Grid
-from landslide_mapper.core.resolution import model_grid, pixel_size_m
+from landslide_mapper.core.io.readers import Grid
+from landslide_mapper.core.io.resolution import model_grid, pixel_size_m
 from model_factory import METADATA_KEY, default_spec
 from rasters import read_raster, write_raster
 
@@ -159,11 +159,13 @@ def _utm_wkt():
 
 
 def test_cancel_while_resampling_leaves_nothing(tmp_path):
-    from landslide_mapper.core.engine import Cancelled, DetectOutputs, WindowSettings, detect
-    from landslide_mapper.core.inputs import ModelInput
-    from landslide_mapper.core.model import OnnxModel
-    from landslide_mapper.core.readers import GdalReader
-    from landslide_mapper.core.resolution import gdal_reader_on
+    from landslide_mapper.core.errors import Cancelled
+    from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+    from landslide_mapper.core.engine.streaming import WindowSettings
+    from landslide_mapper.core.imagery.inputs import ModelInput
+    from landslide_mapper.core.model.onnx_model import OnnxModel
+    from landslide_mapper.core.io.readers import GdalReader
+    from landslide_mapper.core.io.resolution import gdal_reader_on
 
     model = OnnxModel(gradient_model(tmp_path / "ramp.onnx", resolution_m=1.0))
     original = GdalReader(ramp_scene(tmp_path / "coarse.tif", 2.0))

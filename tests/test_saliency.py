@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from landslide_mapper.core.engine import WindowSettings, predict_raster
-from landslide_mapper.core.inputs import ModelInput
-from landslide_mapper.core.model import ModelError, OnnxModel
-from landslide_mapper.core.polygons import polygonize_mask
-from landslide_mapper.core.readers import GdalReader
+from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster
+from landslide_mapper.core.imagery.inputs import ModelInput
+from landslide_mapper.core.model.onnx_model import ModelError, OnnxModel
+from landslide_mapper.core.io.polygons import polygonize_mask
+from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.saliency import raster_percentile, saliency, saliency_model_for, write_above
-from landslide_mapper.core.windows import AxisGrid
+from landslide_mapper.core.engine.windows import AxisGrid
 from rasters import random_image, read_raster, write_raster
 
 pytestmark = pytest.mark.slow
@@ -220,7 +220,7 @@ def test_detect_then_saliency_in_a_graphical_model(provider, scene, exported_mod
 
 
 def test_boundary_share_on_a_constructed_case(tmp_path):
-    from landslide_mapper.core.polygons import boundary_summary
+    from landslide_mapper.core.io.polygons import boundary_summary
 
     mask = np.zeros((40, 40), np.uint8)
     mask[10:30, 10:30] = 1  # a 20 x 20 px square landslide

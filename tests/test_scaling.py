@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from landslide_mapper.core import scaling
-from landslide_mapper.core.inputs import InputError
-from landslide_mapper.core.readers import ArrayReader, GdalReader
-from landslide_mapper.core.spec import ModelSpec
+from landslide_mapper.core.imagery import scaling
+from landslide_mapper.core.imagery.inputs import InputError
+from landslide_mapper.core.io.readers import ArrayReader, GdalReader
+from landslide_mapper.core.model.spec import ModelSpec
 from model_factory import build_model, default_spec
 from rasters import read_raster, write_raster
 

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from landslide_mapper.core.catalog import bundled_models
-from landslide_mapper.core.engine import Cancelled, DetectOutputs, WindowSettings, detect
-from landslide_mapper.core.model import OnnxModel
-from landslide_mapper.core.tiling import DetectJob, dask_runner, detect_tiled, plan_tiles, run_in_process
-from landslide_mapper.core.windows import AxisGrid
+from landslide_mapper.core.model.catalog import bundled_models
+from landslide_mapper.core.errors import Cancelled
+from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+from landslide_mapper.core.engine.streaming import WindowSettings
+from landslide_mapper.core.model.onnx_model import OnnxModel
+from landslide_mapper.core.detect.tiling import DetectJob, dask_runner, detect_tiled, plan_tiles, run_in_process
+from landslide_mapper.core.engine.windows import AxisGrid
 from rasters import read_raster, write_raster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

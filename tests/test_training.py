@@ -4,7 +4,6 @@ Runs real TensorFlow on tiny models (4 base filters) and real data from ../share
 """
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +12,16 @@ from osgeo import ogr, osr
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))  # training/ imports core/ as a top-level package, as `python -m training` does
 
 tf = pytest.importorskip("tensorflow")
 
-from core.bands import build_stack  # noqa: E402
-from core.inputs import ModelInput  # noqa: E402
-from core.readers import GdalReader  # noqa: E402
-from core.spec import ModelSpec  # noqa: E402
-from training import augment as aug  # noqa: E402
-from training.architectures import ARCHITECTURES, build_model  # noqa: E402
-from training.data import (  # noqa: E402
+from landslide_mapper.core.imagery.bands import build_stack  # noqa: E402
+from landslide_mapper.core.imagery.inputs import ModelInput  # noqa: E402
+from landslide_mapper.core.io.readers import GdalReader  # noqa: E402
+from landslide_mapper.core.model.spec import ModelSpec  # noqa: E402
+from landslide_mapper.training import augment as aug  # noqa: E402
+from landslide_mapper.training.architectures import ARCHITECTURES, build_model  # noqa: E402
+from landslide_mapper.training.data import (  # noqa: E402
     Sample,
     bijie_split,
     cut_patches,
@@ -33,7 +31,7 @@ from training.data import (  # noqa: E402
     read_landslide4sense,
     inventory_sample,
 )
-from training.losses import CombinedTverskyLoss, ThresholdedScore, tversky_index  # noqa: E402
+from landslide_mapper.training.losses import CombinedTverskyLoss, ThresholdedScore, tversky_index  # noqa: E402
 
 pytestmark = pytest.mark.slow
 needs_data = pytest.mark.skipif(not (SHARED / "bijie" / "index.csv").exists(), reason="../shared/data not present")
@@ -156,7 +154,7 @@ def test_training_patch_equals_detect_input_for_the_same_window(tmp_path, scene)
     sources = {k: v[64:192, 32:160] for k, v in sample.sources.items()}
     slope = sources.pop("slope")
     training_input = build_stack(spec, sources, slope)
-    from core.readers import dem_on_grid
+    from landslide_mapper.core.io.readers import dem_on_grid
 
     reader = GdalReader(scene["image"])
     detect_input, _ = ModelInput(spec, reader, {"red": 1, "green": 2, "blue": 3},
@@ -178,8 +176,8 @@ def test_augmentation_moves_mask_and_bands_together():
 
 def test_train_resume_and_export(tmp_path):
     """A tiny model trains, stops, resumes, and exports to ONNX graphs that match TF."""
-    from training.export import export_run, tf_saliency
-    from training.train import TrainConfig, train
+    from landslide_mapper.training.export import export_run, tf_saliency
+    from landslide_mapper.training.train import TrainConfig, train
 
     rng = np.random.default_rng(1)
     samples = []
@@ -205,7 +203,7 @@ def test_train_resume_and_export(tmp_path):
     prediction, saliency = written[:2]
     assert {p.name for p in written} == {"tiny.onnx", "tiny_saliency.onnx", "tiny.md", "tiny_curves.png"}
     assert "held-out" not in (out.with_suffix(".md")).read_text()  # no test data given: no test scores claimed
-    from core.model import OnnxModel
+    from landslide_mapper.core.model.onnx_model import OnnxModel
 
     spec = OnnxModel(prediction).spec.to_dict()
     assert spec["metrics"]["epochs_trained"] == 3 and "f1" in spec["metrics"]["validation"]
@@ -248,7 +246,7 @@ def test_every_architecture_exports_both_graphs_matching_tensorflow(architecture
     BiasAddGrad handler) and match TensorFlow; the saliency graph stores its weights once,
     so it holds the prediction graph's weights plus one window-sized constant (the
     derivative of the window mean, 1/128² per pixel) and a few per-channel scales."""
-    from training.export import check_prediction, check_saliency, prediction_onnx, saliency_onnx, share_weights
+    from landslide_mapper.training.export import check_prediction, check_saliency, prediction_onnx, saliency_onnx, share_weights
 
     model = build_model(architecture, bands=4, base_filters=4)
     batch = np.random.default_rng(3).normal(size=(2, 128, 128, 4)).astype(np.float32)
@@ -265,8 +263,8 @@ def test_every_architecture_exports_both_graphs_matching_tensorflow(architecture
 def test_cli_trains_on_a_raster_inventory_with_a_dem(tmp_path, scene):
     """`python -m training train --image --polygons --dem` end to end, on the generated
     scene and its own truth polygonized as the inventory: a slope model comes out."""
-    from landslide_mapper.core.polygons import polygonize_mask
-    from training.__main__ import main
+    from landslide_mapper.core.io.polygons import polygonize_mask
+    from landslide_mapper.training.cli import main
 
     inventory = str(tmp_path / "inventory.gpkg")
     polygonize_mask(scene["truth"], scene["truth"], inventory, value_name="truth")
@@ -286,8 +284,8 @@ def test_cli_trains_on_a_patch_folder_from_processing(provider, tmp_path, scene)
     """'Create training patches' in QGIS, then `python -m training train --patches`."""
     import processing
 
-    from landslide_mapper.core.polygons import polygonize_mask
-    from training.__main__ import main
+    from landslide_mapper.core.io.polygons import polygonize_mask
+    from landslide_mapper.training.cli import main
 
     inventory = str(tmp_path / "inventory.gpkg")
     polygonize_mask(scene["truth"], scene["truth"], inventory, value_name="truth")
@@ -306,9 +304,9 @@ def test_cli_trains_on_a_patch_folder_from_processing(provider, tmp_path, scene)
 def test_cli_trains_a_slope_model_on_landslide4sense(tmp_path):
     """The slope path end to end on real data: Landslide4Sense's slope band in, a slope
     model out, exported and run by the engine."""
-    from core.model import OnnxModel
-    from training.__main__ import main
-    from training.export import export_run
+    from landslide_mapper.core.model.onnx_model import OnnxModel
+    from landslide_mapper.training.cli import main
+    from landslide_mapper.training.export import export_run
 
     run = tmp_path / "run"
     main(["train", "--data", str(SHARED / "landslide4sense"), "--bands", "red,green,blue,brightness,slope",
@@ -337,7 +335,7 @@ def _blob_samples(count: int, seed: int, landslides: bool = True) -> list:
 
 
 def test_crop_sampler_centres_on_landslides_and_mines_hard_negatives():
-    from training.sampler import CropMix, CropSampler
+    from landslide_mapper.training.sampler import CropMix, CropSampler
 
     samples = _blob_samples(6, 0) + _blob_samples(6, 1, landslides=False)
     sampler = CropSampler(samples, CropMix(positive_share=1.0, jitter=0), seed=0, augment_crops=False)
@@ -360,7 +358,7 @@ def test_crop_sampler_centres_on_landslides_and_mines_hard_negatives():
 
 
 def test_learning_rate_warms_up_then_decays_on_the_global_step():
-    from training.campaign import CampaignConfig, learning_rate
+    from landslide_mapper.training.campaign import CampaignConfig, learning_rate
 
     config = CampaignConfig(steps=1000, warmup_steps=100, peak_learning_rate=1e-3, final_learning_rate=1e-5)
     assert learning_rate(config, 0) == pytest.approx(1e-5)
@@ -372,7 +370,7 @@ def test_learning_rate_warms_up_then_decays_on_the_global_step():
 
 
 def test_balanced_losses_by_hand():
-    from training.losses import MAP_LOSSES
+    from landslide_mapper.training.losses import MAP_LOSSES
 
     y = np.array([1, 1, 0, 0], np.float32).reshape(1, 2, 2, 1)
     p = np.array([0.9, 0.6, 0.3, 0.0], np.float32).reshape(1, 2, 2, 1)
@@ -394,9 +392,9 @@ def test_campaign_resumes_exactly_and_exports_one_gated_graph(tmp_path):
     whose output is the probability map times the window's presence score."""
     import keras
 
-    from training.architectures import gated_model, has_presence_head, pixel_model
-    from training.campaign import CampaignConfig, train_campaign
-    from training.export import export_run
+    from landslide_mapper.training.architectures import gated_model, has_presence_head, pixel_model
+    from landslide_mapper.training.campaign import CampaignConfig, train_campaign
+    from landslide_mapper.training.export import export_run
 
     train_samples = _blob_samples(6, 2) + _blob_samples(3, 3, landslides=False)
     val_samples = _blob_samples(2, 4) + _blob_samples(1, 5, landslides=False)

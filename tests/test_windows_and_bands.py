@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from landslide_mapper.core.bands import brightness_index, build_stack, ground_pixel_size, slope_degrees
-from landslide_mapper.core.spec import ModelSpec
-from landslide_mapper.core.windows import AxisGrid, blend_weights_1d, reflect_indices
+from landslide_mapper.core.imagery.bands import brightness_index, build_stack, ground_pixel_size, slope_degrees
+from landslide_mapper.core.model.spec import ModelSpec
+from landslide_mapper.core.engine.windows import AxisGrid, blend_weights_1d, reflect_indices
 from model_factory import default_spec
 
 

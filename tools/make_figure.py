@@ -7,20 +7,20 @@ outline and saliency, all computed through the engine Detect and Saliency use.
 from __future__ import annotations
 
 import argparse
-import sys
+import runpy
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from core.engine import WindowSettings, predict_raster  # noqa: E402
-from core.inputs import ModelInput  # noqa: E402
-from core.model import OnnxModel  # noqa: E402
-from core.readers import ArrayReader  # noqa: E402
-from core.saliency import saliency_model_for  # noqa: E402
-from training.data import bijie_split, read_bijie  # noqa: E402
+from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster  # noqa: E402
+from landslide_mapper.core.imagery.inputs import ModelInput  # noqa: E402
+from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
+from landslide_mapper.core.io.readers import ArrayReader  # noqa: E402
+from landslide_mapper.core.saliency import saliency_model_for  # noqa: E402
+from landslide_mapper.training.data import bijie_split, read_bijie  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bijie"
 

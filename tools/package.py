@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import runpy
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from core.catalog import RECOMMENDED, bundled_models  # noqa: E402
+from landslide_mapper.core.model.catalog import RECOMMENDED, bundled_models  # noqa: E402
 
 PLUGIN_NAME = "landslide_mapper"  # the folder QGIS installs it as
-FILES = ("metadata.txt", "__init__.py", "plugin.py", "README.md", "LICENSE")
+FILES = ("metadata.txt", "__init__.py", "plugin.py", "plugin_root.py", "README.md", "LICENSE")
 FOLDERS = ("algorithms", "core", "styles", "icons")
 MODEL_COMPANIONS = ("{key}.onnx", "{key}_saliency.onnx", "{key}.md", "{key}_curves.png")
 

@@ -8,6 +8,7 @@ per-band percentile stretch it used before (kept here only to measure the change
 from __future__ import annotations
 
 import argparse
+import runpy
 import sys
 import tempfile
 from pathlib import Path
@@ -15,14 +16,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
+sys.path.insert(0, str(ROOT / "tests"))
 
-from core import scaling  # noqa: E402
-from core.catalog import bundled_models  # noqa: E402
-from core.engine import DetectOutputs, WindowSettings, detect  # noqa: E402
-from core.inputs import ModelInput  # noqa: E402
-from core.model import OnnxModel  # noqa: E402
-from core.readers import GdalReader  # noqa: E402
+from landslide_mapper.core.imagery import scaling  # noqa: E402
+from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
+from landslide_mapper.core.detect.pipeline import DetectOutputs, detect  # noqa: E402
+from landslide_mapper.core.engine.streaming import WindowSettings  # noqa: E402
+from landslide_mapper.core.imagery.inputs import ModelInput  # noqa: E402
+from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
+from landslide_mapper.core.io.readers import GdalReader  # noqa: E402
 from rasters import bijie_mosaic, radiometric_copies, read_raster  # noqa: E402
 
 BIJIE = ROOT.parent / "shared" / "data" / "bijie"

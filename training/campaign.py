@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bands import build_stack
-from core.patches import Sample
-from core.spec import ModelSpec
+from ..core.imagery.bands import build_stack
+from ..core.imagery.patches import Sample
+from ..core.model.spec import ModelSpec
 
 from .sampler import CropMix, CropSampler
 from .train import _append_log, _spec, plot_log

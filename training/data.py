@@ -2,7 +2,7 @@
 
 A patch is kept as its *sources* (raw image bands by name, and slope in degrees when
 there is a DEM) plus a 0/1 mask; the network's bands are built from them at batch time
-by :func:`core.bands.build_stack`, the function Detect uses for every window. Patches
+by :func:`core.imagery.bands.build_stack`, the function Detect uses for every window. Patches
 are cut at the imagery's native resolution (mirror-padded when an image is smaller than
 a patch, never resized), because Detect runs at native resolution.
 """
@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from osgeo import gdal
 
-from core.patches import (  # noqa: F401  (the training side's names for them)
+from ..core.imagery.patches import (  # noqa: F401  (the training side's names for them)
     PATCH,
     PatchSet,
     Sample,

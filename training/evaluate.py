@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from core.engine import WindowSettings, predict_raster
-from core.ensemble import flip_averaged
-from core.inputs import ModelInput
-from core.metrics import Confusion
-from core.model import OnnxModel
-from core.readers import ArrayReader
+from ..core.engine.streaming import WindowSettings, predict_raster
+from ..core.model.ensemble import flip_averaged
+from ..core.imagery.inputs import ModelInput
+from ..core.evaluation.metrics import Confusion
+from ..core.model.onnx_model import OnnxModel
+from ..core.io.readers import ArrayReader
 
 from .data import Sample
 
@@ -84,7 +84,7 @@ def best_threshold(model: OnnxModel, samples, candidates=THRESHOLDS) -> tuple[fl
 
 def detect_objects(probabilities, masks, threshold: float, pixel_size_m: float, min_area_m2: float) -> list:
     """Each image's objects as Detect draws them (at ``threshold``, at least ``min_area_m2``)."""
-    from core.object_filter import image_objects
+    from ..core.model.object_filter import image_objects
 
     return [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2) for p, m in zip(probabilities, masks)]
 
@@ -94,7 +94,7 @@ def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=N
     (those the object filter sets aside left out), pixel scores over all images and over
     the images holding landslides, landslides found, landslide-free images flagged (with at
     least one kept polygon)."""
-    from core.object_filter import filtered_scores, kept_by
+    from ..core.model.object_filter import filtered_scores, kept_by
 
     return {**filtered_scores(objects, [kept_by(object_filter, o) for o in objects]), "threshold": threshold,
             "min_area_m2": min_area_m2, "object_filter": object_filter is not None, "images": len(objects)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.spec import METADATA_KEY, ModelSpec
+from ..core.model.spec import METADATA_KEY, ModelSpec
 
 PREDICTION_TOLERANCE = 1e-4  # max abs difference, probability
 SALIENCY_TOLERANCE = 0.01  # 99.9th percentile of the abs difference, as a share of the saliency's peak
@@ -131,9 +131,9 @@ def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float, va
     gives them by default (minimum area, object filter). ``val``: the validation images,
     read once by the caller. Writes the model as it goes.
     """
-    from core.engine import DEFAULT_MIN_AREA_M2
-    from core.model import OnnxModel
-    from core.object_filter import fit_object_filter
+    from ..core.detect.pipeline import DEFAULT_MIN_AREA_M2
+    from ..core.model.onnx_model import OnnxModel
+    from ..core.model.object_filter import fit_object_filter
 
     from .data import BIJIE_RESOLUTION_M, bijie_split, read_bijie
     from .evaluate import best_threshold_of, detect_objects, detect_scores, predict_sample, score_probabilities
@@ -173,7 +173,7 @@ def calibrate(prediction, out: Path, spec: ModelSpec, data, val_share: float, va
 def input_percentiles(samples, spec: ModelSpec, per_image: int = 2000, seed: int = 0) -> dict:
     """The 2nd and 98th percentiles of the training imagery, per image band the model
     reads (a sample of pixels from every image)."""
-    from core.scaling import PERCENTILES
+    from ..core.imagery.scaling import PERCENTILES
 
     rng = np.random.default_rng(seed)
     picked = {name: [] for name in spec.image_bands}
@@ -312,7 +312,7 @@ def model_card(spec: dict, filename: str) -> str:
 def check_inputs(spec: ModelSpec, data, count: int, val_share: float = 0.3) -> np.ndarray:
     """Real normalized NHWC patches when a dataset is given (its validation images),
     else seeded normal noise: what the exported graphs are checked on."""
-    from core.bands import build_stack
+    from ..core.imagery.bands import build_stack
 
     if data:
         from .data import bijie_split, cut_patches, read_bijie

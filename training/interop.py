@@ -2,7 +2,7 @@
 
 Those tools feed NCHW red, green, blue scaled to 0-1 and read one probability channel per
 class. The copy wraps our graph: in front, the 0-255 values back, the brightness band
-computed in the graph (the same formula as core.bands), our normalization and layout;
+computed in the graph (the same formula as core.imagery.bands), our normalization and layout;
 behind, (background, landslide) = (1 - p, p). Their metadata keys describe it. Our own
 spec is left out: the copy's input is no longer what that spec says.
 """
@@ -21,7 +21,7 @@ def interop_copy(model_path: str | Path, out_path: str | Path | None = None, ove
     import onnx
     from onnx import TensorProto, compose, helper, numpy_helper
 
-    from core.model import OnnxModel
+    from ..core.model.onnx_model import OnnxModel
 
     source = Path(model_path)
     model = OnnxModel(source)
@@ -41,7 +41,7 @@ def interop_copy(model_path: str | Path, out_path: str | Path | None = None, ove
         helper.make_node("Mul", ["image", "c255"], ["rgb"]),
         helper.make_node("Split", ["rgb", "split3"], ["red", "green", "blue"], axis=1),
     ]
-    if "brightness" in spec.bands:  # sqrt((R² + G² + B²) / 3), as core.bands.brightness_index
+    if "brightness" in spec.bands:  # sqrt((R² + G² + B²) / 3), as core.imagery.bands.brightness_index
         nodes += [
             helper.make_node("Mul", ["rgb", "rgb"], ["squares"]),
             helper.make_node("ReduceMean", ["squares"], ["mean_square"], axes=[1], keepdims=1),

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.catalog import variant
-from core.spec import METADATA_KEY
+from ..core.model.catalog import variant
+from ..core.model.spec import METADATA_KEY
 
 
 def calibration_windows(spec, data: str, count: int = 64, seed: int = 0) -> np.ndarray:
     """Normalized NHWC patches cut from Bijie training images (never test images), as
     the engine would feed them: half with landslide pixels, half without."""
-    from core.bands import build_stack
+    from ..core.imagery.bands import build_stack
 
     from .data import bijie_split, cut_patches, read_bijie
 
@@ -41,7 +41,7 @@ def quantize(model_path: str | Path, data: str, out_path: str | Path | None = No
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from core.model import OnnxModel
+    from ..core.model.onnx_model import OnnxModel
 
     source = Path(model_path)
     out = Path(out_path) if out_path else variant(source, "int8")

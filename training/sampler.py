@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.patches import PATCH, Sample
-from core.windows import reflect_indices
+from ..core.imagery.patches import PATCH, Sample
+from ..core.engine.windows import reflect_indices
 
 from .augment import augment
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bands import build_stack
-from core.spec import ModelSpec
+from ..core.imagery.bands import build_stack
+from ..core.model.spec import ModelSpec
 
 from .augment import augment
 from .data import PATCH, PatchSet

@@ -16,9 +16,9 @@ from typing import Iterator, Sequence
 import numpy as np
 from osgeo import gdal
 
-from .bands import ground_pixel_size
-from .readers import CroppedReader, GdalReader, Grid, RasterReader, srs_from
-from .spec import ModelSpec
+from ..imagery.bands import ground_pixel_size
+from ..io.readers import CroppedReader, GdalReader, Grid, RasterReader, srs_from
+from ..model.spec import ModelSpec
 
 gdal.UseExceptions()
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .inputs import InputError
-from .readers import RasterReader
-from .spec import ModelSpec
+from ..imagery.inputs import InputError
+from ..io.readers import RasterReader
+from ..model.spec import ModelSpec
 
 AUTO, NONE, MANUAL = "auto", "none", "manual"
 MODES = (AUTO, NONE, MANUAL)

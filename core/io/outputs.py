@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from .readers import Grid
+from ..io.readers import Grid
 
 gdal.UseExceptions()
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .dependencies import import_onnxruntime
-from .interop import has_foreign_metadata, spec_from_foreign_metadata
-from .spec import METADATA_KEY, ModelSpec, SpecError
+from ..model.dependencies import import_onnxruntime
+from ..model.interop import has_foreign_metadata, spec_from_foreign_metadata
+from ..model.spec import METADATA_KEY, ModelSpec, SpecError
 
 
 class ModelError(RuntimeError):

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .spec import ModelSpec, normalize
+from ..model.spec import ModelSpec, normalize
 
 # WGS84 ellipsoid, for the ground size of a pixel in a geographic CRS.
 _WGS84_A = 6378137.0

@@ -34,7 +34,7 @@ SPEC_VERSION = 1
 
 #: Bands read straight from the image, by the band number the user picks.
 IMAGE_BANDS = ("red", "green", "blue", "nir")
-#: Bands computed by :mod:`core.bands` from image bands or from a DEM.
+#: Bands computed by :mod:`core.imagery.bands` from image bands or from a DEM.
 DERIVED_BANDS = ("brightness", "slope")
 BAND_VOCABULARY = IMAGE_BANDS + DERIVED_BANDS
 

@@ -1,8 +1,8 @@
-"""The streaming sliding-window engine and the Detect pipeline.
+"""The streaming sliding-window engine: any model over any raster, in bounded memory.
 
 :func:`predict_raster` walks the raster one row of windows at a time. A row's windows
 are read in column chunks of ``batch_size`` windows, sent to the network as one batch,
-and accumulated (weighted, see :mod:`core.windows`) into a buffer one window high and
+and accumulated (weighted, see :mod:`core.engine.windows`) into a buffer one window high and
 one raster wide. When a row is done, the buffer's top ``stride`` rows can no longer
 change: they are normalized, handed to ``on_rows`` and dropped. Memory therefore grows
 with the raster's width only through that buffer, and not at all with its height.
@@ -13,40 +13,25 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
-from .ensemble import ModelEnsemble, flip_averaged
-from .errors import Cancelled
-from .inputs import ModelInput
-from .model import OnnxModel
-from .object_filter import ObjectFilter
-from .outputs import AtomicOutputs, GeoTiffWriter, remove_dataset
-from .polygons import boundary_summary, feature_count, polygonize_mask
-from .readers import RasterReader
-from .resolution import resampled_rows
-from .spec import ModelSpec
-from .windows import AxisGrid, Region, blend_weights_2d
+from ..errors import Cancelled
+from ..imagery.inputs import ModelInput
+from ..io.outputs import GeoTiffWriter, remove_dataset
+from ..io.readers import RasterReader
+from ..io.resolution import resampled_rows
+from ..engine.windows import AxisGrid, Region, blend_weights_2d
 
 log = logging.getLogger(__name__)
 
 PROBABILITY_NODATA = -9999.0
-MASK_NODATA = 255
 
 ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
 RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
-
-
-#: Detect's default minimum polygon area: smaller specks are noise, not landslides to map
-DEFAULT_MIN_AREA_M2 = 100.0
-
-
-class NoValidPixels(ValueError):
-    """Every pixel of the input is nodata."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +78,7 @@ def predict_raster(
     A region runs exactly the windows of the whole raster's grid that touch it, batched
     at the same window columns, and sums them in the same order: its values are those
     of the whole-raster run, bit for bit, so a job split into regions merges back into
-    exactly the single run (see :mod:`core.tiling`).
+    exactly the single run (see :mod:`core.detect.tiling`).
     """
     grid = inputs.grid
     region = region or Region(0, 0, grid.width, grid.height)
@@ -225,172 +210,3 @@ def write_values_raster(inputs: ModelInput, predict, settings: WindowSettings, p
             lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, nodata).astype(np.float32)),
             progress, is_cancelled,
         )
-
-
-@dataclass(frozen=True)
-class DetectOutputs:
-    probability: str
-    mask: str
-    polygons: str | None = None
-    uncertainty: str | None = None  # an ensemble's per-pixel standard deviation over its members
-    dropped: str | None = None  # polygons the model's object filter sets aside as likely false alarms
-
-
-@dataclass
-class DetectResult:
-    valid_pixels: int
-    landslide_pixels: int
-    polygon_count: int
-    providers: list[str]
-    dropped_count: int = 0  # polygons set aside by the object filter
-    filtered: bool = False  # whether the model's object filter ran
-
-
-class DetectRasters:
-    """Detect's probability and mask GeoTIFFs (and an ensemble's uncertainty), written
-    row by row under temporary names from ``atomic``; used by one run and by the merge of
-    a split run alike, so both write the same files from the same values."""
-
-    def __init__(self, atomic: AtomicOutputs, outputs: DetectOutputs, grid, threshold: float,
-                 uncertainty_note: str | None = None):
-        self.threshold = threshold
-        self.landslide_pixels = 0
-        self.with_spread = outputs.uncertainty is not None
-        self.probability_path = atomic.temporary(outputs.probability)
-        self.mask_path = atomic.temporary(outputs.mask)
-        self._files = ExitStack()
-        self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA))
-        # one float32 writer per channel of the values: probability, then the ensemble's spread
-        self._float_writers = [self._files.enter_context(
-            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA))]
-        if self.with_spread:
-            self._float_writers.append(self._files.enter_context(GeoTiffWriter(
-                atomic.temporary(outputs.uncertainty), grid, np.float32, PROBABILITY_NODATA,
-                {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"})))
-
-    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
-        """``values``: probability (rows, width), or (probability, spread) with an uncertainty output."""
-        prob = values[0] if self.with_spread else values
-        mask = (prob >= self.threshold).view(np.uint8)
-        mask[~valid] = MASK_NODATA
-        self.landslide_pixels += int((mask == 1).sum())
-        self._mask.write_rows(row0, mask)
-        # the rows are the caller's to drop: nodata is written into them rather than into copies
-        for writer, channel in zip(self._float_writers, values if self.with_spread else values[None]):
-            channel[~valid] = PROBABILITY_NODATA
-            writer.write_rows(row0, channel)
-
-    def close(self) -> None:
-        self._files.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def write_polygons(atomic: AtomicOutputs, rasters: DetectRasters, outputs: DetectOutputs, model_name: str,
-                   min_area_m2: float, progress: ProgressFn, is_cancelled: CancelFn | None, annotations=None,
-                   object_filter: ObjectFilter | None = None) -> tuple[int, int]:
-    """The landslide polygons of a finished probability + mask pair, those the object
-    filter sets aside in ``outputs.dropped``; returns (kept, set aside) counts."""
-    dropped_path = atomic.temporary(outputs.dropped) if object_filter is not None and outputs.dropped else None
-    kept = polygonize_mask(
-        rasters.mask_path,
-        rasters.probability_path,
-        atomic.temporary(outputs.polygons),
-        value_name="prob",
-        constants={"model": model_name, "threshold": rasters.threshold},
-        min_area_m2=min_area_m2,
-        progress=progress,
-        is_cancelled=is_cancelled,
-        annotations=annotations or {},
-        object_filter=object_filter,
-        dropped_path=dropped_path,
-    )
-    return kept, feature_count(dropped_path) if dropped_path else 0
-
-
-def model_object_filter(spec: ModelSpec, wanted: bool) -> ObjectFilter | None:
-    """The spec's false-alarm filter when it has one and the caller wants it."""
-    return ObjectFilter.from_spec(spec.extra, spec.name) if wanted else None
-
-
-def detect(
-    inputs: ModelInput,
-    model: OnnxModel,
-    outputs: DetectOutputs,
-    settings: WindowSettings,
-    threshold: float | None = None,
-    min_area_m2: float = 0.0,
-    progress: ProgressFn | None = None,
-    is_cancelled: CancelFn | None = None,
-    saliency_model: OnnxModel | None = None,
-    tta: bool = False,
-    object_filter: bool = True,
-) -> DetectResult:
-    """Probability GeoTIFF, mask GeoTIFF and landslide polygons for the whole raster.
-
-    ``model`` is an :class:`OnnxModel` or a :class:`ModelEnsemble`; for an ensemble,
-    ``outputs.uncertainty`` receives the members' per-pixel standard deviation (blended
-    over windows like the probability). ``tta`` averages the four flips of every window.
-    When ``inputs`` reads the image resampled to the model's resolution (its
-    ``original`` is set, see :mod:`core.resolution`), the outputs go on the original grid.
-    With ``saliency_model`` (the model's saliency graph), each polygon also gets
-    ``mean_saliency`` and ``boundary_saliency_share`` (see polygons.boundary_summary).
-    With ``object_filter`` and a model whose spec carries one (see :mod:`core.object_filter`),
-    polygons scored as likely false alarms go to ``outputs.dropped`` instead.
-    Every output is written under a temporary name and moved into place only when all
-    of them are complete: an error or a cancel leaves no output behind.
-    """
-    spec = model.spec
-    objects = model_object_filter(spec, object_filter)
-    settings.check(spec.size_multiple, model.fixed_window)
-    threshold = spec.threshold if threshold is None else threshold
-    report = progress or (lambda _fraction: None)
-    with_spread = outputs.uncertainty is not None
-    if with_spread and not isinstance(model, ModelEnsemble):
-        raise ValueError("An uncertainty raster needs an ensemble of models: turn the ensemble on, or leave the "
-                         "uncertainty output out.")
-    predict, channels = (model.predict_with_spread, 2) if with_spread else (model.predict, 1)
-    if tta:
-        predict = flip_averaged(predict)
-
-    original = inputs.original
-    with AtomicOutputs() as atomic:
-        note = f"per-pixel standard deviation of the members of the {spec.name}" if with_spread else None
-        with DetectRasters(atomic, outputs, (original or inputs).grid, threshold, note) as rasters:
-            share = 0.5 if saliency_model is not None else 0.9
-
-            def run(write: RowsFn) -> int:
-                return predict_raster(inputs, predict, settings, write, lambda f: report(share * f), is_cancelled,
-                                      channels)
-
-            valid_pixels = run(rasters.write_rows) if original is None else resampled_onto(
-                original, inputs, rasters.probability_path + ".model-grid", run, rasters.write_rows, channels)
-        if valid_pixels == 0:
-            raise NoValidPixels(
-                "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."
-            )
-        polygon_count = dropped_count = 0
-        if outputs.polygons:
-            annotations, saliency_path = {}, None
-            if saliency_model is not None:
-                saliency_path = atomic.temporary(str(Path(outputs.polygons).with_suffix(".saliency.tif")))
-                saliency_settings = replace(settings, window=saliency_model.fixed_window or settings.window)
-                write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
-                                    PROBABILITY_NODATA, lambda f: report(0.5 + 0.4 * f), is_cancelled)
-                annotations = boundary_summary(saliency_path, "saliency")
-            polygon_count, dropped_count = write_polygons(atomic, rasters, outputs, spec.name, min_area_m2,
-                                                          lambda f: report(0.9 + 0.1 * f), is_cancelled,
-                                                          annotations, objects)
-            if saliency_path:
-                atomic.discard(saliency_path)
-        atomic.commit()
-    report(1.0)
-    landslide_pixels = rasters.landslide_pixels
-    log.info("detect: %d valid px, %d landslide px, %d polygons (%d set aside)", valid_pixels, landslide_pixels,
-             polygon_count, dropped_count)
-    return DetectResult(valid_pixels, landslide_pixels, polygon_count, list(model.providers), dropped_count,
-                        objects is not None)

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .spec import SpecError
+from ..model.spec import SpecError
 
 FEATURES = ("log10_area_m2", "mean_prob", "max_prob", "compactness")
 #: GDAL polygonizes 4-connected regions: objects everywhere are those regions

@@ -4,7 +4,7 @@ reads. One implementation for the plugin and for training/.
 
 A patch is kept as its *sources* (raw image bands by name, and slope in degrees when
 there is a DEM) plus a 0/1 mask; the network's bands are built from them at batch time
-by :func:`core.bands.build_stack`, the function Detect uses for every window. Patches
+by :func:`core.imagery.bands.build_stack`, the function Detect uses for every window. Patches
 are cut at the imagery's native resolution (mirror-padded when an image is smaller than
 a patch, never resized), because Detect runs at native resolution.
 """
@@ -20,10 +20,10 @@ from typing import Sequence
 import numpy as np
 from osgeo import gdal
 
-from .inputs import ModelInput
-from .readers import GdalReader, dem_on_grid
-from .spec import ModelSpec
-from .windows import reflect_indices
+from ..imagery.inputs import ModelInput
+from ..io.readers import GdalReader, dem_on_grid
+from ..model.spec import ModelSpec
+from ..engine.windows import reflect_indices
 
 gdal.UseExceptions()
 
@@ -61,7 +61,7 @@ def inventory_sample(image: str, polygons: str, band_numbers: dict[str, int], de
     reprojected and rasterized onto the image grid (pixel centres), and bands and slope
     are read with the same ModelInput that Detect uses (identity normalization, so these
     are raw values)."""
-    from .evaluation import LandslideMap, reprojected_features
+    from ..evaluation.scoring import LandslideMap, reprojected_features
 
     identity = ModelSpec.from_dict({
         "spec_version": 1, "name": "raw", "architecture": "none", "bands": list(bands),

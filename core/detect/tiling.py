@@ -3,7 +3,7 @@
 A tile is a block of output pixels. It runs exactly the windows of the whole raster's
 grid that touch it (the overlap is its halo) and normalizes with the whole grid's blend
 weights, so its probabilities are those of the single-machine run bit for bit (see
-:func:`core.engine.predict_raster`). Each tile writes its probability GeoTIFF into a
+:func:`core.engine.streaming.predict_raster`). Each tile writes its probability GeoTIFF into a
 folder that every worker sees; the merge streams them into the final probability and
 mask, written by the same code as a single run, and polygonizes once, so polygons are
 not cut at tile edges.
@@ -29,18 +29,17 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from osgeo import gdal
 
-from .engine import (
-    PROBABILITY_NODATA, DetectOutputs, DetectRasters, DetectResult, NoValidPixels, WindowSettings, predict_raster,
-    model_object_filter, resampled_onto, write_polygons,
-)
-from .errors import Cancelled
-from .inputs import ModelInput
-from .model import AUTO_DEVICE, OnnxModel
-from .outputs import AtomicOutputs, GeoTiffWriter
-from .readers import GdalReader, Grid, dem_on_grid, sub_grid
-from .resolution import gdal_reader_on, grid_for_model
-from .scaling import BandScaling
-from .windows import Region
+from ..engine.streaming import PROBABILITY_NODATA, WindowSettings, predict_raster, resampled_onto
+from ..detect.pipeline import DetectOutputs, DetectRasters, DetectResult, model_object_filter, write_polygons
+from ..errors import NoValidPixels
+from ..errors import Cancelled
+from ..imagery.inputs import ModelInput
+from ..model.onnx_model import AUTO_DEVICE, OnnxModel
+from ..io.outputs import AtomicOutputs, GeoTiffWriter
+from ..io.readers import GdalReader, Grid, dem_on_grid, sub_grid
+from ..io.resolution import gdal_reader_on, grid_for_model
+from ..imagery.scaling import BandScaling
+from ..engine.windows import Region
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class DetectJob:
     scaling: BandScaling | None = None
     threads: int = 0  # ONNX Runtime threads per tile task; 0: one per core
     device: str = AUTO_DEVICE
-    match_resolution: bool = True  # run at the model's training resolution (core.resolution)
+    match_resolution: bool = True  # run at the model's training resolution (core.io.resolution)
 
     def inputs(self, model: OnnxModel) -> ModelInput:
         """The model's input; tiles are regions of its grid (the model's resolution when
@@ -161,7 +160,7 @@ def detect_tiled(
     object_filter: bool = True,
 ) -> DetectResult:
     """Detect split into tiles run by ``runner``, merged into the outputs of
-    :func:`core.engine.detect` (equal pixel for pixel). Tiles go to a folder beside the
+    :func:`core.detect.pipeline.detect` (equal pixel for pixel). Tiles go to a folder beside the
     probability output, removed afterwards whatever happens."""
     model = cached_model(job.model, job.threads, job.device)
     spec = model.spec

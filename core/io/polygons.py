@@ -11,9 +11,9 @@ from typing import Callable
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from .errors import Cancelled
-from .object_filter import ObjectFilter
-from .readers import GdalReader
+from ..errors import Cancelled
+from ..model.object_filter import ObjectFilter
+from ..io.readers import GdalReader
 
 gdal.UseExceptions()
 ogr.UseExceptions()

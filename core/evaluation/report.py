@@ -5,7 +5,7 @@ Scores and counts, the confusion matrix as a picture, an overview map of the sco
 misses and false alarms, and, when a probability raster was given, precision, recall and
 F1 across thresholds with the chosen one marked. It says only what applies: no sentence
 on points without points, no curve without probabilities. Drawn from what the scoring
-already produced (:mod:`core.evaluation`); it computes no score itself.
+already produced (:mod:`core.evaluation.scoring`); it computes no score itself.
 """
 
 from __future__ import annotations

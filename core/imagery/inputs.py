@@ -6,10 +6,10 @@ from typing import Mapping
 
 import numpy as np
 
-from .bands import build_stack, ground_pixel_size, slope_degrees
-from .readers import RasterReader
-from .spec import ModelSpec
-from .windows import reflect_indices
+from ..imagery.bands import build_stack, ground_pixel_size, slope_degrees
+from ..io.readers import RasterReader
+from ..model.spec import ModelSpec
+from ..engine.windows import reflect_indices
 
 
 class InputError(ValueError):
@@ -18,12 +18,12 @@ class InputError(ValueError):
 
 class ModelInput:
     """Builds normalized model input for windows of ``image``, which may reach past the
-    raster's edges (those pixels are mirrored, see :mod:`core.windows`).
+    raster's edges (those pixels are mirrored, see :mod:`core.engine.windows`).
 
     ``band_numbers`` maps image band names (red, green, blue, nir) to 1-based band
-    numbers; ``scaling`` (see :mod:`core.scaling`) maps the image's values onto the
+    numbers; ``scaling`` (see :mod:`core.imagery.scaling`) maps the image's values onto the
     range the model was trained on, the same for every window; ``dem`` must be on the image's grid with a one-pixel border (see
-    :func:`core.readers.dem_on_grid`).
+    :func:`core.io.readers.dem_on_grid`).
     """
 
     def __init__(
@@ -37,9 +37,9 @@ class ModelInput:
     ):
         self.spec = spec
         # the image at its own resolution when ``image`` reads it resampled to the model's
-        # (core.resolution): Detect writes its outputs on this one's grid
+        # (core.io.resolution): Detect writes its outputs on this one's grid
         self.original = original
-        self.scaling = scaling  # a core.scaling.BandScaling over spec.image_bands, or None
+        self.scaling = scaling  # a core.imagery.scaling.BandScaling over spec.image_bands, or None
         self.image = image
         self.grid = image.grid
         missing = [name for name in spec.image_bands if name not in band_numbers]
@@ -62,7 +62,7 @@ class ModelInput:
         if spec.needs_dem and dem is None:
             raise InputError(f"The model '{spec.name}' uses slope: give a DEM (elevation raster) covering the image.")
         if dem is not None and (dem.grid.width, dem.grid.height) != (self.grid.width + 2, self.grid.height + 2):
-            raise InputError("The DEM must be resampled onto the image grid first (core.readers.dem_on_grid).")
+            raise InputError("The DEM must be resampled onto the image grid first (core.io.readers.dem_on_grid).")
         if not self.grid.crs_wkt:
             raise InputError(
                 "The image has no coordinate reference system: assign one (Layer Properties > Source) "
@@ -97,7 +97,7 @@ class ModelInput:
 
     def read_sources(self, x0: int, y0: int, width: int, height: int):
         """The window's raw image bands (name -> float32 array), slope in degrees (or
-        None) and validity: what :func:`core.bands.build_stack` turns into model input.
+        None) and validity: what :func:`core.imagery.bands.build_stack` turns into model input.
         Training cuts its patches from rasters with this too."""
         rows = reflect_indices(y0, y0 + height, self.grid.height)
         cols = reflect_indices(x0, x0 + width, self.grid.width)

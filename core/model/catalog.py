@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the plugin folder's
 #: The model Detect offers first, when it is bundled (the method's best: spatial attention).
 RECOMMENDED = "spatial_attention_unet"
 #: Files beside a model that are not models of their own: its saliency graph, its INT8 variant.

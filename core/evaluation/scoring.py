@@ -23,12 +23,12 @@ from typing import Callable
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from .errors import Cancelled
-from .evaluation_report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
-from .metrics import Confusion
-from .outputs import AtomicOutputs, GeoTiffWriter
-from .polygons import equal_area_transform, lut_vrt, vector_driver_for
-from .readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds
+from ..errors import Cancelled
+from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
+from ..evaluation.metrics import Confusion
+from ..io.outputs import AtomicOutputs, GeoTiffWriter
+from ..io.polygons import equal_area_transform, lut_vrt, vector_driver_for
+from ..io.readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds
 
 gdal.UseExceptions()
 ogr.UseExceptions()

@@ -15,7 +15,7 @@ import ast
 import json
 from typing import Any, Mapping
 
-from .spec import IMAGE_BANDS, ModelSpec, SpecError
+from ..model.spec import IMAGE_BANDS, ModelSpec, SpecError
 
 SEGMENTATION_TYPES = ("segmentor", "segmentation")
 DEFAULT_SIZE_MULTIPLE = 32  # what such networks (U-Net, DeepLab, SegFormer) usually need

@@ -1,0 +1,3 @@
+"""Raster and vector I/O: pixel readers (:mod:`.readers`), outputs written all or nothing
+(:mod:`.outputs`), polygons from masks (:mod:`.polygons`) and resampling to a model's
+ground resolution (:mod:`.resolution`)."""

@@ -1,0 +1,195 @@
+"""The training CLI, ``python -m training {train,export,quantize,interop}``: see --help of each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+
+def _bands(text: str) -> tuple[str, ...]:
+    return tuple(b.strip() for b in text.split(",") if b.strip())
+
+
+def cmd_train(args) -> None:
+    from .data import bijie_split, make_patchset, read_bijie, inventory_sample
+    from .train import TrainConfig, train
+
+    data = Path(args.data) if args.data else None
+    if args.patches:
+        import numpy as np
+
+        from ..core.imagery.patches import INFO_FILE, read_patch_folder
+
+        patches = read_patch_folder(args.patches)
+        # one raster: its last patches (row order, so the bottom of the scene) validate
+        keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
+        train_set, val_set = patches.subset(keep), patches.subset(~keep)
+        dataset = {**json.loads((Path(args.patches) / INFO_FILE).read_text()), "folder": str(args.patches)}
+    elif args.image:
+        import numpy as np
+
+        sample = inventory_sample(args.image, args.polygons, {"red": args.red, "green": args.green,
+                                                                   "blue": args.blue}, args.dem, args.bands)
+        patches = make_patchset([sample], args.negative_share, args.seed)
+        # one raster: its last patches (row order, so the bottom of the scene) validate
+        keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
+        train_set, val_set, dataset = patches.subset(keep), patches.subset(~keep), {"image": args.image}
+    elif data is not None and (data / "TrainData").is_dir():
+        from .data import read_landslide4sense, split_ids
+
+        samples = {s.id: s for s in read_landslide4sense(data)}
+        train_ids, val_ids = split_ids(list(samples), args.val_share, args.seed)
+        print(f"Landslide4Sense: {len(train_ids)} training, {len(val_ids)} validation patches (split by patch "
+              "file, each its own image)")
+        train_set = make_patchset([samples[i] for i in train_ids], args.negative_share, args.seed)
+        val_set = make_patchset([samples[i] for i in val_ids], args.negative_share, args.seed)
+        dataset = {"name": "landslide4sense", "path": str(data), "negative_share": args.negative_share,
+                   "note": "the dataset's rescaled values, not reflectance: feed the model the same scaling"}
+    elif data is not None and (data / "landslide" / "image").is_dir() and args.recipe == "default":
+        return train_bijie_campaign(args, data)
+    elif data is not None and (data / "landslide" / "image").is_dir():
+        train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
+        print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
+              f"({len(test_ids)} held out for testing)")
+        train_set = make_patchset(read_bijie(data, train_ids), args.negative_share, args.seed)
+        val_set = make_patchset(read_bijie(data, val_ids), args.negative_share, args.seed)
+        dataset = {"name": "bijie", "path": str(data), "split": "training/splits/bijie_test.json held out",
+                   "negative_share": args.negative_share}
+    else:
+        sys.exit(f"--data {data}: not a Bijie folder; give --image and --polygons for your own inventory")
+    print(f"patches: {len(train_set)} training, {len(val_set)} validation")
+    config = TrainConfig(architecture=args.arch, bands=args.bands, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, patience=args.patience, base_filters=args.base_filters,
+                         seed=args.seed, max_minutes=args.max_minutes, dataset=dataset)
+    state = train(train_set, val_set, args.out, config, resume=args.resume, verbose=2 if args.quiet else 1)
+    print(json.dumps({"config": asdict(config), "state": state}, indent=1, default=str))
+
+
+def train_bijie_campaign(args, data: Path) -> None:
+    """The default recipe on Bijie: whole images, crops drawn each step (training/campaign.py)."""
+    from .campaign import CampaignConfig, train_campaign
+    from .data import bijie_split, read_bijie
+
+    train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
+    print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
+          f"({len(test_ids)} held out for testing)")
+    config = CampaignConfig(
+        architecture=args.arch, bands=args.bands, base_filters=args.base_filters or 16, presence=not args.no_presence,
+        loss=args.loss, batch_size=args.batch_size, steps=args.steps, epoch_steps=args.epoch_steps,
+        peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
+        max_minutes=args.max_minutes, dataset={"name": "bijie", "path": str(data), "val_share": args.val_share,
+                                               "split": "training/splits/bijie_test.json held out"})
+    state = train_campaign(read_bijie(data, train_ids), read_bijie(data, val_ids), args.out, config,
+                           resume=args.resume, init_weights=args.init_weights)
+    print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
+
+
+def cmd_export(args) -> None:
+    from .export import export_run
+
+    paths = export_run(args.run, args.out, data=args.data, check_patches=args.check_patches)
+    for p in paths:
+        print(f"wrote {p}")
+
+
+def cmd_quantize(args) -> None:
+    from .quantize import quantize
+
+    for model in args.models:
+        print(f"wrote {quantize(model, args.data, count=args.calibration_windows)}")
+
+
+def cmd_card(args) -> None:
+    from ..core.model.onnx_model import read_spec
+
+    from .export import model_card
+
+    for model in args.models:
+        path = Path(model)
+        path.with_suffix(".md").write_text(model_card(read_spec(path).to_dict(), path.name))
+        print(f"wrote {path.with_suffix('.md')}")
+
+
+def cmd_interop(args) -> None:
+    from .interop import interop_copy
+
+    for model in args.models:
+        print(f"wrote {interop_copy(model)}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one of the four U-Nets")
+    t.add_argument("--data", help="dataset folder (Bijie layout, e.g. ../shared/data/bijie)")
+    t.add_argument("--patches", help="or: a patch folder from the 'Create training patches' algorithm")
+    t.add_argument("--image", help="or: a georeferenced image ...")
+    t.add_argument("--polygons", help="... with a landslide polygon layer ...")
+    t.add_argument("--dem", help="... and optionally a DEM")
+    t.add_argument("--red", type=int, default=1)
+    t.add_argument("--green", type=int, default=2)
+    t.add_argument("--blue", type=int, default=3)
+    t.add_argument("--arch", choices=("unet", "channel", "se", "spatial"), default="spatial")
+    t.add_argument("--bands", type=_bands, default=("red", "green", "blue", "brightness"),
+                   help="comma-separated model bands (default red,green,blue,brightness)")
+    t.add_argument("--out", required=True, help="run folder (checkpoints, spec, log, curves)")
+    t.add_argument("--recipe", choices=("default", "paper"), default="default",
+                   help="default: AdamW + warm-up/cosine over --steps, balanced loss, fresh crops, hard negatives, "
+                        "presence head (Bijie); paper: the method's Adam 5e-5, Tversky + focal Tversky, fixed patches,"
+                        " epochs (every other data source trains this way)")
+    t.add_argument("--epochs", type=int, default=150, help="paper recipe: epochs")
+    t.add_argument("--steps", type=int, default=4000, help="default recipe: length of the learning-rate schedule")
+    t.add_argument("--epoch-steps", type=int, default=200, help="default recipe: steps between validations")
+    t.add_argument("--loss", choices=("bce_dice", "bce_dice_image", "tversky_balanced", "paper"), default="bce_dice",
+                   help="default recipe: the map's loss")
+    t.add_argument("--no-presence", action="store_true", help="default recipe: no presence head")
+    t.add_argument("--no-jit", action="store_true", help="default recipe: no XLA compilation of the step")
+    t.add_argument("--init-weights", help="default recipe: start from compact weights (a run's best.weights.npz)")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, help="learning rate (paper: 5e-5; default recipe: peak 2e-3)")
+    t.add_argument("--patience", type=int, default=30)
+    t.add_argument("--base-filters", type=int, help="paper: 32; default recipe: 16")
+    t.add_argument("--val-share", type=float, help="share of images that validate (paper: 0.3; default recipe: 0.15)")
+    t.add_argument("--negative-share", type=float, default=0.2,
+                   help="share of patches without landslide pixels (the method keeps none)")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("export", help="export a run to ONNX (prediction + saliency), spec inside")
+    e.add_argument("--run", required=True)
+    e.add_argument("--out", required=True, help="prediction model path, e.g. models/spatial_attention_unet.onnx")
+    e.add_argument("--data", help="dataset to take real patches from for the TF/ONNX check")
+    e.add_argument("--check-patches", type=int, default=8)
+    e.set_defaults(func=cmd_export)
+
+    q = sub.add_parser("quantize", help="INT8 variant of exported models (<name>_int8.onnx), calibrated on real patches")
+    q.add_argument("models", nargs="+", help="exported prediction models, e.g. models/unet.onnx")
+    q.add_argument("--data", required=True, help="Bijie folder: calibration patches come from its training images")
+    q.add_argument("--calibration-windows", type=int, default=64)
+    q.set_defaults(func=cmd_quantize)
+
+    c = sub.add_parser("card", help="rewrite the model card of exported models from the spec inside them")
+    c.add_argument("models", nargs="+")
+    c.set_defaults(func=cmd_card)
+
+    i = sub.add_parser("interop", help="a copy (<name>_deepness.onnx) the Deepness and GeoDeep tools run as is")
+    i.add_argument("models", nargs="+", help="exported prediction models")
+    i.set_defaults(func=cmd_interop)
+
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        campaign = args.recipe == "default" and bool(args.data) and (Path(args.data) / "landslide" / "image").is_dir()
+        if args.val_share is None:
+            args.val_share = 0.15 if campaign else 0.3
+        if not campaign:
+            args.lr = args.lr or 5e-5
+            args.base_filters = args.base_filters or 32
+    args.func(args)
+
