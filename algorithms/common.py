@@ -35,7 +35,7 @@ from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
 from ..core.imagery import scaling
 from ..core.io.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
 from ..core.io.readers import band_numbers as core_band_numbers
-from ..core.io.resolution import gdal_reader_on, grid_for_model, model_resolution, pixel_size_m
+from ..core.io.resolution import gdal_reader_on, grid_for_model, pixel_size_m
 from ..core.model.spec import SpecError
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 from . import compat
@@ -262,7 +262,7 @@ def at_model_resolution(feedback, layer, image, spec):
         return image, None
     x, y = pixel_size_m(image.grid)
     feedback.pushInfo(
-        f"The image's pixels are {x:.2f} x {y:.2f} m; the model learned at {model_resolution(spec):g} m: it runs "
+        f"The image's pixels are {x:.2f} x {y:.2f} m; the model learned at {spec.resolution_m:g} m: it runs "
         f"on the image resampled to {grid.width} x {grid.height} pixels, and the outputs are written on the image's "
         f"own grid (turn off 'Match the model's ground resolution' to run at the image's).")
     # a QGIS provider renders the layer at that resolution itself

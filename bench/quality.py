@@ -35,7 +35,6 @@ runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one imp
 from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
 from landslide_mapper.core.detect.pipeline import DEFAULT_MIN_AREA_M2  # noqa: E402
 from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
-from landslide_mapper.core.model.object_filter import ObjectFilter  # noqa: E402
 from landslide_mapper.training.data import BIJIE_RESOLUTION_M, bijie_split, read_bijie  # noqa: E402
 from landslide_mapper.training.evaluate import detect_objects, detect_scores, predict_sample, score_probabilities  # noqa: E402
 
@@ -103,7 +102,7 @@ def main(argv=None) -> None:
             seconds = time.perf_counter() - start
             raw = score_probabilities(probabilities, masks, [threshold], args.overlap,
                                       model.spec.patch_size)[threshold]
-            object_filter = None if args.no_object_filter else ObjectFilter.from_spec(model.spec.extra, path.name)
+            object_filter = None if args.no_object_filter else model.spec.object_filter
             scores = scored(probabilities, masks, threshold, object_filter, args)
             print(row(path.stem + suffix, scores, raw["f1"], seconds), flush=True)
             if not tta and not path.stem.endswith("_int8"):  # the ensemble Detect offers: float32 models

@@ -25,7 +25,6 @@ from .detect.pipeline import DetectOutputs, detect
 from .engine.streaming import WindowSettings
 from .model.onnx_model import AUTO_DEVICE, DEVICES
 from .io.readers import GdalReader, band_numbers
-from .io.resolution import model_resolution
 from .detect.tiling import DEFAULT_TILE_SIZE, DetectJob, cached_model, dask_runner, detect_tiled
 
 ROLES = ("red", "green", "blue", "nir")
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
     model = cached_model(model_path, threads, args.device)  # the session detect_tiled reuses
     inputs = job.inputs(model)  # checks bands and DEM before anything is read
     if inputs.original is not None:
-        print(f"the model learned at {model_resolution(model.spec):g} m per pixel: it runs on the image resampled to "
+        print(f"the model learned at {model.spec.resolution_m:g} m per pixel: it runs on the image resampled to "
               f"{inputs.grid.width} x {inputs.grid.height} pixels; outputs on the image's grid")
     # one stretch for the whole raster, computed here and shipped to every tile
     inputs.scaling = scaling.choose_scaling(args.scaling, image, inputs.image_band_numbers, model.spec)

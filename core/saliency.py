@@ -34,7 +34,7 @@ ZONES_LAYER = "salient_zones"
 
 def saliency_model_for(model_path: str | Path, threads: int = 0, device: str = AUTO_DEVICE) -> OnnxModel:
     """The saliency graph that belongs to a prediction model (named in its spec)."""
-    name = read_spec(model_path).extra.get("saliency_model")
+    name = read_spec(model_path).saliency_model
     if not name:
         raise ModelError(
             f"{Path(model_path).name} has no saliency graph (its spec names no 'saliency_model'): "

@@ -16,23 +16,19 @@ PREDICTION_MODELS = sorted(p for p in Path(MODELS_DIR).glob("*.onnx") if not p.s
 @pytest.mark.parametrize("path", PREDICTION_MODELS, ids=lambda p: p.stem)
 def test_every_bundled_model_has_a_complete_spec(path):
     spec = OnnxModel(path).spec
-    extra = spec.extra
-    percentiles = extra.get("input_percentiles") or {}
-    n = len(spec.image_bands)
-    assert len(percentiles.get("low", [])) == len(percentiles.get("high", [])) == n, "input_percentiles"
-    assert all(lo < hi for lo, hi in zip(percentiles["low"], percentiles["high"]))
-    assert isinstance(extra.get("resolution_m"), (int, float)) and extra["resolution_m"] > 0, "resolution_m"
+    percentiles = spec.input_percentiles  # typed and checked (low < high) when the spec is read
+    assert percentiles is not None and percentiles.bands == spec.image_bands, "input_percentiles"
+    assert spec.resolution_m is not None, "resolution_m"
     assert 0 < spec.threshold < 1
-    saliency = extra.get("saliency_model")
-    assert saliency and (path.parent / saliency).is_file(), "saliency_model"
+    assert spec.saliency_model and (path.parent / spec.saliency_model).is_file(), "saliency_model"
     card = path.with_name(path.stem.removesuffix("_int8") + ".md")
     assert card.is_file(), "model card"
-    metrics = extra.get("metrics", {})
+    metrics = spec.extra.get("metrics", {})
     assert metrics.get("test", {}).get("f1") is not None, "held-out test scores"
 
 
 def test_the_default_model_carries_its_object_filter():
     default = bundled_models()[RECOMMENDED]
     spec = OnnxModel(default).spec
-    assert ObjectFilter.from_spec(spec.extra, default.name) is not None
+    assert isinstance(spec.object_filter, ObjectFilter)
     assert "test_detect" in spec.extra["metrics"]

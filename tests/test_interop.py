@@ -65,7 +65,7 @@ def test_a_deepness_segmentor_runs_with_its_landslide_class(provider, scene, tmp
     from landslide_mapper.core.model.onnx_model import OnnxModel
 
     spec = OnnxModel(model).spec
-    assert (spec.patch_size, spec.threshold, spec.layout, spec.extra["resolution_m"]) == (64, 0.5, "NCHW", 1.0)
+    assert (spec.patch_size, spec.threshold, spec.layout, spec.resolution_m) == (64, 0.5, "NCHW", 1.0)
 
 
 def test_the_class_is_named_when_no_class_says_landslide(provider, scene, tmp_path):

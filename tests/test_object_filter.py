@@ -97,17 +97,17 @@ def test_detect_sets_aside_what_the_filter_scores_low_and_keeps_everything_when_
 
 
 def test_a_malformed_filter_is_named():
-    from landslide_mapper.core.model.object_filter import ObjectFilter
-    from landslide_mapper.core.model.spec import SpecError
+    """A spec whose object_filter is malformed is refused when the model is read, naming it."""
+    from landslide_mapper.core.model.spec import ModelSpec, SpecError
 
     broken = area_filter(100.0)
     del broken["cut"]
-    with pytest.raises(SpecError, match="object_filter"):
-        ObjectFilter.from_spec({"object_filter": broken}, "m.onnx")
+    with pytest.raises(SpecError, match="m.onnx has an invalid .*object_filter"):
+        ModelSpec.from_dict(default_spec(object_filter=broken), "m.onnx")
     broken = {**area_filter(100.0), "weights": [1.0]}
     with pytest.raises(SpecError, match="object_filter mean, std and weights"):
-        ObjectFilter.from_spec({"object_filter": broken}, "m.onnx")
-    assert ObjectFilter.from_spec({}, "m.onnx") is None
+        ModelSpec.from_dict(default_spec(object_filter=broken), "m.onnx")
+    assert ModelSpec.from_dict(default_spec(), "m.onnx").object_filter is None
 
 
 def test_fitting_separates_false_alarms_and_keeps_the_landslides():

@@ -63,3 +63,24 @@ def test_invalid_json_is_reported():
     with pytest.raises(SpecError, match="not valid JSON"):
         ModelSpec.from_json("{oops")
     assert json.loads(ModelSpec.from_dict(default_spec()).to_json())["bands"][3] == "brightness"
+
+
+def test_optional_fields_are_typed_and_round_trip():
+    data = default_spec(resolution_m=0.8, saliency_model="m_saliency.onnx", class_index=1,
+                        input_percentiles={"bands": ["red", "green", "blue"], "low": [1, 2, 3], "high": [200, 210, 220],
+                                           "percentiles": [2, 98]})
+    spec = ModelSpec.from_dict(data)
+    assert (spec.resolution_m, spec.saliency_model, spec.class_index) == (0.8, "m_saliency.onnx", 1)
+    assert spec.input_percentiles.low == (1.0, 2.0, 3.0) and spec.input_percentiles.high[-1] == 220.0
+    assert not {"resolution_m", "saliency_model", "class_index", "input_percentiles"} & set(spec.extra)
+    assert ModelSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("field, value", [
+    ("resolution_m", "0.8 m"), ("resolution_m", -1), ("saliency_model", 3), ("class_index", 1.5),
+    ("input_percentiles", {"low": [10, 20, 30], "high": [5, 200, 210]}), ("input_percentiles", [2, 98]),
+    ("object_filter", {"features": ["area"], "cut": 0.5}),
+])
+def test_an_optional_field_of_the_wrong_type_is_named(field, value):
+    with pytest.raises(SpecError, match=f"mine.onnx has an invalid .*{field}"):
+        ModelSpec.from_dict(default_spec(**{field: value}), source="mine.onnx")

@@ -83,8 +83,8 @@ def interop_copy(model_path: str | Path, out_path: str | Path | None = None, ove
         "tiles_size": spec.patch_size, "tile_size": spec.patch_size, "tiles_overlap": overlap_percent,
         "seg_thresh": spec.threshold, "model_name": spec.name,
     }
-    if "resolution_m" in spec.extra:
-        metadata["resolution"] = round(float(spec.extra["resolution_m"]) * 100.0, 3)  # cm per pixel
+    if spec.resolution_m is not None:
+        metadata["resolution"] = round(spec.resolution_m * 100.0, 3)  # cm per pixel
     helper.set_model_props(merged, {k: json.dumps(v) for k, v in metadata.items()})
     onnx.checker.check_model(merged)
     out = Path(out_path) if out_path else source.with_name(f"{source.stem}_deepness.onnx")

@@ -115,7 +115,7 @@ def write_polygons(atomic: AtomicOutputs, rasters: DetectRasters, outputs: Detec
 
 def model_object_filter(spec: ModelSpec, wanted: bool) -> ObjectFilter | None:
     """The spec's false-alarm filter when it has one and the caller wants it."""
-    return ObjectFilter.from_spec(spec.extra, spec.name) if wanted else None
+    return spec.object_filter if wanted else None
 
 
 def detect(

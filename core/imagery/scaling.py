@@ -65,11 +65,9 @@ class BandScaling:
 
 def training_range(spec: ModelSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The training imagery's 2nd/98th percentiles per image band, or 0-255."""
-    recorded = spec.extra.get("input_percentiles") or {}
-    n = len(spec.image_bands)
-    low, high = recorded.get("low"), recorded.get("high")
-    if isinstance(low, list) and isinstance(high, list) and len(low) == len(high) == n:
-        return tuple(float(v) for v in low), tuple(float(v) for v in high)
+    recorded, n = spec.input_percentiles, len(spec.image_bands)
+    if recorded is not None and len(recorded.low) == n:
+        return recorded.low, recorded.high
     return (0.0,) * n, (255.0,) * n
 
 
@@ -93,7 +91,7 @@ def sample_pixels(reader: RasterReader, bands, windows: int = SAMPLE_WINDOWS, si
 def robust_scaling(sample: np.ndarray, spec: ModelSpec, reason: str) -> BandScaling:
     low, high = np.percentile(sample, PERCENTILES, axis=1)
     target_low, target_high = training_range(spec)
-    onto = "the training imagery's" if spec.extra.get("input_percentiles") else "0-255 (the model records no training range)"
+    onto = "the training imagery's" if spec.input_percentiles else "0-255 (the model records no training range)"
     return BandScaling(tuple(float(v) for v in low), tuple(float(v) for v in high), target_low, target_high,
                        f"{reason}: each band's 2nd-98th percentile stretched onto {onto}. This is a guess: check "
                        "the result, or give the data's range with manual scaling", guess=True)

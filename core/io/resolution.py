@@ -26,12 +26,6 @@ TOLERANCE = 0.3  # relative: a 0.8 m model takes 0.56-1.04 m imagery as it is
 STRIP_ROWS = 64
 
 
-def model_resolution(spec: ModelSpec) -> float | None:
-    """The ground resolution (m per pixel) the model was trained at, if its spec says."""
-    value = spec.extra.get("resolution_m")
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
 def pixel_size_m(grid: Grid) -> tuple[float, float]:
     """A pixel's ground size in metres (x, y), at the raster's middle row when geographic."""
     if grid.is_geographic:
@@ -58,7 +52,7 @@ def model_grid(grid: Grid, resolution_m: float, tolerance: float = TOLERANCE) ->
 def grid_for_model(reader: RasterReader, spec: ModelSpec, tolerance: float = TOLERANCE) -> Grid | None:
     """The grid to run ``spec``'s model on instead of ``reader``'s own, or None: the
     model records no resolution, the image has no CRS, or its pixels are close enough."""
-    resolution = model_resolution(spec)
+    resolution = spec.resolution_m
     if resolution is None or not reader.grid.crs_wkt:
         return None
     return model_grid(reader.grid, resolution, tolerance)

@@ -60,11 +60,8 @@ class ObjectFilter:
                 "weights": list(self.weights), "bias": self.bias, "cut": self.cut, "note": self.note}
 
     @classmethod
-    def from_spec(cls, extra: Mapping[str, Any], source: str = "model") -> "ObjectFilter | None":
-        """The filter a spec carries, or None; a malformed one names the field that is wrong."""
-        data = extra.get("object_filter")
-        if data is None:
-            return None
+    def from_dict(cls, data: Mapping[str, Any], source: str = "model") -> "ObjectFilter":
+        """The filter a spec's ``object_filter`` describes; a malformed one names what is wrong."""
         try:
             if list(data["features"]) != list(FEATURES):
                 raise SpecError(f"{source}: object_filter.features must be {list(FEATURES)}")

@@ -107,7 +107,7 @@ class OnnxModel:
         feed = np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else batch
         out = self.session.run([self.output_name], {self.input_name: feed})[0]
         if out.ndim == 4:  # one channel per class: the landslide class's (0 for our models)
-            k = int(self.spec.extra.get("class_index", 0))
+            k = self.spec.class_index
             out = out[..., k] if self.layout == "NHWC" else out[:, k]
         if out.shape != (batch.shape[0], *batch.shape[2:]):
             raise ModelError(

@@ -18,8 +18,17 @@ Example::
       "output": "landslide_probability",
       "layout": "NHWC",                    # optional: otherwise read from the graph
       "version": "1.0.0",                  # optional
+      "resolution_m": 0.8,                 # optional: the ground resolution it learned at
+      "input_percentiles": {"bands": [...], "low": [...], "high": [...], "percentiles": [2, 98]},
+                                           # optional: its training imagery's range per image band
+      "saliency_model": "x_saliency.onnx", # optional: its saliency graph, beside it
+      "class_index": 0,                    # optional: the landslide channel of a multi-class output
+      "object_filter": {...},              # optional: its false-alarm filter (core.model.object_filter)
       "training": {...}, "metrics": {...}  # optional, free-form provenance
     }
+
+The optional fields the engine acts on are typed fields of :class:`ModelSpec`, checked
+when a spec is read (a wrong type names the field); everything else is kept in ``extra``.
 """
 
 from __future__ import annotations
@@ -27,7 +36,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from .object_filter import ObjectFilter
 
 METADATA_KEY = "landslide_mapper"
 SPEC_VERSION = 1
@@ -59,6 +71,21 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class InputPercentiles:
+    """The training imagery's low and high percentiles per image band: what input
+    scaling maps imagery of unknown scale onto (see :mod:`core.imagery.scaling`)."""
+
+    bands: tuple[str, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    percentiles: tuple[float, float] = (2.0, 98.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bands": list(self.bands), "low": list(self.low), "high": list(self.high),
+                "percentiles": list(self.percentiles)}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     architecture: str
@@ -73,6 +100,11 @@ class ModelSpec:
     version: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     spec_version: int = SPEC_VERSION
+    resolution_m: float | None = None  # ground resolution (m per pixel) the model learned at
+    input_percentiles: InputPercentiles | None = None
+    saliency_model: str | None = None  # file name of its saliency graph, beside the model
+    class_index: int = 0  # the landslide channel when the graph outputs one channel per class
+    object_filter: ObjectFilter | None = None
 
     @property
     def image_bands(self) -> tuple[str, ...]:
@@ -103,6 +135,16 @@ class ModelSpec:
             data["layout"] = self.layout
         if self.version:
             data["version"] = self.version
+        if self.resolution_m is not None:
+            data["resolution_m"] = self.resolution_m
+        if self.input_percentiles is not None:
+            data["input_percentiles"] = self.input_percentiles.to_dict()
+        if self.saliency_model:
+            data["saliency_model"] = self.saliency_model
+        if self.class_index:
+            data["class_index"] = self.class_index
+        if self.object_filter is not None:
+            data["object_filter"] = self.object_filter.to_dict()
         return data
 
     def to_json(self) -> str:
@@ -181,10 +223,12 @@ class ModelSpec:
                 f"spec_version {data['spec_version']!r} is not supported (this plugin reads {SPEC_VERSION})"
             )
 
+        optional = _optional_fields(data, bands if isinstance(bands, list) else [], problems, source)
+
         if problems:
             raise SpecError(f"{source} has an invalid Landslide Mapper spec: " + "; ".join(problems) + ".")
 
-        known = set(REQUIRED_FIELDS) | {"layout", "version"}
+        known = set(REQUIRED_FIELDS) | {"layout", "version"} | set(OPTIONAL_FIELDS)
         return cls(
             name=str(data["name"]),
             architecture=str(data["architecture"]),
@@ -198,7 +242,52 @@ class ModelSpec:
             layout=data.get("layout"),
             version=str(data.get("version", "")),
             extra={k: v for k, v in data.items() if k not in known},
+            **optional,
         )
+
+
+#: The optional spec fields the engine acts on (typed fields of :class:`ModelSpec`).
+OPTIONAL_FIELDS = ("resolution_m", "input_percentiles", "saliency_model", "class_index", "object_filter")
+
+
+def _optional_fields(data: Mapping[str, Any], bands: list, problems: list[str], source: str) -> dict[str, Any]:
+    """The optional fields present in ``data``, typed; each wrong one adds a problem naming it."""
+    from .object_filter import ObjectFilter
+
+    found: dict[str, Any] = {}
+    if data.get("resolution_m") is not None:
+        if _is_number(data["resolution_m"]) and data["resolution_m"] > 0:
+            found["resolution_m"] = float(data["resolution_m"])
+        else:
+            problems.append("'resolution_m' must be a positive number (metres per pixel)")
+    if data.get("input_percentiles") is not None:
+        value = data["input_percentiles"]
+        image_bands = [b for b in IMAGE_BANDS if b in set(bands) | ({"red", "green", "blue"} if "brightness" in bands else set())]
+        if (isinstance(value, Mapping) and _is_number_list(value.get("low")) and _is_number_list(value.get("high"))
+                and len(value["low"]) == len(value["high"]) and all(lo < hi for lo, hi in zip(value["low"], value["high"]))):
+            names = value.get("bands", image_bands)
+            found["input_percentiles"] = InputPercentiles(
+                tuple(names), tuple(float(v) for v in value["low"]), tuple(float(v) for v in value["high"]),
+                tuple(float(v) for v in value.get("percentiles", (2.0, 98.0))))
+        else:
+            problems.append("'input_percentiles' must be an object with 'low' and 'high' lists of numbers, "
+                            "one low < high pair per image band")
+    if data.get("saliency_model") is not None:
+        if isinstance(data["saliency_model"], str) and data["saliency_model"]:
+            found["saliency_model"] = data["saliency_model"]
+        else:
+            problems.append("'saliency_model' must be the file name of the saliency graph")
+    if data.get("class_index") is not None:
+        if _is_int(data["class_index"]) and data["class_index"] >= 0:
+            found["class_index"] = data["class_index"]
+        else:
+            problems.append("'class_index' must be a non-negative integer")
+    if data.get("object_filter") is not None:
+        try:
+            found["object_filter"] = ObjectFilter.from_dict(data["object_filter"], source)
+        except SpecError as err:
+            problems.append(str(err).removeprefix(f"{source}: "))
+    return found
 
 
 def _is_int(value: Any) -> bool:
