@@ -24,21 +24,19 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.model.catalog import NO_MODEL_MESSAGE, bundled_models, variant
-from ..core.errors import NoValidPixels
+from ..core.engine.progress import Progress
 from ..core.engine.streaming import WindowSettings
-from ..core.model.ensemble import ModelEnsemble
-from ..core.errors import Cancelled
+from ..core.errors import Cancelled, NoValidPixels
+from ..core.imagery import recipe, scaling
 from ..core.imagery.inputs import InputError, ModelInput
+from ..core.imagery.recipe import InputOptions
 from ..core.io.outputs import OutputError
-from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError, OnnxModel
-from ..core.imagery import scaling
-from ..core.io.readers import CroppedReader, crop_window, dem_on_grid, picked_bands
-from ..core.io.readers import band_numbers as core_band_numbers
-from ..core.io.resolution import gdal_reader_on, grid_for_model, pixel_size_m
-from ..core.model.spec import SpecError
-from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
+from ..core.io.readers import CroppedReader, crop_window
+from ..core.model.catalog import NO_MODEL, bundled_models
+from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError
+from ..core.model.spec import ModelSpec, SpecError
 from . import compat
+from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 STYLES_DIR = PLUGIN_DIR / "styles"
@@ -107,19 +105,13 @@ def add_band_parameters(alg: QgsProcessingAlgorithm) -> None:
         alg.addParameter(QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True))
 
 
-def band_numbers(alg, parameters, context, feedback, image) -> dict[str, int]:
-    """Band numbers by name: those given, else those the raster's band names say, else 1, 2, 3."""
-    given = {
+def given_bands(alg, parameters, context) -> dict[str, int]:
+    """The band numbers the user gave, by role (the rest are picked by name, see core.imagery.recipe)."""
+    return {
         name: alg.parameterAsInt(parameters, param, context)
         for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
         if parameters.get(param) not in (None, "")
     }
-    roles = image.band_roles()
-    named = picked_bands(roles)
-    if set(named) - set(given):
-        feedback.pushInfo("Bands picked by their names: " + ", ".join(
-            f"{k} = band {v}" for k, v in named.items() if k not in given) + ".")
-    return core_band_numbers(roles, given)
 
 
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
@@ -175,17 +167,27 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
         alg.addParameter(param)
 
 
-def model_path(alg, parameters, context) -> Path:
+def model_paths(alg, parameters, context, ensemble: bool = False) -> tuple[str, ...]:
+    """The model file chosen (custom, else bundled), or with ``ensemble`` every bundled model."""
     custom = alg.parameterAsFile(parameters, MODEL_FILE, context)
-    if custom:
-        return Path(custom)
-    key = alg.parameterAsEnumString(parameters, MODEL, context)
     models = bundled_models()
+    if ensemble:
+        if custom:
+            raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' "
+                                            "empty, or turn the ensemble off to run your own model."))
+        if len(models) < 2:
+            raise QgsProcessingException(tr("The ensemble needs at least two bundled models; this installation has "
+                                            "{}.").format(len(models)))
+        return tuple(str(path) for path in models.values())
+    if custom:
+        return (custom,)
+    key = alg.parameterAsEnumString(parameters, MODEL, context)
     if not models:
-        raise QgsProcessingException(tr(NO_MODEL_MESSAGE))
+        raise QgsProcessingException(tr("{}. Choose your own ONNX model in 'Custom model file' (MODEL_FILE); see the "
+                                        "README for how to train and export one.").format(NO_MODEL))
     if key not in models:
         raise QgsProcessingException(tr("Unknown bundled model '{}'; available: {}.").format(key, ", ".join(models)))
-    return models[key]
+    return (str(models[key]),)
 
 
 def runtime_options(alg, parameters, context) -> dict:
@@ -194,36 +196,10 @@ def runtime_options(alg, parameters, context) -> dict:
             "device": alg.parameterAsEnumString(parameters, DEVICE, context) or AUTO_DEVICE}
 
 
-def load_model(alg, parameters, context, precision: str = "float32") -> OnnxModel:
-    """The chosen model; ``precision`` "int8" takes its quantized variant."""
-    path = model_path(alg, parameters, context)
-    chosen = variant(path, precision)
-    if not chosen.is_file():
-        raise QgsProcessingException(tr("{} has no {} variant (expected {} beside it); choose float32, or make one with "
-                                        "'python -m training quantize'.").format(path.name, precision, chosen.name))
-    with user_errors():
-        return OnnxModel(chosen, class_name=alg.parameterAsString(parameters, CLASS, context) or None,
-                         **runtime_options(alg, parameters, context))
-
-
-def load_ensemble(alg, parameters, context, feedback, precision: str = "float32") -> ModelEnsemble:
-    """Every bundled model, averaged (the ensemble of Detect's ENSEMBLE option)."""
-    if alg.parameterAsFile(parameters, MODEL_FILE, context):
-        raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' empty, "
-                                        "or turn the ensemble off to run your own model."))
-    paths = bundled_models()
-    if len(paths) < 2:
-        raise QgsProcessingException(tr("The ensemble needs at least two bundled models; this installation has "
-                                        f"{len(paths)}."))
-    with user_errors():
-        runtime = runtime_options(alg, parameters, context)
-        # a member without the asked precision's variant (one that failed the quality rule) runs as float32
-        variants = [variant(path, precision) for path in paths.values()]
-        chosen = [v if v.is_file() else path for v, path in zip(variants, paths.values())]
-        ensemble = ModelEnsemble([OnnxModel(path, **runtime) for path in chosen])
-    feedback.pushInfo(f"Ensemble of {len(paths)} models: {', '.join(p.name for p in chosen)}; threshold "
-                      f"{ensemble.spec.threshold} (the mean of theirs).")
-    return ensemble
+def progress_of(feedback) -> Progress:
+    """The engine's progress object, reporting to a Processing feedback."""
+    return Progress(lambda fraction: feedback.setProgress(100.0 * fraction), feedback.isCanceled,
+                    feedback.pushInfo, feedback.pushWarning)
 
 
 def image_reader(alg, parameters, context, feedback, layer):
@@ -237,7 +213,7 @@ def image_reader(alg, parameters, context, feedback, layer):
                          "resolution (e.g. 0.5 m) to read it at.")
     if resolution:
         extent = alg.parameterAsExtent(parameters, EXTENT, context, layer.crs()) if has_extent else layer.extent()
-        image = QgsProviderReader(layer, resampled_grid(layer, extent, resolution))
+        image = QgsProviderReader(layer, resampled_grid(layer, extent, resolution, context.transformContext()))
         feedback.pushInfo(f"Read through the layer's provider at {resolution:g} m per pixel: "
                           f"{image.grid.width} x {image.grid.height} pixels.")
         return image, image
@@ -245,7 +221,7 @@ def image_reader(alg, parameters, context, feedback, layer):
     if not has_extent:
         return image, image
     if not image.grid.crs_wkt:
-        raise InputError("The image has no coordinate reference system, so an extent cannot be placed on it.")
+        raise InputError("The image has no coordinate reference system, so an extent cannot be placed on it.", "crs")
     rect = alg.parameterAsExtent(parameters, EXTENT, context)
     crs = alg.parameterAsExtentCrs(parameters, EXTENT, context)
     window = crop_window(image.grid, (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(),
@@ -254,54 +230,32 @@ def image_reader(alg, parameters, context, feedback, layer):
     return CroppedReader(image, *window), image
 
 
-def at_model_resolution(feedback, layer, image, spec):
-    """(reader of ``image`` resampled to the model's training resolution, ``image``), or
-    (``image``, None) when it is already close to it or the model does not say."""
-    grid = grid_for_model(image, spec)
-    if grid is None:
-        return image, None
-    x, y = pixel_size_m(image.grid)
-    feedback.pushInfo(
-        f"The image's pixels are {x:.2f} x {y:.2f} m; the model learned at {spec.resolution_m:g} m: it runs "
-        f"on the image resampled to {grid.width} x {grid.height} pixels, and the outputs are written on the image's "
-        f"own grid (turn off 'Match the model's ground resolution' to run at the image's).")
-    # a QGIS provider renders the layer at that resolution itself
-    return gdal_reader_on(image, grid) or QgsProviderReader(layer, grid), image
+def input_options(alg, parameters, context, match_resolution: bool = False) -> InputOptions:
+    """How to read INPUT for a model, from the shared input parameters; ``match_resolution``
+    (Detect's option) applies unless a ground resolution to read at is given."""
+    given = given_bands(alg, parameters, context)
+    dem = None
+    dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
+    if dem_layer is not None:
+        if dem_layer.providerType() != "gdal":
+            raise QgsProcessingException(tr("The DEM must be a raster file (GeoTIFF or any format GDAL reads)."))
+        dem = dem_layer.source()
+    bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
+              for name in (SCALING_MIN, SCALING_MAX)]
+    return InputOptions(given, dem, alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO,
+                        *bounds, match_resolution=match_resolution and not parameters.get(RESOLUTION))
 
 
-def model_input(alg, parameters, context, feedback, model: OnnxModel, match_resolution: bool = False) -> ModelInput:
-    """The model's input from INPUT and its parameters; with ``match_resolution`` (and no
-    RESOLUTION given), read at the model's training resolution (see core.io.resolution)."""
+def model_input(alg, parameters, context, feedback, options: InputOptions, spec: ModelSpec) -> ModelInput:
+    """The model's input from the INPUT layer (all of it, an extent, or rendered at a
+    ground resolution), read as ``options`` say (see core.imagery.recipe)."""
     layer = alg.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None or not layer.isValid():
         raise QgsProcessingException(tr("The input image could not be opened as a raster layer."))
     with user_errors():
         image, whole_image = image_reader(alg, parameters, context, feedback, layer)
-        numbers = band_numbers(alg, parameters, context, feedback, image)
-        original = None
-        if match_resolution and not parameters.get(RESOLUTION):
-            image, original = at_model_resolution(feedback, layer, image, model.spec)
-        dem = None
-        dem_layer = alg.parameterAsRasterLayer(parameters, DEM, context)
-        if dem_layer is not None and not model.spec.needs_dem:
-            feedback.pushInfo(f"The model '{model.spec.name}' does not use slope: the DEM is not read.")
-        if dem_layer is not None and model.spec.needs_dem:
-            if dem_layer.providerType() != "gdal":
-                raise InputError("The DEM must be a raster file (GeoTIFF or any format GDAL reads).")
-            if not image.grid.crs_wkt:
-                raise InputError("The image has no coordinate reference system: assign one so the DEM can be aligned to it.")
-            dem = dem_on_grid(dem_layer.source(), image.grid)
-        inputs = ModelInput(model.spec, image, numbers, dem, original=original)
-        mode = alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO
-        bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
-                  for name in (SCALING_MIN, SCALING_MAX)]
-        # sampled over the whole image, so runs over several extents share one stretch
-        inputs.scaling = scaling.choose_scaling(mode, whole_image, inputs.image_band_numbers, model.spec, *bounds)
-        if inputs.scaling is not None:
-            report = feedback.pushWarning if inputs.scaling.guess else feedback.pushInfo
-            report(tr("Input scaling ({}): {} ({}).").format(
-                mode, inputs.scaling.describe(inputs.image_band_names), inputs.scaling.reason))
-        return inputs
+        # scaling samples the whole image, so runs over several extents share one scaling
+        return recipe.model_input(options, spec, image, whole_image, progress=progress_of(feedback))
 
 
 def window_settings(alg, parameters, context) -> WindowSettings:
@@ -312,6 +266,10 @@ def window_settings(alg, parameters, context) -> WindowSettings:
     )
 
 
+#: Where a QGIS user fixes what an InputError's subject names (the engine does not know dialogs)
+WHERE_TO_FIX = {"crs": "In QGIS: Layer Properties > Source > Assigned Coordinate Reference System."}
+
+
 @contextmanager
 def user_errors():
     """Turn the engine's errors into Processing errors with the same plain message."""
@@ -319,7 +277,10 @@ def user_errors():
         yield
     except Cancelled:
         raise QgsProcessingException(tr("Cancelled: no output was written.")) from None
-    except (SpecError, ModelError, InputError, NoValidPixels, ValueError, RuntimeError) as err:
+    except InputError as err:
+        where = WHERE_TO_FIX.get(err.subject)
+        raise QgsProcessingException(f"{err} {where}" if where else str(err)) from None
+    except (SpecError, ModelError, NoValidPixels, ValueError, RuntimeError) as err:
         raise QgsProcessingException(str(err)) from None
     except OutputError as err:
         raise QgsProcessingException(str(err)) from None

@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
@@ -14,14 +13,14 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..core.detect.pipeline import DEFAULT_MIN_AREA_M2, DetectOutputs, detect
-from ..core.saliency import saliency_model_for
+from ..core.detect.pipeline import DetectOutputs, detect
+from ..core.detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
+from ..core.model.ensemble import ModelEnsemble
 from . import common, compat
 from .common import tr
 
 THRESHOLD, MIN_AREA, SALIENCY_SUMMARY = "THRESHOLD", "MIN_AREA", "SALIENCY_SUMMARY"
 TTA, ENSEMBLE, OUTPUT_UNCERTAINTY, PRECISION = "TTA", "ENSEMBLE", "OUTPUT_UNCERTAINTY", "PRECISION"
-PRECISIONS = ["float32", "int8"]
 OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
 MATCH_RESOLUTION = "MATCH_RESOLUTION"
 OBJECT_FILTER, OUTPUT_DROPPED = "OBJECT_FILTER", "OUTPUT_DROPPED"
@@ -126,7 +125,7 @@ class DetectLandslides(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             ENSEMBLE, tr("Average all bundled models (ensemble; slower by the number of models)"), False))
         self.addParameter(QgsProcessingParameterEnum(
-            PRECISION, tr("Precision (int8: the model's quantized variant, faster on CPUs)"), options=PRECISIONS,
+            PRECISION, tr("Precision (int8: the model's quantized variant, faster on CPUs)"), options=list(PRECISIONS),
             defaultValue="float32", usesStaticStrings=True))
         match = QgsProcessingParameterBoolean(
             MATCH_RESOLUTION, tr("Match the model's ground resolution (resample the image to the resolution the "
@@ -148,22 +147,33 @@ class DetectLandslides(common.LandslideAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         use_ensemble = self.parameterAsBool(parameters, ENSEMBLE, context)
-        precision = self.parameterAsEnumString(parameters, PRECISION, context) or "float32"
-        if use_ensemble:
-            model = common.load_ensemble(self, parameters, context, feedback, precision)
-        else:
-            model = common.load_model(self, parameters, context, precision)
+        threshold = self.parameterAsDouble(parameters, THRESHOLD, context) if parameters.get(THRESHOLD) not in (
+            None, "") else None
+        with common.user_errors():
+            request = DetectRequest(
+                common.model_paths(self, parameters, context, use_ensemble),
+                common.input_options(self, parameters, context,
+                                     match_resolution=self.parameterAsBool(parameters, MATCH_RESOLUTION, context)),
+                common.window_settings(self, parameters, context),
+                precision=self.parameterAsEnumString(parameters, PRECISION, context) or "float32",
+                class_name=self.parameterAsString(parameters, common.CLASS, context) or None,
+                threshold=threshold,
+                min_area_m2=self.parameterAsDouble(parameters, MIN_AREA, context),
+                tta=self.parameterAsBool(parameters, TTA, context),
+                saliency_summary=self.parameterAsBool(parameters, SALIENCY_SUMMARY, context),
+                object_filter=self.parameterAsBool(parameters, OBJECT_FILTER, context),
+                **common.runtime_options(self, parameters, context),
+            )
+            model = load_model(request)
+        if isinstance(model, ModelEnsemble):
+            feedback.pushInfo(f"Ensemble of {len(model.members)} models: "
+                              f"{', '.join(m.path.name for m in model.members)}; threshold {model.spec.threshold} "
+                              "(the mean of theirs).")
         feedback.pushInfo(
             f"Model: {model.spec.name} ({model.spec.architecture}), bands {', '.join(model.spec.bands)}; "
             f"execution provider: {', '.join(model.providers)}"
         )
-        inputs = common.model_input(self, parameters, context, feedback, model,
-                                    match_resolution=self.parameterAsBool(parameters, MATCH_RESOLUTION, context))
-        threshold = (
-            self.parameterAsDouble(parameters, THRESHOLD, context)
-            if parameters.get(THRESHOLD) not in (None, "")
-            else None
-        )
+        inputs = common.model_input(self, parameters, context, feedback, request.inputs, model.spec)
         outputs = DetectOutputs(
             probability=self.parameterAsOutputLayer(parameters, OUTPUT_PROBABILITY, context),
             mask=self.parameterAsOutputLayer(parameters, OUTPUT_MASK, context),
@@ -171,8 +181,7 @@ class DetectLandslides(common.LandslideAlgorithm):
             uncertainty=(self.parameterAsOutputLayer(parameters, OUTPUT_UNCERTAINTY, context) or None)
             if use_ensemble and parameters.get(OUTPUT_UNCERTAINTY) else None,
         )
-        use_filter = self.parameterAsBool(parameters, OBJECT_FILTER, context)
-        if use_filter:
+        if request.object_filter:
             # set-aside polygons are never dropped silently: not asked for (headless runs), they go beside the
             # polygons, where they outlive the run (qgis_process removes its temporary folder when it exits)
             asked = self.parameterAsOutputLayer(parameters, OUTPUT_DROPPED, context) if parameters.get(
@@ -181,27 +190,8 @@ class DetectLandslides(common.LandslideAlgorithm):
             outputs = replace(outputs, dropped=asked or str(beside.with_name(f"{beside.stem}_set_aside{beside.suffix}")))
         if parameters.get(OUTPUT_UNCERTAINTY) and not use_ensemble:
             feedback.pushWarning("The uncertainty raster needs the ensemble: it is not written.")
-        saliency_model = None
-        if self.parameterAsBool(parameters, SALIENCY_SUMMARY, context):
-            if use_ensemble:
-                raise QgsProcessingException(tr("The saliency summary explains one model: turn the ensemble off, "
-                                                "or the summary."))
-            with common.user_errors():
-                saliency_model = saliency_model_for(model.path, **common.runtime_options(self, parameters, context))
         with common.user_errors():
-            result = detect(
-                inputs,
-                model,
-                outputs,
-                common.window_settings(self, parameters, context),
-                threshold=threshold,
-                min_area_m2=self.parameterAsDouble(parameters, MIN_AREA, context),
-                progress=lambda fraction: feedback.setProgress(100.0 * fraction),
-                is_cancelled=feedback.isCanceled,
-                saliency_model=saliency_model,
-                tta=self.parameterAsBool(parameters, TTA, context),
-                object_filter=use_filter,
-            )
+            result = detect(request, inputs, model, outputs, progress=common.progress_of(feedback))
         feedback.pushInfo(
             f"{result.polygon_count} landslide polygon(s); {result.landslide_pixels} of "
             f"{result.valid_pixels} valid pixels above the threshold."
@@ -213,7 +203,7 @@ class DetectLandslides(common.LandslideAlgorithm):
         if result.filtered:
             feedback.pushInfo(tr("{} polygon(s) set aside as likely false alarms by the model's object filter, in "
                                  "{}.").format(result.dropped_count, outputs.dropped))
-        elif use_filter:
+        elif request.object_filter:
             feedback.pushInfo(tr("This model carries no object filter: every polygon is kept."))
         common.style_output(context, outputs.probability, "probability.qml", tr("Landslide probability"))
         common.style_output(context, outputs.mask, "mask.qml", tr("Landslide mask"))

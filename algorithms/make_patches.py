@@ -13,11 +13,12 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.io.readers import GdalReader
+from ..core.imagery.recipe import pick_bands
 from ..core.imagery.patches import inventory_sample, make_patchset, write_patch_folder
 from ..core.model.spec import BAND_VOCABULARY
 from . import common, compat
 from .common import tr
+from .qgis_reader import reader_for
 
 POLYGONS, BANDS, NEGATIVE_SHARE, OVERLAP, OUTPUT_FOLDER = "POLYGONS", "BANDS", "NEGATIVE_SHARE", "OVERLAP", "OUTPUT_FOLDER"
 
@@ -71,7 +72,8 @@ class MakePatches(common.LandslideAlgorithm):
             parameters, POLYGONS, context, ["gpkg", "shp", "geojson", "fgb"], "gpkg", feedback)
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         with common.user_errors():
-            band_numbers = common.band_numbers(self, parameters, context, feedback, GdalReader(layer.source()))
+            band_numbers = pick_bands(reader_for(layer), common.given_bands(self, parameters, context),
+                                      common.progress_of(feedback))
             feedback.setProgress(10)
             sample = inventory_sample(layer.source(), path, band_numbers, dem_layer.source() if dem_layer else None,
                                       bands, layer_name or None)

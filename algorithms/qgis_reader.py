@@ -51,13 +51,20 @@ class QgsProviderReader:
     are invalid."""
 
     def __init__(self, layer: QgsRasterLayer, grid: Grid | None = None):
+        self.layer = layer
         self.provider = layer.dataProvider().clone()  # a clone is safe to use off the main thread
         self.argb = self.provider.dataType(1) in _ARGB_TYPES
         self.band_count = 3 if self.argb else layer.bandCount()
         self.grid = grid or layer_grid(layer)
 
+    reads_in_any_thread = False  # a provider (a web service, say) may be tied to its thread
+
     def release_cache(self) -> None:
         pass  # providers manage their own caches
+
+    def on_grid(self, grid: Grid, window=None) -> "QgsProviderReader":
+        """The provider renders the layer on ``grid`` itself (its extent is the window's)."""
+        return QgsProviderReader(self.layer, grid)
 
     def band_storage(self, number: int) -> BandStorage:
         if self.argb:
@@ -104,15 +111,17 @@ class QgsProviderReader:
         return out, alpha > 0
 
 
-def resampled_grid(layer: QgsRasterLayer, extent: QgsRectangle, ground_resolution_m: float) -> Grid:
+def resampled_grid(layer: QgsRasterLayer, extent: QgsRectangle, ground_resolution_m: float,
+                   transform_context) -> Grid:
     """A grid over ``extent`` (in the layer's CRS) whose pixels are ``ground_resolution_m``
     metres on the ground at its centre, whatever the CRS's units (Web Mercator's metres
-    are not ground metres away from the equator; degrees are not metres at all)."""
-    from qgis.core import QgsDistanceArea, QgsPointXY, QgsProject
+    are not ground metres away from the equator; degrees are not metres at all).
+    ``transform_context``: the run's (a Processing context's), not the open project's."""
+    from qgis.core import QgsDistanceArea, QgsPointXY
 
     crs = layer.crs()
     measure = QgsDistanceArea()
-    measure.setSourceCrs(crs, QgsProject.instance().transformContext())
+    measure.setSourceCrs(crs, transform_context)
     measure.setEllipsoid("WGS84")
     centre = extent.center()
     step = max(extent.width(), extent.height()) / 1000.0 or 1.0

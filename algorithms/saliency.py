@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterNumber,
@@ -65,7 +67,7 @@ class SaliencyMap(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_ZONES, tr("Salient zones")))
 
     def processAlgorithm(self, parameters, context, feedback):
-        path = common.model_path(self, parameters, context)
+        path = Path(common.model_paths(self, parameters, context)[0])
         runtime = common.runtime_options(self, parameters, context)
         with common.user_errors():
             try:
@@ -76,7 +78,8 @@ class SaliencyMap(common.LandslideAlgorithm):
                 model = OcclusionSaliency(OnnxModel(path, **runtime))
                 feedback.pushWarning(f"{path.name} has no saliency graph: using the slower occlusion fallback.")
         feedback.pushInfo(f"Saliency from {model.path.name}; execution provider: {', '.join(model.providers)}")
-        inputs = common.model_input(self, parameters, context, feedback, model)
+        inputs = common.model_input(self, parameters, context, feedback, common.input_options(self, parameters, context),
+                                    model.spec)
         landslides = self.parameterAsVectorLayer(parameters, LANDSLIDES, context)
         saliency_path = self.parameterAsOutputLayer(parameters, OUTPUT_SALIENCY, context)
         zones_path = self.parameterAsOutputLayer(parameters, OUTPUT_ZONES, context)
@@ -90,8 +93,7 @@ class SaliencyMap(common.LandslideAlgorithm):
             result = saliency(
                 inputs, model, saliency_path, common.window_settings(self, parameters, context),
                 zones_path=zones_path, percentile=self.parameterAsDouble(parameters, PERCENTILE, context),
-                landslide_id=lookup, progress=lambda f: feedback.setProgress(100.0 * f),
-                is_cancelled=feedback.isCanceled,
+                landslide_id=lookup, progress=common.progress_of(feedback),
             )
         feedback.pushInfo(f"Method: {result.method}. {result.zone_count} salient zone(s) above saliency "
                           f"{result.threshold:.4g}.")

@@ -44,6 +44,7 @@ sys.path[:0] = [{plugins!r}]
 from landslide_mapper.core import saliency as saliency_module
 from landslide_mapper.core.detect import pipeline
 from landslide_mapper.core.detect.pipeline import DetectOutputs
+from landslide_mapper.core.detect.request import DetectRequest
 from landslide_mapper.core.io.outputs import GeoTiffWriter
 from landslide_mapper.core.engine.streaming import WindowSettings
 from landslide_mapper.core.imagery.inputs import ModelInput
@@ -74,7 +75,8 @@ if {task!r} == "detect":
     model = OnnxModel({model!r})
     inputs = ModelInput(model.spec, image, {{"red": 1, "green": 2, "blue": 3}})
     start = time.perf_counter()
-    pipeline.detect(inputs, model, DetectOutputs(out + "/p.tif", out + "/m.tif", out + "/l.gpkg"), settings)
+    request = DetectRequest(({model!r},), settings=settings, min_area_m2=0.0)
+    pipeline.detect(request, inputs, model, DetectOutputs(out + "/p.tif", out + "/m.tif", out + "/l.gpkg"))
 else:
     model = saliency_module.saliency_model_for({model!r})
     inputs = ModelInput(model.spec, image, {{"red": 1, "green": 2, "blue": 3}})

@@ -7,27 +7,30 @@ Run from the plugin folder (the one holding ``core/``)::
     python -m core detect --input scene.tif --output out/ --scheduler tcp://10.0.0.5:8786
 
 Writes ``out/probability.tif``, ``out/mask.tif`` and ``out/landslides.gpkg`` (and
-``out/set_aside.gpkg`` when the model's object filter sets polygons aside), the same as
-Detect's. With ``--scheduler`` the raster is cut into ``--tile-size`` tiles, run as
-Dask tasks and merged into exactly what one run gives (see :mod:`core.detect.tiling`).
+``out/set_aside.gpkg`` when the model's object filter sets polygons aside,
+``out/uncertainty.tif`` with ``--ensemble --uncertainty``), the same as Detect's: every
+option builds the same request (:mod:`core.detect.request`) and runs the same pipeline.
+With ``--scheduler`` the raster is cut into ``--tile-size`` tiles, run as Dask tasks and
+merged into exactly what one run gives (see :mod:`core.detect.tiling`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import replace
 from pathlib import Path
 
-from .imagery import scaling
-from .model.catalog import NO_MODEL_MESSAGE, bundled_models
 from .detect.pipeline import DetectOutputs, detect
+from .detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
+from .detect.tiling import DEFAULT_TILE_SIZE, cached_model, dask_runner, detect_tiled
+from .engine.progress import Progress
 from .engine.streaming import WindowSettings
+from .imagery import scaling
+from .imagery.recipe import InputOptions, model_input
+from .io.readers import GdalReader
+from .model.catalog import NO_MODEL, bundled_models
 from .model.onnx_model import AUTO_DEVICE, DEVICES
-from .io.readers import GdalReader, band_numbers
-from .detect.tiling import DEFAULT_TILE_SIZE, DetectJob, cached_model, dask_runner, detect_tiled
-
-ROLES = ("red", "green", "blue", "nir")
+from .model.spec import IMAGE_BANDS
 
 
 def _arguments(argv=None) -> argparse.Namespace:
@@ -37,12 +40,23 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--input", required=True, help="image any GDAL format (GeoTIFF, VRT, ...)")
     d.add_argument("--output", required=True, help="folder for probability.tif, mask.tif, landslides.gpkg")
     d.add_argument("--model", help="ONNX model (default: the recommended bundled model)")
+    d.add_argument("--ensemble", action="store_true", help="average all bundled models")
+    d.add_argument("--uncertainty", action="store_true",
+                   help="with --ensemble: also write uncertainty.tif (the models' per-pixel standard deviation)")
+    d.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="int8: the models' quantized variants, faster on CPUs")
+    d.add_argument("--class", dest="class_name", help="multi-class models: the landslide class's name or number")
     d.add_argument("--dem", help="elevation raster, for models that use slope")
-    for role in ROLES:
+    for role in IMAGE_BANDS:
         d.add_argument(f"--{role}", type=int, help=f"{role} band number (default: from band names, else 1, 2, 3)")
     d.add_argument("--scaling", choices=scaling.MODES, default=scaling.AUTO, help="input scaling (as Detect's)")
+    d.add_argument("--scaling-min", type=float, help="manual scaling: the value shown as black")
+    d.add_argument("--scaling-max", type=float, help="manual scaling: the value shown as white")
     d.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
-    d.add_argument("--min-area", type=float, default=0.0, help="drop polygons smaller than this (m²)")
+    d.add_argument("--min-area", type=float, default=DEFAULT_MIN_AREA_M2, help="drop polygons smaller than this (m²)")
+    d.add_argument("--tta", action="store_true", help="average four flips of every window (4x slower)")
+    d.add_argument("--saliency-summary", action="store_true",
+                   help="add mean_saliency and boundary_saliency_share to each polygon (runs the saliency graph too)")
     d.add_argument("--no-object-filter", action="store_true",
                    help="keep every polygon (default: those the model's object filter scores as likely false "
                         "alarms go to set_aside.gpkg)")
@@ -60,42 +74,49 @@ def _arguments(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def request_from(args: argparse.Namespace) -> DetectRequest:
+    """The Detect request the command line asks for."""
+    models = bundled_models()
+    if args.ensemble:
+        if args.model:
+            raise ValueError("--ensemble averages the bundled models: leave --model out, or the ensemble.")
+        if len(models) < 2:
+            raise ValueError(f"The ensemble needs at least two bundled models; this installation has {len(models)}.")
+        paths = tuple(str(p) for p in models.values())
+    elif args.model:
+        paths = (args.model,)
+    elif models:
+        paths = (str(next(iter(models.values()))),)
+    else:
+        raise ValueError(f"{NO_MODEL}: give your own ONNX model with --model.")
+    if args.uncertainty and not args.ensemble:
+        raise ValueError("--uncertainty needs --ensemble (it is the ensemble's models' disagreement).")
+    # several worker processes on this machine share its cores: one ONNX Runtime thread each
+    threads = 1 if args.scheduler == "local" and not args.threads else args.threads
+    bands = {role: getattr(args, role) for role in IMAGE_BANDS if getattr(args, role) is not None}
+    return DetectRequest(
+        paths, InputOptions(bands, args.dem, args.scaling, args.scaling_min, args.scaling_max, args.match_resolution),
+        WindowSettings(args.window, args.overlap, args.batch), args.precision, args.class_name, args.threshold,
+        args.min_area, args.tta, args.saliency_summary, not args.no_object_filter, threads, args.device)
+
+
 def main(argv=None) -> int:
     args = _arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    models = bundled_models()
-    if not args.model and not models:
-        raise ValueError(NO_MODEL_MESSAGE)
-    model_path = args.model or str(next(iter(models.values())))
-    image = GdalReader(args.input)
-    given = {role: getattr(args, role) for role in ROLES if getattr(args, role) is not None}
-    numbers = band_numbers(image.band_roles(), given)
-    settings = WindowSettings(args.window, args.overlap, args.batch)
-    # several worker processes on this machine share its cores: one ONNX Runtime thread each
-    threads = 1 if args.scheduler == "local" and not args.threads else args.threads
-    job = DetectJob(args.input, model_path, numbers, settings, args.dem, None, threads, args.device,
-                    args.match_resolution)
-    model = cached_model(model_path, threads, args.device)  # the session detect_tiled reuses
-    inputs = job.inputs(model)  # checks bands and DEM before anything is read
-    if inputs.original is not None:
-        print(f"the model learned at {model.spec.resolution_m:g} m per pixel: it runs on the image resampled to "
-              f"{inputs.grid.width} x {inputs.grid.height} pixels; outputs on the image's grid")
-    # one stretch for the whole raster, computed here and shipped to every tile
-    inputs.scaling = scaling.choose_scaling(args.scaling, image, inputs.image_band_numbers, model.spec)
-    if inputs.scaling is not None:
-        print(f"{'warning: ' if inputs.scaling.guess else ''}input scaling: "
-              f"{inputs.scaling.describe(inputs.image_band_names)} ({inputs.scaling.reason})")
-    job = replace(job, scaling=inputs.scaling)
+    request = request_from(args)
+    progress = Progress(info=print, warn=lambda text: print(f"warning: {text}"))
+    # with a scheduler, the session the tiles of this process reuse
+    model = cached_model(request) if args.scheduler else load_model(request)
+    inputs = model_input(request.inputs, model.spec, GdalReader(args.input), progress=progress)
     out = Path(args.output)
     outputs = DetectOutputs(str(out / "probability.tif"), str(out / "mask.tif"), str(out / "landslides.gpkg"),
+                            uncertainty=str(out / "uncertainty.tif") if args.uncertainty else None,
                             dropped=str(out / "set_aside.gpkg"))
     if args.scheduler:
         with dask_runner(None if args.scheduler == "local" else args.scheduler, args.workers) as runner:
-            result = detect_tiled(job, outputs, args.threshold, args.min_area, args.tile_size, runner,
-                                  object_filter=not args.no_object_filter)
+            result = detect_tiled(request, args.input, inputs, model, outputs, args.tile_size, runner, progress)
     else:
-        result = detect(inputs, model, outputs, settings, args.threshold, args.min_area,
-                        object_filter=not args.no_object_filter)
+        result = detect(request, inputs, model, outputs, progress=progress)
     print(f"{result.valid_pixels} valid pixels, {result.landslide_pixels} landslide pixels, "
           f"{result.polygon_count} polygons ({result.dropped_count} set aside as likely false alarms) -> {out}")
     return 0

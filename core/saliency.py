@@ -20,7 +20,8 @@ from typing import Callable
 import numpy as np
 from osgeo import ogr
 
-from .engine.streaming import PROBABILITY_NODATA, CancelFn, ProgressFn, WindowSettings, write_values_raster
+from .engine.progress import SILENT, Progress
+from .engine.streaming import PROBABILITY_NODATA, WindowSettings, write_values_raster
 from .errors import NoValidPixels
 from .imagery.inputs import ModelInput
 from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
@@ -93,8 +94,7 @@ def saliency(
     zones_path: str | None = None,
     percentile: float = 95.0,
     landslide_id: Callable[[ogr.Geometry], int | None] | None = None,
-    progress: ProgressFn | None = None,
-    is_cancelled: CancelFn | None = None,
+    progress: Progress = SILENT,
 ) -> SaliencyResult:
     """Write the saliency GeoTIFF and, optionally, the salient-zone polygons.
 
@@ -104,13 +104,12 @@ def saliency(
     settings.check(model.spec.size_multiple, model.fixed_window)
     if not 0 < percentile < 100:
         raise ValueError(f"The percentile must be between 0 and 100 (got {percentile}).")
-    report = progress or (lambda _f: None)
+    method = model.method if isinstance(model, OcclusionSaliency) else GRADIENT_METHOD
     with AtomicOutputs() as atomic:
         raster_path = atomic.temporary(saliency_path)
         valid_pixels = write_values_raster(inputs, model.predict, settings, raster_path, SALIENCY_NODATA,
-                                           lambda f: report(0.85 * f), is_cancelled,
-                                           metadata={"SALIENCY_METHOD": getattr(model, "method", GRADIENT_METHOD),
-                                                     "MODEL": model.spec.name})
+                                           progress.part(0.0, 0.85),
+                                           metadata={"SALIENCY_METHOD": method, "MODEL": model.spec.name})
         if valid_pixels == 0:
             raise NoValidPixels("Every pixel of the input is nodata: there is nothing to explain.")
         threshold = raster_percentile(raster_path, percentile)
@@ -119,17 +118,17 @@ def saliency(
             mask_path = atomic.temporary(str(Path(zones_path).with_suffix(".zones-mask.tif")))
             write_above(raster_path, mask_path, threshold)
             annotations = {"landslide_id": (ogr.OFTInteger, landslide_id)} if landslide_id else {}
-            zone_count = polygonize_mask(
+            zone_count, _set_aside = polygonize_mask(
                 mask_path, raster_path, atomic.temporary(zones_path), value_name="saliency",
                 constants={"percentile": percentile, "threshold": threshold,
                            "method": "occlusion" if isinstance(model, OcclusionSaliency) else "gradient"},
-                progress=lambda f: report(0.85 + 0.15 * f), is_cancelled=is_cancelled,
+                progress=progress.part(0.85, 1.0),
                 layer_name=ZONES_LAYER, annotations=annotations,
             )
             atomic.discard(mask_path)
         atomic.commit()
-    report(1.0)
-    return SaliencyResult(valid_pixels, threshold, zone_count, getattr(model, "method", GRADIENT_METHOD))
+    progress(1.0)
+    return SaliencyResult(valid_pixels, threshold, zone_count, method)
 
 
 def _strips(path: str, rows: int = 256):

@@ -9,6 +9,8 @@ from osgeo import ogr
 from landslide_mapper.core.imagery.bands import build_stack
 from landslide_mapper.core.errors import Cancelled, NoValidPixels
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+from landslide_mapper.core.detect.request import DetectRequest
+from landslide_mapper.core.engine.progress import Progress
 from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster
 from landslide_mapper.core.imagery.inputs import InputError, ModelInput
 from landslide_mapper.core.model.onnx_model import OnnxModel
@@ -17,6 +19,11 @@ from landslide_mapper.core.model.spec import ModelSpec
 from model_factory import build_model, default_spec, reference_forward
 from rasters import random_image, read_raster, write_raster
 
+
+
+def request(model, settings, min_area_m2=0.0) -> DetectRequest:
+    """A Detect request for ``model`` with these windows, keeping every polygon by default."""
+    return DetectRequest((str(model.path),), settings=settings, min_area_m2=min_area_m2)
 
 def whole_image_reference(image, spec_dict, **kw):
     """The network run once over the whole image (zero padding at its edges)."""
@@ -91,7 +98,7 @@ def test_detect_outputs_are_georeferenced_like_the_input_and_nodata_propagates(t
     model = OnnxModel(build_model(tmp_path / "m.onnx"))
     inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
     out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
-    result = detect(inputs, model, out, WindowSettings(64, 16))
+    result = detect(request(model, WindowSettings(64, 16)), inputs, model, out)
     prob, prob_gt, prob_crs, prob_nodata = read_raster(out.probability)
     mask, mask_gt, mask_crs, mask_nodata = read_raster(out.mask)
     src_gt, src_crs = read_raster(path)[1:3]
@@ -115,7 +122,7 @@ def test_polygons_have_true_areas_and_probabilities(tmp_path, bright_model):
     model = OnnxModel(bright_model)
     inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
     out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
-    result = detect(inputs, model, out, WindowSettings(64, 16), min_area_m2=100)
+    result = detect(request(model, WindowSettings(64, 16), 100), inputs, model, out)
     mask = read_raster(out.mask)[0]
     assert result.polygon_count == 1
     dataset = ogr.Open(out.polygons)
@@ -139,7 +146,7 @@ def test_polygon_area_in_a_geographic_crs_is_in_square_metres(tmp_path, bright_m
     model = OnnxModel(bright_model)
     inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
     out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
-    detect(inputs, model, out, WindowSettings(64, 16))
+    detect(request(model, WindowSettings(64, 16)), inputs, model, out)
     pixels = int(read_raster(out.mask)[0].sum())
     dataset = ogr.Open(out.polygons)
     feature = dataset.GetLayer().GetNextFeature()
@@ -195,7 +202,7 @@ def test_all_nodata_raster_fails_and_leaves_nothing(tmp_path, bright_model):
     out_dir = tmp_path / "out"
     out = DetectOutputs(str(out_dir / "p.tif"), str(out_dir / "m.tif"), str(out_dir / "poly.gpkg"))
     with pytest.raises(NoValidPixels, match="nodata"):
-        detect(inputs, model, out, WindowSettings(64, 16))
+        detect(request(model, WindowSettings(64, 16)), inputs, model, out)
     assert os.listdir(out_dir) == []
 
 
@@ -213,7 +220,7 @@ def test_cancel_leaves_no_output_and_keeps_an_older_one(tmp_path, bright_model, 
         return bool(seen) and seen[-1] >= cancel_at
 
     with pytest.raises(Cancelled):
-        detect(inputs, model, out, WindowSettings(64, 16), progress=seen.append, is_cancelled=cancel)
+        detect(request(model, WindowSettings(64, 16)), inputs, model, out, progress=Progress(seen.append, cancel))
     assert sorted(os.listdir(out_dir)) == ["p.tif"]
     assert (out_dir / "p.tif").read_bytes() == b"an older result"
 
@@ -224,7 +231,7 @@ def test_window_must_fit_the_model_size_multiple(tmp_path, bright_model):
     inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
     out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"))
     with pytest.raises(ValueError, match="multiple of 16"):
-        detect(inputs, model, out, WindowSettings(100, 16))
+        detect(request(model, WindowSettings(100, 16)), inputs, model, out)
 
 
 def test_device_choice_and_the_provider_that_ran(tmp_path, provider, scene, bright_model):

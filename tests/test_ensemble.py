@@ -105,11 +105,13 @@ def test_detect_with_an_ensemble_writes_mean_probability_and_uncertainty(models,
     path = write_raster(tmp_path / "image.tif", image)
 
     def run(model, name, settings, **kwargs):
+        from landslide_mapper.core.detect.request import DetectRequest
         from landslide_mapper.core.imagery.inputs import ModelInput
         from landslide_mapper.core.io.readers import GdalReader
 
         outputs = DetectOutputs(str(tmp_path / f"{name}_p.tif"), str(tmp_path / f"{name}_m.tif"), **kwargs)
-        detect(ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3}), model, outputs, settings)
+        request = DetectRequest(("the model given",), settings=settings, min_area_m2=0.0)  # detect runs ``model``
+        detect(request, ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3}), model, outputs)
         return [read_raster(p)[0] for p in (outputs.probability, outputs.mask, outputs.uncertainty) if p]
 
     whole = WindowSettings(64, 0, 1)  # one window: the spread is exactly the members' std

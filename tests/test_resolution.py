@@ -165,16 +165,17 @@ def test_cancel_while_resampling_leaves_nothing(tmp_path):
     from landslide_mapper.core.imagery.inputs import ModelInput
     from landslide_mapper.core.model.onnx_model import OnnxModel
     from landslide_mapper.core.io.readers import GdalReader
-    from landslide_mapper.core.io.resolution import gdal_reader_on
+    from landslide_mapper.core.detect.request import DetectRequest
+    from landslide_mapper.core.engine.progress import Progress
 
     model = OnnxModel(gradient_model(tmp_path / "ramp.onnx", resolution_m=1.0))
     original = GdalReader(ramp_scene(tmp_path / "coarse.tif", 2.0))
-    resampled = gdal_reader_on(original, model_grid(original.grid, 1.0))
+    resampled = original.on_grid(model_grid(original.grid, 1.0))
     inputs = ModelInput(model.spec, resampled, {"red": 1, "green": 2, "blue": 3}, original=original)
     out = tmp_path / "out"
     progress = []
     with pytest.raises(Cancelled):
-        detect(inputs, model, DetectOutputs(str(out / "p.tif"), str(out / "m.tif"), str(out / "l.gpkg")),
-               WindowSettings(64, 16, 2), progress=progress.append,
-               is_cancelled=lambda: bool(progress) and progress[-1] > 0.5)
+        detect(DetectRequest((str(model.path),), settings=WindowSettings(64, 16, 2)), inputs, model,
+               DetectOutputs(str(out / "p.tif"), str(out / "m.tif"), str(out / "l.gpkg")),
+               progress=Progress(progress.append, lambda: bool(progress) and progress[-1] > 0.5))
     assert list(out.iterdir()) == []

@@ -97,7 +97,7 @@ def test_percentile_is_exact_and_zones_are_exactly_the_pixels_above(tmp_path):
     np.testing.assert_array_equal(mask == 1, values > threshold)
     assert np.all(mask[:10, :10] == 255)
     zones = str(tmp_path / "zones.gpkg")
-    count = polygonize_mask(mask_path, path, zones, value_name="saliency", layer_name="salient_zones")
+    count, _set_aside = polygonize_mask(mask_path, path, zones, value_name="saliency", layer_name="salient_zones")
     dataset = ogr.Open(zones)
     layer = dataset.GetLayer()
     assert count == layer.GetFeatureCount() > 0

@@ -12,16 +12,20 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from landslide_mapper.core.model.catalog import bundled_models
-from landslide_mapper.core.errors import Cancelled
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+from landslide_mapper.core.detect.request import DetectRequest, load_model
+from landslide_mapper.core.detect.tiling import cached_model, dask_runner, detect_tiled, plan_tiles, run_in_process
+from landslide_mapper.core.engine.progress import SILENT, Progress
 from landslide_mapper.core.engine.streaming import WindowSettings
-from landslide_mapper.core.model.onnx_model import OnnxModel
-from landslide_mapper.core.detect.tiling import DetectJob, dask_runner, detect_tiled, plan_tiles, run_in_process
 from landslide_mapper.core.engine.windows import AxisGrid
+from landslide_mapper.core.errors import Cancelled
+from landslide_mapper.core.imagery.recipe import InputOptions, model_input
+from landslide_mapper.core.io.readers import GdalReader
+from landslide_mapper.core.model.catalog import bundled_models
 from rasters import read_raster, write_raster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGINS = os.path.join(ROOT, "build", "plugins")  # holds the plugin as landslide_mapper (plugin_root.py)
 BANDS = {"red": 1, "green": 2, "blue": 3}
 
 
@@ -68,11 +72,19 @@ def assert_same_outputs(a: DetectOutputs, b: DetectOutputs):
     assert polygon_rows(a.polygons) == polygon_rows(b.polygons)
 
 
-def single_run(model_path, image, settings, folder, dem=None, threads=0):
-    model = OnnxModel(model_path, threads=threads)
-    job = DetectJob(image, model_path, BANDS, settings, dem, threads=threads)
-    result = detect(job.inputs(model), model, outputs_in(folder), settings)
-    return job, result
+def request_for(model_path, settings, dem=None, threads=0) -> DetectRequest:
+    return DetectRequest((model_path,), InputOptions(BANDS, dem), settings, min_area_m2=0.0, threads=threads)
+
+
+def single_run(request, image, folder):
+    model = load_model(request)
+    return detect(request, model_input(request.inputs, model.spec, GdalReader(image)), model, outputs_in(folder))
+
+
+def split_run(request, image, folder, tile_size, runner=run_in_process, progress=SILENT):
+    model = cached_model(request)
+    inputs = model_input(request.inputs, model.spec, GdalReader(image))
+    return detect_tiled(request, image, inputs, model, outputs_in(folder), tile_size, runner, progress)
 
 
 def test_tiles_cover_the_raster_once():
@@ -99,9 +111,9 @@ def test_covering_windows_are_exactly_those_touching_the_pixels():
 def test_split_run_equals_single_run_bit_for_bit(tmp_path, default_model, holed_scene, tile_size, batch):
     """Tile edges mid-window, a nodata hole across tiles, batches cut by tile edges:
     probability, mask and polygons are identical to one run over the whole raster."""
-    settings = WindowSettings(128, 32, batch)
-    job, single = single_run(default_model, holed_scene, settings, tmp_path / "one")
-    split = detect_tiled(job, outputs_in(tmp_path / "split"), tile_size=tile_size, runner=run_in_process)
+    request = request_for(default_model, WindowSettings(128, 32, batch))
+    single = single_run(request, holed_scene, tmp_path / "one")
+    split = split_run(request, holed_scene, tmp_path / "split", tile_size)
     assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "split"))
     assert (split.valid_pixels, split.landslide_pixels, split.polygon_count) == (
         single.valid_pixels, single.landslide_pixels, single.polygon_count)
@@ -111,18 +123,17 @@ def test_split_run_equals_single_run_bit_for_bit(tmp_path, default_model, holed_
 
 
 def test_split_run_with_a_dem_in_another_grid_equals_single_run(tmp_path, slope_model, scene):
-    settings = WindowSettings(64, 16, 4)
-    job, _ = single_run(slope_model, scene["image"], settings, tmp_path / "one", dem=scene["dem"])
-    detect_tiled(job, outputs_in(tmp_path / "split"), tile_size=150)
+    request = request_for(slope_model, WindowSettings(64, 16, 4), dem=scene["dem"])
+    single_run(request, scene["image"], tmp_path / "one")
+    split_run(request, scene["image"], tmp_path / "split", 150)
     assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "split"))
 
 
 def test_cancelled_or_failed_split_run_leaves_nothing(tmp_path, default_model, scene):
-    job = DetectJob(scene["image"], default_model, BANDS, WindowSettings(128, 32, 8))
+    request = request_for(default_model, WindowSettings(128, 32, 8))
     done = []
     with pytest.raises(Cancelled):
-        detect_tiled(job, outputs_in(tmp_path), tile_size=256, is_cancelled=lambda: len(done) > 0,
-                     progress=done.append)
+        split_run(request, scene["image"], tmp_path, 256, progress=Progress(done.append, lambda: len(done) > 0))
     assert list(tmp_path.iterdir()) == []
 
     def failing_runner(job, regions, folder):
@@ -130,17 +141,17 @@ def test_cancelled_or_failed_split_run_leaves_nothing(tmp_path, default_model, s
         raise OSError("worker lost")
 
     with pytest.raises(OSError, match="worker lost"):
-        detect_tiled(job, outputs_in(tmp_path), tile_size=256, runner=failing_runner)
+        split_run(request, scene["image"], tmp_path, 256, runner=failing_runner)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
 def test_dask_local_cluster_equals_single_run(tmp_path, default_model, holed_scene):
     pytest.importorskip("distributed")
-    settings = WindowSettings(128, 32, 8)
-    job, _ = single_run(default_model, holed_scene, settings, tmp_path / "one", threads=1)
+    request = request_for(default_model, WindowSettings(128, 32, 8), threads=1)
+    single_run(request, holed_scene, tmp_path / "one")
     with dask_runner(workers=2) as runner:
-        detect_tiled(job, outputs_in(tmp_path / "dask"), tile_size=200, runner=runner)
+        split_run(request, holed_scene, tmp_path / "dask", 200, runner)
     assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "dask"))
 
 
@@ -153,11 +164,12 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_cli_on_a_running_dask_scheduler_equals_single_run(tmp_path, default_model, holed_scene):
     """As in production: a scheduler and a worker started with Dask's own commands, the
-    plugin folder on the worker's PYTHONPATH, and `python -m core detect --scheduler`."""
+    folder holding the plugin (as landslide_mapper) on the worker's PYTHONPATH, and
+    `python -m core detect --scheduler`."""
     pytest.importorskip("distributed")
     dask = shutil.which("dask", path=os.path.dirname(sys.executable))
     address = f"tcp://127.0.0.1:{free_port()}"
-    env = {**os.environ, "PYTHONPATH": ROOT}
+    env = {**os.environ, "PYTHONPATH": PLUGINS}
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
                                "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
@@ -196,10 +208,10 @@ def test_split_run_at_the_models_resolution_equals_single_run(tmp_path):
 
     model_path = gradient_model(tmp_path / "ramp.onnx", resolution_m=1.0)
     image = ramp_scene(tmp_path / "coarse.tif", 2.0)
-    settings = WindowSettings(64, 16, 4)
-    job, single = single_run(model_path, image, settings, tmp_path / "one")
-    assert job.inputs(OnnxModel(model_path)).grid.width == 256  # ran at 1 m
-    split = detect_tiled(job, outputs_in(tmp_path / "split"), tile_size=100)
+    request = request_for(model_path, WindowSettings(64, 16, 4))
+    single = single_run(request, image, tmp_path / "one")
+    assert model_input(request.inputs, load_model(request).spec, GdalReader(image)).grid.width == 256  # ran at 1 m
+    split = split_run(request, image, tmp_path / "split", 100)
     assert_same_outputs(outputs_in(tmp_path / "one"), outputs_in(tmp_path / "split"))
     assert read_raster(str(tmp_path / "split" / "probability.tif"))[0].shape == (128, 128)
     assert split.valid_pixels == single.valid_pixels == 128 * 128

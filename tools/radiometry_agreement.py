@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from landslide_mapper.core.imagery import scaling  # noqa: E402
 from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect  # noqa: E402
+from landslide_mapper.core.detect.request import DetectRequest  # noqa: E402
 from landslide_mapper.core.engine.streaming import WindowSettings  # noqa: E402
 from landslide_mapper.core.imagery.inputs import ModelInput  # noqa: E402
 from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
@@ -41,11 +42,12 @@ def percentile_stretch(reader, bands, spec):
 
 def mask_of(path, model, folder: Path, rule) -> np.ndarray:
     reader = GdalReader(path)
-    inputs = ModelInput(model.spec, reader, {"red": 1, "green": 2, "blue": 3})
-    inputs.scaling = rule(reader, inputs.image_band_numbers, model.spec)
+    bands = {"red": 1, "green": 2, "blue": 3}
+    inputs = ModelInput(model.spec, reader, bands, scaling=rule(reader, [bands[b] for b in model.spec.image_bands],
+                                                                 model.spec))
     folder.mkdir()
     out = DetectOutputs(str(folder / "p.tif"), str(folder / "m.tif"))
-    detect(inputs, model, out, WindowSettings(128, 32, 8))
+    detect(DetectRequest((str(model.path),), settings=WindowSettings(128, 32, 8), min_area_m2=0.0), inputs, model, out)
     return read_raster(out.mask)[0] == 1
 
 

@@ -1,5 +1,12 @@
 """The Detect pipeline: probability, mask and landslide polygons of a raster, written
-all or nothing."""
+all or nothing.
+
+:func:`detect` takes the probabilities from a :class:`ProbabilitySource`: the streaming
+engine in this process (:class:`StreamedProbabilities`, the default) or the merge of a
+split run's tiles (:mod:`core.detect.tiling`). Everything after that (resampling back
+onto the image's grid, mask, uncertainty, saliency summary, polygons, object filter) is
+written here once, for both.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +14,26 @@ import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from ..engine.streaming import PROBABILITY_NODATA, ProgressFn, CancelFn, RowsFn, WindowSettings, predict_raster, resampled_onto, write_values_raster
-from ..model.ensemble import ModelEnsemble, flip_averaged
+from ..engine.progress import SILENT, Progress
+from ..engine.streaming import PROBABILITY_NODATA, RowsFn, WindowSettings, predict_raster, resampled_onto, write_values_raster
 from ..errors import NoValidPixels
-from ..imagery.inputs import ModelInput
-from ..model.onnx_model import OnnxModel
-from ..model.object_filter import ObjectFilter
+from ..imagery.inputs import InputError, ModelInput
 from ..io.outputs import AtomicOutputs, GeoTiffWriter
-from ..io.polygons import boundary_summary, feature_count, polygonize_mask
-from ..model.spec import ModelSpec
+from ..io.polygons import PolygonCounts, boundary_summary, polygonize_mask
+from ..model.ensemble import ModelEnsemble
+from ..model.onnx_model import OnnxModel
+from ..saliency import saliency_model_for
+from .request import DEFAULT_MIN_AREA_M2, DetectRequest, Predict, predictor
+
+__all__ = ["DEFAULT_MIN_AREA_M2", "DetectOutputs", "DetectResult", "detect"]
 
 log = logging.getLogger(__name__)
 
 MASK_NODATA = 255
-
-#: Detect's default minimum polygon area: smaller specks are noise, not landslides to map
-DEFAULT_MIN_AREA_M2 = 100.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,11 @@ class DetectOutputs:
     uncertainty: str | None = None  # an ensemble's per-pixel standard deviation over its members
     dropped: str | None = None  # polygons the model's object filter sets aside as likely false alarms
 
+    @property
+    def channels(self) -> int:
+        """Values per pixel the probabilities come with: probability, and the spread for an uncertainty output."""
+        return 2 if self.uncertainty else 1
+
 
 @dataclass
 class DetectResult:
@@ -45,6 +58,27 @@ class DetectResult:
     providers: list[str]
     dropped_count: int = 0  # polygons set aside by the object filter
     filtered: bool = False  # whether the model's object filter ran
+
+
+class ProbabilitySource(Protocol):
+    """Where Detect's probabilities come from: ``fill`` hands every row of the model
+    input's grid to ``write`` (probability, or probability and spread) and returns the
+    valid pixel count."""
+
+    def fill(self, write: RowsFn, progress: Progress) -> int: ...
+
+
+@dataclass
+class StreamedProbabilities:
+    """The streaming engine, in this process."""
+
+    inputs: ModelInput
+    predict: Predict
+    settings: WindowSettings
+    channels: int = 1
+
+    def fill(self, write: RowsFn, progress: Progress) -> int:
+        return predict_raster(self.inputs, self.predict, self.settings, write, progress, self.channels)
 
 
 class DetectRasters:
@@ -91,107 +125,79 @@ class DetectRasters:
         self.close()
 
 
-def write_polygons(atomic: AtomicOutputs, rasters: DetectRasters, outputs: DetectOutputs, model_name: str,
-                   min_area_m2: float, progress: ProgressFn, is_cancelled: CancelFn | None, annotations=None,
-                   object_filter: ObjectFilter | None = None) -> tuple[int, int]:
-    """The landslide polygons of a finished probability + mask pair, those the object
-    filter sets aside in ``outputs.dropped``; returns (kept, set aside) counts."""
-    dropped_path = atomic.temporary(outputs.dropped) if object_filter is not None and outputs.dropped else None
-    kept = polygonize_mask(
-        rasters.mask_path,
-        rasters.probability_path,
-        atomic.temporary(outputs.polygons),
-        value_name="prob",
-        constants={"model": model_name, "threshold": rasters.threshold},
-        min_area_m2=min_area_m2,
-        progress=progress,
-        is_cancelled=is_cancelled,
-        annotations=annotations or {},
-        object_filter=object_filter,
-        dropped_path=dropped_path,
-    )
-    return kept, feature_count(dropped_path) if dropped_path else 0
-
-
-def model_object_filter(spec: ModelSpec, wanted: bool) -> ObjectFilter | None:
-    """The spec's false-alarm filter when it has one and the caller wants it."""
-    return spec.object_filter if wanted else None
-
-
 def detect(
+    request: DetectRequest,
     inputs: ModelInput,
-    model: OnnxModel,
+    model: OnnxModel | ModelEnsemble,
     outputs: DetectOutputs,
-    settings: WindowSettings,
-    threshold: float | None = None,
-    min_area_m2: float = 0.0,
-    progress: ProgressFn | None = None,
-    is_cancelled: CancelFn | None = None,
-    saliency_model: OnnxModel | None = None,
-    tta: bool = False,
-    object_filter: bool = True,
+    source: ProbabilitySource | None = None,
+    progress: Progress = SILENT,
 ) -> DetectResult:
     """Probability GeoTIFF, mask GeoTIFF and landslide polygons for the whole raster.
 
-    ``model`` is an :class:`OnnxModel` or a :class:`ModelEnsemble`; for an ensemble,
-    ``outputs.uncertainty`` receives the members' per-pixel standard deviation (blended
-    over windows like the probability). ``tta`` averages the four flips of every window.
-    When ``inputs`` reads the image resampled to the model's resolution (its
-    ``original`` is set, see :mod:`core.io.resolution`), the outputs go on the original grid.
-    With ``saliency_model`` (the model's saliency graph), each polygon also gets
-    ``mean_saliency`` and ``boundary_saliency_share`` (see polygons.boundary_summary).
-    With ``object_filter`` and a model whose spec carries one (see :mod:`core.model.object_filter`),
-    polygons scored as likely false alarms go to ``outputs.dropped`` instead.
-    Every output is written under a temporary name and moved into place only when all
-    of them are complete: an error or a cancel leaves no output behind.
+    ``model`` is the request's model (see :func:`core.detect.request.load_model`); for an
+    ensemble, ``outputs.uncertainty`` receives the members' per-pixel standard deviation
+    (blended over windows like the probability). ``source`` (default: the streaming
+    engine over ``inputs``) gives the probabilities on ``inputs``' grid; when ``inputs``
+    reads the image resampled to the model's resolution (its ``original`` is set, see
+    :mod:`core.io.resolution`), the outputs go on the original grid. With the request's
+    saliency summary, each polygon also gets ``mean_saliency`` and
+    ``boundary_saliency_share`` (see polygons.boundary_summary). With its object filter
+    and a model whose spec carries one (see :mod:`core.model.object_filter`), polygons
+    scored as likely false alarms go to ``outputs.dropped`` instead. Every output is
+    written under a temporary name and moved into place only when all of them are
+    complete: an error or a cancel leaves no output behind.
     """
     spec = model.spec
-    objects = model_object_filter(spec, object_filter)
+    settings = request.settings
     settings.check(spec.size_multiple, model.fixed_window)
-    threshold = spec.threshold if threshold is None else threshold
-    report = progress or (lambda _fraction: None)
-    with_spread = outputs.uncertainty is not None
-    if with_spread and not isinstance(model, ModelEnsemble):
-        raise ValueError("An uncertainty raster needs an ensemble of models: turn the ensemble on, or leave the "
-                         "uncertainty output out.")
-    predict, channels = (model.predict_with_spread, 2) if with_spread else (model.predict, 1)
-    if tta:
-        predict = flip_averaged(predict)
+    threshold = spec.threshold if request.threshold is None else request.threshold
+    objects = spec.object_filter if request.object_filter else None
+    saliency_model = None
+    if request.saliency_summary and outputs.polygons:
+        if isinstance(model, ModelEnsemble):
+            raise InputError("The saliency summary explains one model: turn the ensemble off, or the summary.",
+                             "saliency_summary")
+        saliency_model = saliency_model_for(model.path, request.threads, request.device)
+    channels = outputs.channels
+    if source is None:
+        source = StreamedProbabilities(inputs, predictor(model, request.tta, channels > 1), settings, channels)
 
     original = inputs.original
     with AtomicOutputs() as atomic:
-        note = f"per-pixel standard deviation of the members of the {spec.name}" if with_spread else None
+        note = f"per-pixel standard deviation of the members of the {spec.name}" if channels > 1 else None
         with DetectRasters(atomic, outputs, (original or inputs).grid, threshold, note) as rasters:
-            share = 0.5 if saliency_model is not None else 0.9
+            probabilities = progress.part(0.0, 0.5 if saliency_model is not None else 0.9)
 
-            def run(write: RowsFn) -> int:
-                return predict_raster(inputs, predict, settings, write, lambda f: report(share * f), is_cancelled,
-                                      channels)
+            def fill(write: RowsFn) -> int:
+                return source.fill(write, probabilities)
 
-            valid_pixels = run(rasters.write_rows) if original is None else resampled_onto(
-                original, inputs, rasters.probability_path + ".model-grid", run, rasters.write_rows, channels)
+            valid_pixels = fill(rasters.write_rows) if original is None else resampled_onto(
+                original, inputs, rasters.probability_path + ".model-grid", fill, rasters.write_rows, channels)
         if valid_pixels == 0:
             raise NoValidPixels(
                 "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."
             )
-        polygon_count = dropped_count = 0
+        counts = PolygonCounts(0, 0)
         if outputs.polygons:
             annotations, saliency_path = {}, None
             if saliency_model is not None:
                 saliency_path = atomic.temporary(str(Path(outputs.polygons).with_suffix(".saliency.tif")))
                 saliency_settings = replace(settings, window=saliency_model.fixed_window or settings.window)
                 write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
-                                    PROBABILITY_NODATA, lambda f: report(0.5 + 0.4 * f), is_cancelled)
+                                    PROBABILITY_NODATA, progress.part(0.5, 0.9))
                 annotations = boundary_summary(saliency_path, "saliency")
-            polygon_count, dropped_count = write_polygons(atomic, rasters, outputs, spec.name, min_area_m2,
-                                                          lambda f: report(0.9 + 0.1 * f), is_cancelled,
-                                                          annotations, objects)
+            counts = polygonize_mask(
+                rasters.mask_path, rasters.probability_path, atomic.temporary(outputs.polygons), value_name="prob",
+                constants={"model": spec.name, "threshold": threshold}, min_area_m2=request.min_area_m2,
+                progress=progress.part(0.9, 1.0), annotations=annotations, object_filter=objects,
+                dropped_path=atomic.temporary(outputs.dropped) if objects is not None and outputs.dropped else None)
             if saliency_path:
                 atomic.discard(saliency_path)
         atomic.commit()
-    report(1.0)
+    progress(1.0)
     landslide_pixels = rasters.landslide_pixels
     log.info("detect: %d valid px, %d landslide px, %d polygons (%d set aside)", valid_pixels, landslide_pixels,
-             polygon_count, dropped_count)
-    return DetectResult(valid_pixels, landslide_pixels, polygon_count, list(model.providers), dropped_count,
+             counts.kept, counts.set_aside)
+    return DetectResult(valid_pixels, landslide_pixels, counts.kept, list(model.providers), counts.set_aside,
                         objects is not None)

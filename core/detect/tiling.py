@@ -11,7 +11,9 @@ not cut at tile edges.
 Tiles run in this process, or as tasks on a Dask distributed cluster (an optional
 dependency): a ``LocalCluster`` on one machine or the address of a running scheduler.
 Workers must see the image, the model and the output folder at the same paths, and
-import this package (start them with the plugin folder on ``PYTHONPATH``).
+import this package as ``landslide_mapper`` (start them with the folder that holds the
+plugin folder on ``PYTHONPATH``; see plugin_root.py). Tiles run the same request as a
+single run (:mod:`core.detect.request`): TTA, ensembles and their uncertainty included.
 """
 
 from __future__ import annotations
@@ -29,17 +31,18 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from osgeo import gdal
 
-from ..engine.streaming import PROBABILITY_NODATA, WindowSettings, predict_raster, resampled_onto
-from ..detect.pipeline import DetectOutputs, DetectRasters, DetectResult, model_object_filter, write_polygons
-from ..errors import NoValidPixels
-from ..errors import Cancelled
-from ..imagery.inputs import ModelInput
-from ..model.onnx_model import AUTO_DEVICE, OnnxModel
-from ..io.outputs import AtomicOutputs, GeoTiffWriter
-from ..io.readers import GdalReader, Grid, dem_on_grid, sub_grid
-from ..io.resolution import gdal_reader_on, grid_for_model
-from ..imagery.scaling import BandScaling
+from ..engine.progress import SILENT, Progress
+from ..engine.streaming import PROBABILITY_NODATA, RowsFn, predict_raster
 from ..engine.windows import Region
+from ..imagery.inputs import ModelInput
+from ..imagery.recipe import model_input
+from ..imagery.scaling import BandScaling
+from ..io.outputs import AtomicOutputs, GeoTiffWriter
+from ..io.readers import GdalReader, Grid, sub_grid
+from ..model.ensemble import ModelEnsemble
+from ..model.onnx_model import OnnxModel
+from .pipeline import DetectOutputs, DetectResult, detect
+from .request import DetectRequest, load_model, predictor
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +54,21 @@ MERGE_ROWS = 512
 class DetectJob:
     """Everything a worker needs to compute any tile of one Detect run (picklable)."""
 
+    request: DetectRequest
     image: str
-    model: str
-    band_numbers: dict[str, int]
-    settings: WindowSettings
-    dem: str | None = None
-    scaling: BandScaling | None = None
-    threads: int = 0  # ONNX Runtime threads per tile task; 0: one per core
-    device: str = AUTO_DEVICE
-    match_resolution: bool = True  # run at the model's training resolution (core.io.resolution)
+    scaling: BandScaling | None  # chosen once, for the whole raster, by the client
+    channels: int = 1  # 2: probability and an ensemble's spread
 
-    def inputs(self, model: OnnxModel) -> ModelInput:
+    def inputs(self, model) -> ModelInput:
         """The model's input; tiles are regions of its grid (the model's resolution when
-        the image is resampled to it, with the image itself as ``original``)."""
-        image = original = GdalReader(self.image)
-        grid = grid_for_model(image, model.spec) if self.match_resolution else None
-        if grid is not None:
-            image = gdal_reader_on(original, grid)
-        dem = dem_on_grid(self.dem, image.grid) if self.dem and model.spec.needs_dem else None
-        return ModelInput(model.spec, image, self.band_numbers, dem, self.scaling,
-                          original=original if grid is not None else None)
+        the image is resampled to it)."""
+        return model_input(self.request.inputs, model.spec, GdalReader(self.image), scaling=self.scaling)
 
 
 @dataclass(frozen=True)
 class TileResult:
     region: Region
-    path: str
+    paths: tuple[str, ...]  # one single-band GeoTIFF per channel
     valid_pixels: int
 
 
@@ -91,26 +83,37 @@ def plan_tiles(width: int, height: int, tile_size: int = DEFAULT_TILE_SIZE) -> l
 
 
 @functools.lru_cache(maxsize=2)
-def cached_model(path: str, threads: int, device: str) -> OnnxModel:
+def _cached_model(models: tuple[str, ...], precision: str, class_name: str | None, threads: int,
+                  device: str) -> OnnxModel | ModelEnsemble:
+    return load_model(DetectRequest(models, precision=precision, class_name=class_name, threads=threads,
+                                    device=device))
+
+
+def cached_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
     """One session per process and model, reused by all its tiles (and the client's checks)."""
-    return OnnxModel(path, threads=threads, device=device)
+    return _cached_model(request.models, request.precision, request.class_name, request.threads, request.device)
 
 
 def run_tile(job: DetectJob, region: Region, folder: str) -> TileResult:
-    """Compute one tile's probabilities into ``folder``; the file appears only when complete."""
-    model = cached_model(job.model, job.threads, job.device)
+    """Compute one tile's probabilities into ``folder``; the files appear only when complete."""
+    model = cached_model(job.request)
     inputs = job.inputs(model)
     grid = sub_grid(inputs.grid, region.col0, region.row0, region.width, region.height)
-    final = str(Path(folder) / f"tile_{region.row0}_{region.col0}.tif")
-    with AtomicOutputs() as atomic:
-        with GeoTiffWriter(atomic.temporary(final), grid, np.float32, PROBABILITY_NODATA) as out:
-            valid_pixels = predict_raster(
-                inputs, model.predict, job.settings,
-                lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, PROBABILITY_NODATA)),
-                region=region,
-            )
+    stem = Path(folder) / f"tile_{region.row0}_{region.col0}"
+    finals = tuple(f"{stem}.{channel}.tif" for channel in range(job.channels))
+    with AtomicOutputs() as atomic, ExitStack() as files:
+        writers = [files.enter_context(GeoTiffWriter(atomic.temporary(path), grid, np.float32, PROBABILITY_NODATA))
+                   for path in finals]
+
+        def write(row0, values, valid):
+            for writer, channel in zip(writers, values[None] if job.channels == 1 else values):
+                writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
+
+        valid_pixels = predict_raster(inputs, predictor(model, job.request.tta, job.channels > 1),
+                                      job.request.settings, write, channels=job.channels, region=region)
+        files.close()
         atomic.commit()
-    return TileResult(region, final, valid_pixels)
+    return TileResult(region, finals, valid_pixels)
 
 
 TileRunner = Callable[[DetectJob, list[Region], str], Iterable[TileResult]]
@@ -148,79 +151,74 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None) -> Ite
         yield run
 
 
+@dataclass
+class TiledProbabilities:
+    """A :class:`core.detect.pipeline.ProbabilitySource`: the job's tiles, run by
+    ``runner`` into ``folder``, merged into whole rows."""
+
+    job: DetectJob
+    grid: Grid
+    runner: TileRunner
+    folder: str
+    tile_size: int = DEFAULT_TILE_SIZE
+
+    def fill(self, write: RowsFn, progress: Progress) -> int:
+        regions = plan_tiles(self.grid.width, self.grid.height, self.tile_size)
+        results = []
+        for result in self.runner(self.job, regions, self.folder):
+            progress.check()
+            results.append(result)
+            progress(len(results) / len(regions))
+            log.info("tile %d/%d done (%s)", len(results), len(regions), result.region)
+        return merge_rows(self.grid, results, write, self.job.channels)
+
+
 def detect_tiled(
-    job: DetectJob,
+    request: DetectRequest,
+    image: str,
+    inputs: ModelInput,
+    model: OnnxModel | ModelEnsemble,
     outputs: DetectOutputs,
-    threshold: float | None = None,
-    min_area_m2: float = 0.0,
     tile_size: int = DEFAULT_TILE_SIZE,
     runner: TileRunner = run_in_process,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    object_filter: bool = True,
+    progress: Progress = SILENT,
 ) -> DetectResult:
-    """Detect split into tiles run by ``runner``, merged into the outputs of
-    :func:`core.detect.pipeline.detect` (equal pixel for pixel). Tiles go to a folder beside the
-    probability output, removed afterwards whatever happens."""
-    model = cached_model(job.model, job.threads, job.device)
-    spec = model.spec
-    job.settings.check(spec.size_multiple, model.fixed_window)
-    inputs = job.inputs(model)  # fails here, in the user's terms, before any worker starts
-    threshold = spec.threshold if threshold is None else threshold
-    report = progress or (lambda _fraction: None)
-    grid, original = inputs.grid, inputs.original
-    regions = plan_tiles(grid.width, grid.height, tile_size)
+    """:func:`core.detect.pipeline.detect` of ``request`` on the raster file ``image``,
+    its probabilities computed in tiles run by ``runner`` (equal pixel for pixel to one
+    run). ``inputs`` is the client's own input for the image (its scaling is shipped to
+    every tile). Tiles go to a folder beside the probability output, removed afterwards
+    whatever happens."""
+    job = DetectJob(request, image, inputs.scaling, outputs.channels)
     folder = Path(outputs.probability).parent / f".tiles-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
     try:
-        results = []
-        for result in runner(job, regions, str(folder)):
-            if is_cancelled is not None and is_cancelled():
-                raise Cancelled()
-            results.append(result)
-            report(0.8 * len(results) / len(regions))
-            log.info("tile %d/%d done (%s)", len(results), len(regions), result.region)
-        if sum(r.valid_pixels for r in results) == 0:
-            raise NoValidPixels("Every pixel of the input is nodata (or outside the DEM): there is nothing to detect.")
-        with AtomicOutputs() as atomic:
-            with DetectRasters(atomic, outputs, (original or inputs).grid, threshold) as rasters:
-                def merge(write) -> int:
-                    return merge_rows(grid, results, write)
-
-                valid = merge(rasters.write_rows) if original is None else resampled_onto(
-                    original, inputs, rasters.probability_path + ".model-grid", merge, rasters.write_rows)
-            count = dropped = 0
-            objects = model_object_filter(spec, object_filter)
-            if outputs.polygons:
-                count, dropped = write_polygons(atomic, rasters, outputs, spec.name, min_area_m2,
-                                                lambda f: report(0.9 + 0.1 * f), is_cancelled, None, objects)
-            atomic.commit()
+        source = TiledProbabilities(job, inputs.grid, runner, str(folder), tile_size)
+        return detect(request, inputs, model, outputs, source, progress)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    report(1.0)
-    return DetectResult(valid, rasters.landslide_pixels, count, list(model.providers), dropped, objects is not None)
 
 
-def merge_rows(grid: Grid, results: list[TileResult], on_rows) -> int:
-    """Stream the tiles' probabilities out as whole raster rows, top to bottom:
-    ``on_rows(row0, probability, valid)``; returns the valid pixel count."""
+def merge_rows(grid: Grid, results: list[TileResult], on_rows, channels: int = 1) -> int:
+    """Stream the tiles' values out as whole raster rows, top to bottom:
+    ``on_rows(row0, values, valid)``, values (rows, width) or (channels, rows, width);
+    returns the valid pixel count."""
     valid_pixels = 0
     by_band: dict[int, list[TileResult]] = {}
     for result in results:
         by_band.setdefault(result.region.row0, []).append(result)
-    covered = sorted(by_band)
-    for row0 in covered:
+    for row0 in sorted(by_band):
         band = sorted(by_band[row0], key=lambda r: r.region.col0)
         height = band[0].region.height
-        datasets = [gdal.Open(r.path) for r in band]
+        datasets = [[gdal.Open(path) for path in r.paths] for r in band]
         for r in range(0, height, MERGE_ROWS):
             rows = min(MERGE_ROWS, height - r)
-            values = np.empty((rows, grid.width), dtype=np.float32)
-            for tile, dataset in zip(band, datasets):
+            values = np.empty((channels, rows, grid.width), dtype=np.float32)
+            for tile, tile_datasets in zip(band, datasets):
                 cols = slice(tile.region.col0, tile.region.col0 + tile.region.width)
-                values[:, cols] = dataset.GetRasterBand(1).ReadAsArray(0, r, tile.region.width, rows)
-            valid = values != PROBABILITY_NODATA
+                for channel, dataset in enumerate(tile_datasets):
+                    values[channel, :, cols] = dataset.GetRasterBand(1).ReadAsArray(0, r, tile.region.width, rows)
+            valid = (values != PROBABILITY_NODATA).all(axis=0)
             valid_pixels += int(valid.sum())
-            on_rows(row0 + r, values, valid)
+            on_rows(row0 + r, values[0] if channels == 1 else values, valid)
         datasets.clear()
     return valid_pixels

@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import Cancelled
 from ..imagery.inputs import ModelInput
+from .progress import SILENT, Progress
 from ..io.outputs import GeoTiffWriter, remove_dataset
 from ..io.readers import RasterReader
 from ..io.resolution import resampled_rows
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 PROBABILITY_NODATA = -9999.0
 
-ProgressFn = Callable[[float], None]
-CancelFn = Callable[[], bool]
 RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
 
 
@@ -60,8 +58,7 @@ def predict_raster(
     predict: Callable[[np.ndarray], np.ndarray],
     settings: WindowSettings,
     on_rows: RowsFn,
-    progress: ProgressFn | None = None,
-    is_cancelled: CancelFn | None = None,
+    progress: Progress = SILENT,
     channels: int = 1,
     region: Region | None = None,
 ) -> int:
@@ -138,8 +135,7 @@ def predict_raster(
         if row != row_done:
             valid_pixels += finish_row(row_done)
             row_done = row
-        if is_cancelled is not None and is_cancelled():
-            raise Cancelled()
+        progress.check()
         px = first * stride - origin  # accumulator column of the block's first pixel
         valid_strip[:, px : px + valid.shape[1]] = valid
         offsets = [(j - first) * stride for j in range(first, last)]
@@ -152,8 +148,7 @@ def predict_raster(
             for o, values in zip(offsets, predicted):
                 accumulator[:, :, px + o : px + o + win] += values * weights
         done_windows += last - first
-        if progress is not None:
-            progress(done_windows / total_windows)
+        progress(done_windows / total_windows)
     return valid_pixels + finish_row(rows_last)
 
 
@@ -201,12 +196,11 @@ def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
 
 
 def write_values_raster(inputs: ModelInput, predict, settings: WindowSettings, path: str, nodata: float,
-                        progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None,
-                        metadata: dict[str, str] | None = None) -> int:
+                        progress: Progress = SILENT, metadata: dict[str, str] | None = None) -> int:
     """``predict`` over the raster, blended, into a float32 GeoTIFF; returns the valid pixel count."""
     with GeoTiffWriter(path, inputs.grid, np.float32, nodata, metadata) as out:
         return predict_raster(
             inputs, predict, settings,
             lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, nodata).astype(np.float32)),
-            progress, is_cancelled,
+            progress,
         )

@@ -13,7 +13,14 @@ from ..engine.windows import reflect_indices
 
 
 class InputError(ValueError):
-    """The image, its bands or the DEM do not fit the model; the message says how."""
+    """The image, its bands or the DEM do not fit the model; the message says how.
+
+    ``subject`` names what is wrong in the engine's terms (e.g. ``"crs"``), so an
+    adapter can add where its users fix it."""
+
+    def __init__(self, message: str, subject: str | None = None):
+        super().__init__(message)
+        self.subject = subject
 
 
 class ModelInput:
@@ -42,6 +49,23 @@ class ModelInput:
         self.scaling = scaling  # a core.imagery.scaling.BandScaling over spec.image_bands, or None
         self.image = image
         self.grid = image.grid
+        self.check_bands(spec, image, band_numbers)
+        if spec.needs_dem and dem is None:
+            raise InputError(f"The model '{spec.name}' uses slope: give a DEM (elevation raster) covering the image.",
+                             "dem")
+        if dem is not None and (dem.grid.width, dem.grid.height) != (self.grid.width + 2, self.grid.height + 2):
+            raise InputError("The DEM must be resampled onto the image grid first (core.io.readers.dem_on_grid).")
+        if not self.grid.crs_wkt:
+            raise InputError("The image has no coordinate reference system: assign one so the outputs can be placed "
+                             "on the map and areas measured.", "crs")
+        self.image_band_names = spec.image_bands
+        self.image_band_numbers = [band_numbers[name] for name in spec.image_bands]
+        self.dem = dem if spec.needs_dem else None
+        self._is_geographic = self.grid.is_geographic
+
+    @staticmethod
+    def check_bands(spec: ModelSpec, image: RasterReader, band_numbers: Mapping[str, int]) -> None:
+        """Raise :class:`InputError` unless ``image`` has every band ``spec`` reads."""
         missing = [name for name in spec.image_bands if name not in band_numbers]
         if missing:
             raise InputError(f"The model needs the {', '.join(missing)} band(s): say which image band holds each.")
@@ -57,27 +81,12 @@ class ModelInput:
             if not 1 <= number <= image.band_count:
                 raise InputError(
                     f"The {name} band is set to band {number}, but the image has "
-                    f"{image.band_count} band(s): choose a band between 1 and {image.band_count}."
-                )
-        if spec.needs_dem and dem is None:
-            raise InputError(f"The model '{spec.name}' uses slope: give a DEM (elevation raster) covering the image.")
-        if dem is not None and (dem.grid.width, dem.grid.height) != (self.grid.width + 2, self.grid.height + 2):
-            raise InputError("The DEM must be resampled onto the image grid first (core.io.readers.dem_on_grid).")
-        if not self.grid.crs_wkt:
-            raise InputError(
-                "The image has no coordinate reference system: assign one (Layer Properties > Source) "
-                "so the outputs can be placed on the map and areas measured."
-            )
-        self.image_band_names = spec.image_bands
-        self.image_band_numbers = [band_numbers[name] for name in spec.image_bands]
-        self.dem = dem if spec.needs_dem else None
-        self._is_geographic = self.grid.is_geographic
+                    f"{image.band_count} band(s): choose a band between 1 and {image.band_count}.", name)
 
     @property
     def reads_in_any_thread(self) -> bool:
-        """Whether windows may be read in a helper thread (GDAL readers: yes; a QGIS
-        provider, which may be a web service tied to its thread: no)."""
-        return all(getattr(reader, "reads_in_any_thread", False) for reader in (self.image, self.dem) if reader)
+        """Whether windows may be read in a helper thread (see RasterReader)."""
+        return all(reader.reads_in_any_thread for reader in (self.image, self.dem) if reader)
 
     def release_cache(self) -> None:
         self.image.release_cache()

@@ -6,14 +6,15 @@ import math
 import os
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from ..engine.progress import SILENT, Progress
 from ..errors import Cancelled
 from ..model.object_filter import ObjectFilter
-from ..io.readers import GdalReader
+from .readers import GdalReader
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -40,13 +41,12 @@ def polygonize_mask(
     value_name: str = "prob",
     constants: dict[str, str | float] | None = None,
     min_area_m2: float = 0.0,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
+    progress: Progress = SILENT,
     layer_name: str = LAYER_NAME,
     annotations: Annotations | None = None,
     object_filter: ObjectFilter | None = None,
     dropped_path: str | None = None,
-) -> int:
+) -> PolygonCounts:
     """Write one polygon per connected region of mask value 1 to ``out_path``.
 
     Attributes: ``area_m2``, ``perimeter_m``, ``mean_<value_name>`` and
@@ -56,7 +56,7 @@ def polygonize_mask(
     whatever the raster's CRS (geographic included). Polygons smaller than
     ``min_area_m2`` are dropped. With ``object_filter`` every polygon gets its
     ``filter_score``, and those under the filter's cut go to ``dropped_path`` (when
-    given) instead of ``out_path``. Returns the count written to ``out_path``.
+    given) instead of ``out_path``. Returns how many went to each.
     """
     mask_ds = gdal.Open(mask_path)
     grid = GdalReader(mask_ds).grid
@@ -81,16 +81,14 @@ def polygonize_mask(
                 indicator.FlushCache()
                 mask_ds.FlushCache()
                 flushed_at[0] = fraction
-            if progress is not None:
-                progress(0.5 * fraction)
-            return 0 if is_cancelled is not None and is_cancelled() else 1
+            progress(0.5 * fraction)
+            return 0 if progress.cancelled else 1
 
         raw.StartTransaction()
         try:
             gdal.Polygonize(band, band, raw, 0, [], callback=gdal_progress)
         except RuntimeError:
-            if is_cancelled is not None and is_cancelled():
-                raise Cancelled() from None
+            progress.check()
             raise
         raw.CommitTransaction()
 
@@ -112,7 +110,7 @@ def polygonize_mask(
                 dropped = ogr.GetDriverByName(vector_driver_for(dropped_path)).CreateDataSource(dropped_path)
                 dropped_layer = dropped.CreateLayer(f"{layer_name}_dropped", srs=srs, geom_type=ogr.wkbPolygon)
             return _write_polygons(layer, raw, srs, GdalReader(values_path), fields, value_name,
-                                   min_area_m2, progress, is_cancelled, object_filter, dropped_layer)
+                                   min_area_m2, progress, object_filter, dropped_layer)
         finally:
             out = dropped = None  # closed before the files are moved into place or removed
     finally:
@@ -123,7 +121,7 @@ def polygonize_mask(
 
 
 def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, value_name: str,
-                    min_area_m2, progress, is_cancelled, object_filter=None, dropped_layer=None) -> int:
+                    min_area_m2, progress: Progress, object_filter=None, dropped_layer=None) -> PolygonCounts:
     to_metres = equal_area_transform(srs, values.grid)
     layers = [layer] + ([dropped_layer] if dropped_layer is not None else [])
     for target in layers:
@@ -133,16 +131,15 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
             target.CreateField(ogr.FieldDefn(name, kind))
         target.StartTransaction()
     total = max(1, raw.GetFeatureCount())
-    count = 0
+    kept = set_aside = 0
     for i, feature in enumerate(raw):
         if i % 256 == 0:
-            if is_cancelled is not None and is_cancelled():
+            if progress.cancelled:
                 for target in layers:
                     target.RollbackTransaction()
                 raise Cancelled()
             values.release_cache()
-            if progress is not None:
-                progress(0.5 + 0.5 * i / total)
+            progress(0.5 + 0.5 * i / total)
         geometry = feature.GetGeometryRef()
         measured = geometry.Clone()
         measured.Transform(to_metres)
@@ -172,16 +169,16 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
                 if value is not None:
                     out_feature.SetField(name, value)
         target.CreateFeature(out_feature)
-        count += target is layer
+        kept += target is layer
+        set_aside += target is not layer
     for target in layers:
         target.CommitTransaction()
-    return count
+    return PolygonCounts(kept, set_aside)
 
 
-def feature_count(path: str) -> int:
-    """The number of features in a vector file's first layer."""
-    dataset = ogr.Open(path)
-    return dataset.GetLayer(0).GetFeatureCount()
+class PolygonCounts(NamedTuple):
+    kept: int
+    set_aside: int  # by the object filter, written to its own layer
 
 
 MASK_ONES = "0:0,1:1,2:0,255:0"  # a 0/1 mask with 255 = nodata, read as 0/1

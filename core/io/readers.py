@@ -109,6 +109,9 @@ def storage_kind(dtype) -> str:
 class RasterReader(Protocol):
     grid: Grid
     band_count: int
+    #: whether windows may be read in a helper thread (GDAL: yes; a QGIS provider, which
+    #: may be a web service tied to its thread: no)
+    reads_in_any_thread: bool
 
     def release_cache(self) -> None:
         """Forget cached pixels above the rows read so far (called after each strip)."""
@@ -125,6 +128,12 @@ class RasterReader(Protocol):
     def read(self, bands: Sequence[int], x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Bands (1-based numbers) of the window as float32 (len(bands), height, width),
         and a bool (height, width) mask that is False where any band is nodata."""
+        ...
+
+    def on_grid(self, grid: Grid, window: tuple[int, int, int, int] | None = None) -> RasterReader:
+        """A reader of this raster's pixels (those of ``window``: col0, row0, width,
+        height; default all) resampled onto ``grid``, which covers the same extent at
+        another pixel size: area average when shrinking, bilinear when enlarging; lazily."""
         ...
 
 
@@ -196,6 +205,15 @@ class GdalReader:
         except RuntimeError as err:
             raise UnreadableRaster(self.dataset, err, (x0, y0, width, height)) from None
 
+    def on_grid(self, grid: Grid, window: tuple[int, int, int, int] | None = None) -> GdalReader:
+        col0, row0, width, height = window or (0, 0, self.grid.width, self.grid.height)
+        shrinking = grid.width < width
+        vrt = gdal.Translate("", self.dataset, format="VRT", srcWin=[col0, row0, width, height],
+                             width=grid.width, height=grid.height, resampleAlg="average" if shrinking else "bilinear")
+        resampled = GdalReader(vrt)
+        resampled.grid = grid  # the CRS the user may have assigned in QGIS, not the file's
+        return resampled
+
     def _read(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
@@ -244,6 +262,9 @@ class ArrayReader:
 
     def band_roles(self) -> dict[str, int]:
         return {}
+
+    def on_grid(self, grid: Grid, window=None):
+        raise ValueError("An in-memory image has no ground resolution to resample from: run it at its own pixels.")
 
 
 def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
@@ -338,7 +359,7 @@ class CroppedReader:
         self.reader, self.col0, self.row0 = reader, col0, row0
         self.band_count = reader.band_count
         self.grid = sub_grid(reader.grid, col0, row0, width, height)
-        self.reads_in_any_thread = getattr(reader, "reads_in_any_thread", False)
+        self.reads_in_any_thread = reader.reads_in_any_thread
 
     def read(self, bands, x0, y0, width, height):
         return self.reader.read(bands, self.col0 + x0, self.row0 + y0, width, height)
@@ -351,3 +372,7 @@ class CroppedReader:
 
     def band_roles(self) -> dict[str, int]:
         return self.reader.band_roles()
+
+    def on_grid(self, grid: Grid, window: tuple[int, int, int, int] | None = None) -> RasterReader:
+        col0, row0, width, height = window or (0, 0, self.grid.width, self.grid.height)
+        return self.reader.on_grid(grid, (self.col0 + col0, self.row0 + row0, width, height))

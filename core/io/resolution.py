@@ -17,7 +17,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..imagery.bands import ground_pixel_size
-from ..io.readers import CroppedReader, GdalReader, Grid, RasterReader, srs_from
+from ..io.readers import Grid, RasterReader, srs_from
 from ..model.spec import ModelSpec
 
 gdal.UseExceptions()
@@ -56,23 +56,6 @@ def grid_for_model(reader: RasterReader, spec: ModelSpec, tolerance: float = TOL
     if resolution is None or not reader.grid.crs_wkt:
         return None
     return model_grid(reader.grid, resolution, tolerance)
-
-
-def gdal_reader_on(reader: RasterReader, grid: Grid) -> GdalReader | None:
-    """``reader``'s pixels resampled onto ``grid`` (same extent, other size) as a lazy
-    VRT, for GDAL readers (a whole raster or an extent of one); None for other readers."""
-    width, height = reader.grid.width, reader.grid.height  # the pixels to resample
-    col0 = row0 = 0
-    if isinstance(reader, CroppedReader):
-        col0, row0, reader = reader.col0, reader.row0, reader.reader
-    if not isinstance(reader, GdalReader):
-        return None
-    shrinking = grid.width < width
-    vrt = gdal.Translate("", reader.dataset, format="VRT", srcWin=[col0, row0, width, height],
-                         width=grid.width, height=grid.height, resampleAlg="average" if shrinking else "bilinear")
-    resampled = GdalReader(vrt)
-    resampled.grid = grid  # the CRS the user may have assigned in QGIS, not the file's
-    return resampled
 
 
 def resampled_rows(paths: Sequence[str], grid: Grid, nodata: float,

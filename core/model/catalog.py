@@ -25,7 +25,5 @@ def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in paths}
 
 
-NO_MODEL_MESSAGE = (
-    "No bundled model is installed yet. Choose your own ONNX model in 'Custom model file' "
-    "(MODEL_FILE); see the README for how to train and export one."
-)
+#: The adapters say how their users give a model of their own.
+NO_MODEL = "No bundled model is installed yet"

@@ -1,0 +1,80 @@
+"""What Detect is asked to do, as plain values, and the model(s) it runs.
+
+The Processing algorithm, ``python -m core`` and the tiles of a split run all build a
+:class:`DetectRequest`; :func:`load_model` and :func:`predictor` turn it into what runs,
+the same for all of them, so every option works everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..engine.streaming import WindowSettings
+from ..imagery.inputs import InputError
+from ..imagery.recipe import InputOptions
+from ..model.catalog import variant
+from ..model.ensemble import ModelEnsemble, flip_averaged
+from ..model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel
+
+#: Detect's default minimum polygon area: smaller specks are noise, not landslides to map
+DEFAULT_MIN_AREA_M2 = 100.0
+PRECISIONS = ("float32", "int8")
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class DetectRequest:
+    """Every Detect option as a plain value (picklable: a split run ships it to its workers)."""
+
+    models: tuple[str, ...]  # one model file; several: their mean, an ensemble
+    inputs: InputOptions = field(default_factory=InputOptions)
+    settings: WindowSettings = WindowSettings(128, 32, 8)
+    precision: str = "float32"  # "int8": each model's quantized variant
+    class_name: str | None = None  # multi-class models: the landslide class's name or number
+    threshold: float | None = None  # None: the model's own
+    min_area_m2: float = DEFAULT_MIN_AREA_M2
+    tta: bool = False  # average the four flips of every window
+    saliency_summary: bool = False  # per-polygon saliency statistics (runs the saliency graph too)
+    object_filter: bool = True  # set aside what the model's object filter scores as likely false alarms
+    threads: int = 0  # ONNX Runtime threads; 0: one per core
+    device: str = AUTO_DEVICE
+
+    def __post_init__(self):
+        if not self.models:
+            raise InputError("Detect needs a model file.")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"Unknown precision '{self.precision}': choose {' or '.join(PRECISIONS)}.")
+
+    @property
+    def ensemble(self) -> bool:
+        return len(self.models) > 1
+
+
+def load_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
+    """The request's model, or its ensemble (the mean of its models, at the mean of their thresholds)."""
+    runtime = {"threads": request.threads, "device": request.device}
+    if not request.ensemble:
+        path = Path(request.models[0])
+        chosen = variant(path, request.precision)
+        if not chosen.is_file():
+            raise ModelError(f"{path.name} has no {request.precision} variant (expected {chosen.name} beside it); "
+                             "choose float32, or make one with 'python -m training quantize'.")
+        return OnnxModel(chosen, class_name=request.class_name, **runtime)
+    # a member without the asked precision's variant (one that failed the quality rule) runs as float32
+    chosen = [v if (v := variant(Path(p), request.precision)).is_file() else Path(p) for p in request.models]
+    return ModelEnsemble([OnnxModel(path, class_name=request.class_name, **runtime) for path in chosen])
+
+
+def predictor(model: OnnxModel | ModelEnsemble, tta: bool, with_spread: bool) -> Predict:
+    """What the engine runs on each batch: probability, or (probability, spread) for an
+    ensemble's uncertainty; flip-averaged with ``tta``."""
+    if with_spread and not isinstance(model, ModelEnsemble):
+        raise InputError("An uncertainty raster needs an ensemble of models: turn the ensemble on, or leave the "
+                         "uncertainty output out.", "uncertainty")
+    predict = model.predict_with_spread if with_spread else model.predict
+    return flip_averaged(predict) if tta else predict
