@@ -28,18 +28,18 @@ class LandslideMapperPlugin:
             # after start-up has finished, so the question never blocks QGIS opening
             QTimer.singleShot(0, lambda: self.offer_install(problem))
 
-    def offer_install(self, problem: str):
+    def offer_install(self, problem):
         from qgis.PyQt.QtWidgets import QMessageBox
 
         from .algorithms import compat
-        from .algorithms.install_dialog import InstallDialog
+        from .gui.install_dialog import InstallDialog
 
         answer = QMessageBox.question(
             self.iface.mainWindow(), "Landslide Mapper",
-            problem.split(" Install it with")[0] + "\n\nInstall it now into QGIS's Python (for your user only)?",
+            problem.what + "\n\nInstall it now into QGIS's Python (for your user only)?",
             compat.YES | compat.NO, compat.YES)
         if answer == compat.YES:
-            self.installer = InstallDialog(self.iface.mainWindow())
+            self.installer = InstallDialog(self.iface.mainWindow(), problem.command)
             self.installer.show()
             self.installer.start()
 

@@ -12,7 +12,8 @@ import pytest
 from landslide_mapper.algorithms import compat
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGIN_SOURCES = [ROOT / "plugin.py", ROOT / "__init__.py", *sorted((ROOT / "algorithms").glob("*.py"))]
+PLUGIN_SOURCES = [ROOT / "plugin.py", ROOT / "__init__.py", *sorted((ROOT / "algorithms").glob("*.py")),
+                  *sorted((ROOT / "gui").glob("*.py"))]
 
 
 @pytest.mark.parametrize("name", sorted(compat.PATHS))

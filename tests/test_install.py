@@ -78,7 +78,7 @@ def test_missing_onnxruntime_message_gives_a_command_that_works(tmp_path):
 
 
 def test_install_dialog_shows_the_output_and_the_outcome(qgis_app):
-    from landslide_mapper.algorithms.install_dialog import InstallDialog
+    from landslide_mapper.gui.install_dialog import InstallDialog
 
     for code, expected in ((0, "Done. Restart QGIS"), (3, "failed (exit code 3)")):
         dialog = InstallDialog(command=[sys.executable, "-c", f"print('collecting onnxruntime'); raise SystemExit({code})"])
@@ -93,13 +93,12 @@ def test_desktop_asks_once_and_installs_on_yes(qgis_app, qgis_iface, monkeypatch
     """The question a mapper sees when ONNX Runtime is missing (their click is the one
     thing replaced here), and the installer it starts."""
     import landslide_mapper.plugin as plugin_module
-    from landslide_mapper.algorithms import install_dialog
+    from landslide_mapper.gui import install_dialog
     from landslide_mapper.core.model import dependencies
     from qgis.PyQt.QtWidgets import QMessageBox
 
     monkeypatch.setattr(dependencies, "onnxruntime_problem",
-                        lambda: "ONNX Runtime, which runs the landslide models, is not installed in QGIS's Python. "
-                                "Install it with this command (then restart QGIS): python -m pip ...")
+                        lambda: dependencies.DependencyProblem("ONNX Runtime", "is not installed in QGIS's Python"))
     asked, started = [], []
     monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or QMessageBox.Yes)
     monkeypatch.setattr(install_dialog.InstallDialog, "start", lambda self: started.append(self.command))

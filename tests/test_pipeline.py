@@ -59,7 +59,8 @@ def split_into_tiles(image, request: DetectRequest, folder: Path, uncertainty: b
 def features(path: str) -> list:
     if not os.path.exists(path):
         return []
-    layer = ogr.Open(path).GetLayer(0)
+    dataset = ogr.Open(path)  # held: the layer dies with it
+    layer = dataset.GetLayer(0)
     fields = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
     return sorted((tuple(f.GetField(n) for n in fields), f.GetGeometryRef().ExportToWkt()) for f in layer)
 
@@ -124,6 +125,7 @@ def test_the_saliency_summary_is_the_same_everywhere(provider, scene, exported_m
     cli = ["--model", exported_model, "--saliency-summary", "--min-area", "0"]
     request = DetectRequest((exported_model,), min_area_m2=0.0, saliency_summary=True)
     folder = run_three_ways(tmp_path, scene["image"], params, cli, request)
-    layer = ogr.Open(str(folder / NAMES["polygons"])).GetLayer(0)
+    dataset = ogr.Open(str(folder / NAMES["polygons"]))
+    layer = dataset.GetLayer(0)
     assert layer.GetFeatureCount() > 0
     assert any(f.GetField("boundary_saliency_share") is not None for f in layer)

@@ -25,7 +25,7 @@ from landslide_mapper.core.model.catalog import RECOMMENDED, bundled_models  # n
 
 PLUGIN_NAME = "landslide_mapper"  # the folder QGIS installs it as
 FILES = ("metadata.txt", "__init__.py", "plugin.py", "plugin_root.py", "README.md", "LICENSE")
-FOLDERS = ("algorithms", "core", "styles", "icons")
+FOLDERS = ("algorithms", "core", "gui", "styles", "icons")
 MODEL_COMPANIONS = ("{key}.onnx", "{key}_saliency.onnx", "{key}.md", "{key}_curves.png")
 
 

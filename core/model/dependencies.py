@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ONNXRUNTIME_MINIMUM = (1, 16)
@@ -40,7 +41,24 @@ def command_text(command: list[str]) -> str:
     return " ".join(f'"{part}"' if " " in part or ">" in part or "<" in part else part for part in command)
 
 
-def onnxruntime_problem() -> str | None:
+@dataclass(frozen=True)
+class DependencyProblem:
+    """What is wrong with a dependency (``state``: "is not installed in QGIS's Python")
+    and the command that fixes it; an adapter words them for its users."""
+
+    name: str
+    state: str
+    command: list[str] = field(default_factory=install_command)
+
+    @property
+    def what(self) -> str:
+        return f"{self.name}, which runs the landslide models, {self.state}."
+
+    def __str__(self) -> str:
+        return f"{self.what} Install it with this command (then restart QGIS): {command_text(self.command)}"
+
+
+def onnxruntime_problem() -> DependencyProblem | None:
     """None when a recent enough ONNX Runtime imports; else what is wrong and the fix."""
     try:
         import onnxruntime
@@ -51,14 +69,13 @@ def onnxruntime_problem() -> str | None:
         if found >= ONNXRUNTIME_MINIMUM:
             return None
         state = f"is too old in QGIS's Python ({onnxruntime.__version__}; at least 1.16 is needed)"
-    return (f"ONNX Runtime, which runs the landslide models, {state}. Install it with this command "
-            f"(then restart QGIS): {command_text(install_command())}")
+    return DependencyProblem("ONNX Runtime", state)
 
 
 def import_onnxruntime():
     problem = onnxruntime_problem()
     if problem:
-        raise MissingDependency(problem)
+        raise MissingDependency(str(problem))
     import onnxruntime
 
     return onnxruntime

@@ -6,7 +6,7 @@ from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
 from ..core.model.dependencies import command_text, install_command
-from . import compat
+from ..algorithms import compat
 
 
 class InstallDialog(QDialog):

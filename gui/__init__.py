@@ -1,0 +1,1 @@
+"""The plugin's desktop-only widgets (the Processing algorithms need none)."""
