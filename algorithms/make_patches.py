@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from ..core.imagery.recipe import pick_bands
+from ..core.io.polygons import VECTOR_EXTENSIONS
 from ..core.imagery.patches import inventory_sample, make_patchset, write_patch_folder
 from ..core.model.spec import BAND_VOCABULARY
 from . import common, compat
@@ -69,7 +70,7 @@ class MakePatches(common.LandslideAlgorithm):
         if "slope" in bands and dem_layer is None:
             raise QgsProcessingException(tr("A slope band needs a DEM."))
         path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
-            parameters, POLYGONS, context, ["gpkg", "shp", "geojson", "fgb"], "gpkg", feedback)
+            parameters, POLYGONS, context, list(VECTOR_EXTENSIONS), "gpkg", feedback)
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         with common.user_errors():
             band_numbers = pick_bands(reader_for(layer), common.given_bands(self, parameters, context),

@@ -2,6 +2,8 @@
 
 from qgis.core import QgsProcessingProvider
 
+from ..core.io.polygons import VECTOR_EXTENSIONS
+
 from . import common
 from .detect import DetectLandslides
 from .evaluate import EvaluateLandslideMap
@@ -35,7 +37,7 @@ class LandslideMapperProvider(QgsProcessingProvider):
         return ["tif"]
 
     def supportedOutputVectorLayerExtensions(self):
-        return ["gpkg", "shp", "geojson", "fgb"]
+        return list(VECTOR_EXTENSIONS)
 
     def defaultVectorFileExtension(self, hasGeometry=True):
         return "gpkg"

@@ -25,6 +25,7 @@ from .engine.streaming import PROBABILITY_NODATA, WindowSettings, write_values_r
 from .errors import NoValidPixels
 from .imagery.inputs import ModelInput
 from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
+from .model.protocol import Model
 from .io.outputs import AtomicOutputs, GeoTiffWriter
 from .io.polygons import polygonize_mask
 from .io.readers import GdalReader
@@ -88,7 +89,7 @@ class SaliencyResult:
 
 def saliency(
     inputs: ModelInput,
-    model: OnnxModel | OcclusionSaliency,
+    model: Model,
     saliency_path: str,
     settings: WindowSettings,
     zones_path: str | None = None,

@@ -11,14 +11,19 @@ import numpy as np
 import pytest
 from osgeo import ogr
 
-from landslide_mapper.core.detect.pipeline import DetectOutputs
+from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
 from landslide_mapper.core.detect.request import DetectRequest
 from landslide_mapper.core.detect.tiling import cached_model, detect_tiled
+from landslide_mapper.core.engine.progress import Progress
 from landslide_mapper.core.engine.streaming import WindowSettings
+from landslide_mapper.core.errors import Cancelled, NoValidPixels
+from landslide_mapper.core.imagery.inputs import ModelInput
+from landslide_mapper.core.model.onnx_model import OnnxModel
 from landslide_mapper.core.imagery.recipe import InputOptions, model_input
 from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.catalog import bundled_models
-from rasters import read_raster, write_raster
+from model_factory import build_model
+from rasters import random_image, read_raster, write_raster
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {"probability": "probability.tif", "mask": "mask.tif", "polygons": "landslides.gpkg",
@@ -129,3 +134,71 @@ def test_the_saliency_summary_is_the_same_everywhere(provider, scene, exported_m
     layer = dataset.GetLayer(0)
     assert layer.GetFeatureCount() > 0
     assert any(f.GetField("boundary_saliency_share") is not None for f in layer)
+
+
+def request(model, settings, min_area_m2=0.0) -> DetectRequest:
+    """A Detect request for ``model`` with these windows, keeping every polygon by default."""
+    return DetectRequest((str(model.path),), settings=settings, min_area_m2=min_area_m2)
+
+
+def test_detect_outputs_are_georeferenced_like_the_input_and_nodata_propagates(tmp_path):
+    image = random_image((150, 170), seed=1)
+    image[image == 0] = 1
+    image[:, 20:40, 30:90] = 0  # a nodata hole
+    gt = (500000.0, 0.5, 0.0, 4000000.0, 0.0, -0.5)
+    path = write_raster(tmp_path / "img.tif", image, epsg=32633, geotransform=gt, nodata=0)
+    model = OnnxModel(build_model(tmp_path / "m.onnx"))
+    inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
+    out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
+    result = detect(request(model, WindowSettings(64, 16)), inputs, model, out)
+    prob, prob_gt, prob_crs, prob_nodata = read_raster(out.probability)
+    mask, mask_gt, mask_crs, mask_nodata = read_raster(out.mask)
+    src_gt, src_crs = read_raster(path)[1:3]
+    assert prob_gt == mask_gt == src_gt and prob_crs == mask_crs == src_crs
+    assert prob.dtype == np.float32 and mask.dtype == np.uint8
+    assert np.all(prob[20:40, 30:90] == prob_nodata) and np.all(mask[20:40, 30:90] == mask_nodata)
+    valid = np.ones(prob.shape, bool)
+    valid[20:40, 30:90] = False
+    assert np.all((prob[valid] >= 0) & (prob[valid] <= 1))
+    np.testing.assert_array_equal(mask[valid], (prob[valid] >= 0.5).astype(np.uint8))
+    assert result.valid_pixels == valid.sum()
+    assert result.landslide_pixels == int(mask[valid].sum())
+
+
+def test_all_nodata_raster_fails_and_leaves_nothing(tmp_path, bright_model):
+    path = write_raster(tmp_path / "img.tif", np.zeros((3, 40, 40), np.uint8), nodata=0)
+    model = OnnxModel(bright_model)
+    inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
+    out_dir = tmp_path / "out"
+    out = DetectOutputs(str(out_dir / "p.tif"), str(out_dir / "m.tif"), str(out_dir / "poly.gpkg"))
+    with pytest.raises(NoValidPixels, match="nodata"):
+        detect(request(model, WindowSettings(64, 16)), inputs, model, out)
+    assert os.listdir(out_dir) == []
+
+
+@pytest.mark.parametrize("cancel_at", [0.3, 0.95])
+def test_cancel_leaves_no_output_and_keeps_an_older_one(tmp_path, bright_model, scene, cancel_at):
+    model = OnnxModel(bright_model)
+    inputs = ModelInput(model.spec, GdalReader(scene["image"]), {"red": 1, "green": 2, "blue": 3})
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "p.tif").write_bytes(b"an older result")
+    out = DetectOutputs(str(out_dir / "p.tif"), str(out_dir / "m.tif"), str(out_dir / "poly.gpkg"))
+    seen = []
+
+    def cancel():
+        return bool(seen) and seen[-1] >= cancel_at
+
+    with pytest.raises(Cancelled):
+        detect(request(model, WindowSettings(64, 16)), inputs, model, out, progress=Progress(seen.append, cancel))
+    assert sorted(os.listdir(out_dir)) == ["p.tif"]
+    assert (out_dir / "p.tif").read_bytes() == b"an older result"
+
+
+def test_window_must_fit_the_model_size_multiple(tmp_path, bright_model):
+    path = write_raster(tmp_path / "img.tif", random_image((32, 32)))
+    model = OnnxModel(bright_model)
+    inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
+    out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        detect(request(model, WindowSettings(100, 16)), inputs, model, out)

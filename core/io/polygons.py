@@ -23,6 +23,8 @@ LAYER_NAME = "landslides"
 #: Extra attributes of each polygon: name -> (OGR field type, function of the polygon's geometry)
 Annotations = dict[str, tuple[int, Callable[[ogr.Geometry], object]]]
 _DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf"}
+#: The vector formats the plugin reads and writes, by file extension (GeoPackage first: the default)
+VECTOR_EXTENSIONS = tuple(suffix.lstrip(".") for suffix in _DRIVERS)
 
 
 def vector_driver_for(path: str) -> str:

@@ -1,0 +1,55 @@
+"""Landslide polygons: true areas in m² in any CRS, and their probability statistics."""
+
+import numpy as np
+import pytest
+from osgeo import ogr
+
+from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+from landslide_mapper.core.engine.streaming import WindowSettings
+from landslide_mapper.core.imagery.inputs import ModelInput
+from landslide_mapper.core.model.onnx_model import OnnxModel
+from landslide_mapper.core.io.readers import GdalReader
+from test_pipeline import request
+from rasters import read_raster, write_raster
+
+
+def test_polygons_have_true_areas_and_probabilities(tmp_path, bright_model):
+    image = np.full((3, 120, 120), 60, np.uint8)
+    image[:, 10:30, 10:40] = 230  # 600 px bright block
+    image[:, 80:83, 80:83] = 230  # 9 px, below the minimum area
+    gt = (440000.0, 2.0, 0.0, 3020000.0, 0.0, -2.0)
+    path = write_raster(tmp_path / "img.tif", image, geotransform=gt)
+    model = OnnxModel(bright_model)
+    inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
+    out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
+    result = detect(request(model, WindowSettings(64, 16), 100), inputs, model, out)
+    mask = read_raster(out.mask)[0]
+    assert result.polygon_count == 1
+    dataset = ogr.Open(out.polygons)
+    feature = dataset.GetLayer().GetNextFeature()
+    pixels = int(mask[:60, :60].sum())
+    assert pixels > 400
+    # UTM distorts areas by ~0.07 % here; the equal-area measure is within that
+    assert feature["area_m2"] == pytest.approx(pixels * 4.0, rel=2e-3)
+    assert feature["perimeter_m"] > 0
+    prob = read_raster(out.probability)[0]
+    assert feature["max_prob"] == pytest.approx(float(prob[mask == 1].max()), abs=1e-4)
+    assert 0.5 <= feature["mean_prob"] <= feature["max_prob"]
+    assert feature["model"] == "test-convnet" and feature["threshold"] == 0.5
+
+
+def test_polygon_area_in_a_geographic_crs_is_in_square_metres(tmp_path, bright_model):
+    image = np.full((3, 64, 64), 60, np.uint8)
+    image[:, 20:40, 20:40] = 230
+    deg = 1e-4
+    path = write_raster(tmp_path / "img.tif", image, epsg=4326, geotransform=(106.0, deg, 0, 27.0, 0, -deg))
+    model = OnnxModel(bright_model)
+    inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
+    out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
+    detect(request(model, WindowSettings(64, 16)), inputs, model, out)
+    pixels = int(read_raster(out.mask)[0].sum())
+    dataset = ogr.Open(out.polygons)
+    feature = dataset.GetLayer().GetNextFeature()
+    lat = np.radians(27.0 - 30 * deg)
+    pixel_area = (deg * 111320 * np.cos(lat)) * (deg * 110800)  # ~ m² of one pixel at 27° N
+    assert feature["area_m2"] == pytest.approx(pixels * pixel_area, rel=0.01)
