@@ -1,103 +1,132 @@
-"""Transitional: the one scorer (core/evaluation/metrics.py) gives the numbers the old
-scorers gave, on the same arrays, before they go."""
+"""The one scorer (core/evaluation/metrics.py), on maps small enough to score by hand.
+
+Every case below was counted on the drawings, not with the code under test: a pixel
+or object rule that changes (coverage boundary, 4- vs 8-connectivity, unscored pixels,
+landslide-free images) changes a number here.
+"""
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from landslide_mapper.core.evaluation.metrics import (
-    IMAGES_KEYS, LANDSLIDE_IMAGE_SCORES, OBJECT_COUNTS, Confusion, MapOutcome, ObjectTally, Scorecard, label_objects)
+    IMAGES_KEYS, MAP_KEYS, Confusion, MapOutcome, ObjectTally, Scorecard, label_objects)
 
 
-def scenes(seed, n=12, size=64):
-    """Blobby probabilities and references: several objects, touching and not, and
-    landslide-free images (a third of them)."""
-    rng = np.random.default_rng(seed)
-    probabilities, masks = [], []
-    for i in range(n):
-        reference = ndimage.uniform_filter(rng.random((size, size)), 7) > 0.56
-        if i % 3 == 0:
-            reference[:] = False
-        noise = ndimage.uniform_filter(rng.random((size, size)), 5)
-        probability = np.clip(0.6 * reference + noise - 0.2 + 0.1 * rng.standard_normal((size, size)), 0, 1)
-        probabilities.append(probability.astype(np.float32))
-        masks.append(reference.astype(np.uint8))
-    return probabilities, masks
+def drawn(*rows):
+    return np.array([[c == "#" for c in row] for row in rows])
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_campaign_validation_scores_are_those_of_the_old_tally(seed):
-    from landslide_mapper.training.evaluate import THRESHOLDS, score_probabilities
-
-    probabilities, masks = scenes(seed)
-    old = score_probabilities(probabilities, masks, THRESHOLDS)
-    for t in THRESHOLDS:
-        card = Scorecard()
-        for p, m in zip(probabilities, masks):
-            reference = m.astype(bool)
-            card.add(ObjectTally.of_masks(p >= t, reference, reference_objects=label_objects(reference)).outcome())
-        new = {**card.scores(4, IMAGES_KEYS), "threshold": t, "overlap": 32, "window": 128}
-        assert list(new) == list(old[t]) and new == old[t], t
-    # the arrays exercise every case: landslides missed, false alarms, landslide-free images flagged and not
-    assert any(old[t]["objects_missed"] and old[t]["false_alarm_objects"] and
-               0 < old[t]["landslide_free_images_with_detections"] < old[t]["landslide_free_images"] for t in THRESHOLDS)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_detect_default_scores_are_those_of_the_old_filtered_scores(seed):
-    from landslide_mapper.core.model.object_filter import filtered_scores, image_objects
-
-    probabilities, masks = scenes(seed)
-    images = [image_objects(p, m.astype(bool), 0.5, 1.0, 12.0) for p, m in zip(probabilities, masks)]
-    rng = np.random.default_rng(seed)
-    keeps = [rng.random(len(o.sizes)) > 0.3 for o in images]
-    old = filtered_scores(images, keeps)
-    card = Scorecard()
-    for objects, kept, p in zip(images, keeps, probabilities):
-        tp = int(objects.true_pixels[kept].sum())
-        fp = int((objects.sizes[kept] - objects.true_pixels[kept]).sum())
-        fn = objects.reference_pixels - tp
-        hit = {int(t) for touched, k in zip(objects.touches, kept) if k for t in touched}
-        card.add(MapOutcome(Confusion(tp, fp, fn, p.size - tp - fp - fn), len(hit), objects.reference_objects - len(hit),
-                            int(kept.sum()), sum(t.size == 0 for t, k in zip(objects.touches, kept) if k)))
-    keys = ("precision", "recall", "f1", "iou") + LANDSLIDE_IMAGE_SCORES + OBJECT_COUNTS + (
-        "landslide_free_images", "landslide_free_images_with_detections")
-    new = card.scores(4, keys)
-    assert list(new) == list(old) and new == old
+# two reference landslides: A (4 px, top left) and B (6 px, bottom right)
+REFERENCE = drawn(
+    "##......",
+    "##......",
+    "........",
+    "........",
+    ".....###",
+    ".....###",
+)
+# P1 touches A by one pixel (1 of A's 4), P2 touches nothing, P3 touches B by one pixel (1 of 6)
+PREDICTED = drawn(
+    "........",
+    ".##.....",
+    "........",
+    "...##...",
+    "........",
+    ".......#",
+)
+# TP (1,1) (5,7) = 2; FP (1,2) (3,3) (3,4) = 3; FN 3 of A + 5 of B = 8; TN 48 - 13 = 35
 
 
-@pytest.mark.parametrize("min_coverage", [0.0, 0.3, 0.5, 0.9])
-def test_evaluate_statuses_are_those_of_the_old_scoring_pass(min_coverage):
-    """Evaluate's pass (strips of object ids, a scored mask, a minimum coverage) as
-    core/evaluation/scoring.py:_score counted and judged it."""
-    from landslide_mapper.core.evaluation.scoring import _predicted_status, _reference_status
+def test_pixel_scores_by_hand():
+    scores = ObjectTally.of_masks(PREDICTED, REFERENCE).outcome().confusion.scores()
+    assert (scores["tp"], scores["fp"], scores["fn"], scores["tn"]) == (2, 3, 8, 35)
+    assert scores["precision"] == pytest.approx(2 / 5) and scores["recall"] == pytest.approx(2 / 10)
+    assert scores["f1"] == pytest.approx(4 / 15)  # 2 TP / (2 TP + FP + FN)
+    assert scores["iou"] == pytest.approx(2 / 13)  # TP / (TP + FP + FN)
+    assert scores["accuracy"] == pytest.approx(37 / 48)
 
-    probabilities, masks = scenes(7, n=2, size=200)  # the second holds landslides
-    predicted_ids, n_pred = label_objects(probabilities[1] >= 0.72)
-    reference_ids, n_ref = label_objects(masks[1].astype(bool))
-    scored = np.ones(predicted_ids.shape, bool)
-    scored[:, 150:] = False
-    scored[40:60, :] = False
-    old = {"confusion": Confusion(), "ref_scored": np.zeros(n_ref + 1, np.int64),
-           "ref_covered": np.zeros(n_ref + 1, np.int64), "pred_scored": np.zeros(n_pred + 1, np.int64),
-           "pred_touching": np.zeros(n_pred + 1, np.int64)}
-    tally = ObjectTally(n_pred, n_ref)
-    for row0 in range(0, 200, 37):
-        pred_ids, ref_ids, valid = (a[row0 : row0 + 37] for a in (predicted_ids, reference_ids, scored))
-        pred, ref = pred_ids > 0, ref_ids > 0
-        old["confusion"].add(pred, ref, valid)
-        old["ref_scored"] += np.bincount(ref_ids[valid], minlength=n_ref + 1)
-        old["ref_covered"] += np.bincount(ref_ids[valid & pred], minlength=n_ref + 1)
-        old["pred_scored"] += np.bincount(pred_ids[valid], minlength=n_pred + 1)
-        old["pred_touching"] += np.bincount(pred_ids[valid & ref], minlength=n_pred + 1)
-        tally.add(pred_ids, ref_ids, valid)
-    ref_status = [_reference_status(c, s, min_coverage) for c, s in zip(old["ref_covered"][1:], old["ref_scored"][1:])]
-    pred_status = [_predicted_status(t, s) for t, s in zip(old["pred_touching"][1:], old["pred_scored"][1:])]
-    assert tally.reference_status(min_coverage) == ref_status
-    assert tally.predicted_status() == pred_status
-    assert tally.confusion == old["confusion"]
-    assert {"detected", "missed", "not scored"} <= set(ref_status) or min_coverage == 0.0
-    assert {"true detection", "false alarm", "not scored"} <= set(pred_status)
+
+def test_nothing_to_find_and_nothing_found_scores_zero_not_nan():
+    empty = np.zeros((4, 4), bool)
+    scores = Scorecard().add(ObjectTally.of_masks(empty, empty).outcome()).scores()
+    assert {k: scores[k] for k in ("precision", "recall", "f1", "iou")} == dict.fromkeys(
+        ("precision", "recall", "f1", "iou"), 0.0)
+    assert scores["accuracy"] == 1.0 and scores["tn"] == 16
+
+
+@pytest.mark.parametrize("min_coverage, reference_status", [
+    (0.0, ["detected", "detected"]),  # any overlap
+    (0.2, ["detected", "missed"]),  # A covered 1/4, B 1/6
+    (0.25, ["detected", "missed"]),  # exactly A's share: detected (at least)
+    (0.3, ["missed", "missed"]),
+])
+def test_object_matching_by_hand(min_coverage, reference_status):
+    tally = ObjectTally.of_masks(PREDICTED, REFERENCE)
+    assert tally.reference_status(min_coverage) == reference_status
+    assert tally.predicted_status() == ["true detection", "false alarm", "true detection"]
     outcome = tally.outcome(min_coverage)
-    assert (outcome.objects_detected, outcome.objects_missed, outcome.false_alarm_objects) == (
-        ref_status.count("detected"), ref_status.count("missed"), pred_status.count("false alarm"))
+    assert (outcome.objects_detected, outcome.objects_missed) == (
+        reference_status.count("detected"), reference_status.count("missed"))
+    assert (outcome.predicted_objects, outcome.false_alarm_objects) == (3, 1)
+
+
+def test_objects_are_4_connected():
+    """Pixels touching only at a corner are two objects (as GDAL polygonizes): two false alarms."""
+    diagonal = drawn("#.", ".#")
+    ids, count = label_objects(diagonal)
+    assert count == 2 and ids[0, 0] != ids[1, 1]
+    outcome = ObjectTally.of_masks(diagonal, np.zeros((2, 2), bool)).outcome()
+    assert (outcome.predicted_objects, outcome.false_alarm_objects) == (2, 2)
+
+
+def test_unscored_pixels_count_for_nothing_and_windows_add_up():
+    """Column 7 not scored: P3 (all in it) is not scored, B keeps 4 scored pixels, none
+    covered: missed. Counted in two windows of rows, as Evaluate does."""
+    scored = np.ones(REFERENCE.shape, bool)
+    scored[:, 7] = False
+    predicted_ids, n_predicted = label_objects(PREDICTED)
+    reference_ids, n_reference = label_objects(REFERENCE)
+    tally = ObjectTally(n_predicted, n_reference)
+    for rows in (slice(0, 3), slice(3, 6)):
+        tally.add(predicted_ids[rows], reference_ids[rows], scored[rows])
+    assert tally.confusion == Confusion(tp=1, fp=3, fn=7, tn=31)  # 42 scored pixels
+    assert tally.reference_status() == ["detected", "missed"]
+    assert tally.predicted_status() == ["true detection", "false alarm", "not scored"]
+    assert tally.reference_scored.tolist() == [0, 4, 4] and tally.reference_covered.tolist() == [0, 1, 0]
+    outcome = tally.outcome()
+    assert (outcome.objects_detected, outcome.objects_missed, outcome.predicted_objects,
+            outcome.false_alarm_objects) == (1, 1, 2, 1)
+    assert ObjectTally.of_masks(PREDICTED, REFERENCE, scored).confusion == tally.confusion
+
+
+def test_images_summed_with_landslide_free_images_with_detections():
+    """The drawn image; a landslide-free one with a 2-pixel detection; a landslide-free one
+    with nothing drawn."""
+    free = np.zeros(REFERENCE.shape, bool)
+    card = Scorecard()
+    for predicted, reference in ((PREDICTED, REFERENCE), (drawn("##......", *["........"] * 5), free), (free, free)):
+        card.add(ObjectTally.of_masks(predicted, reference).outcome())
+    scores = card.scores(4, IMAGES_KEYS)
+    assert list(scores) == list(IMAGES_KEYS)
+    assert (scores["tp"], scores["fp"], scores["fn"], scores["tn"]) == (2, 5, 8, 35 + 46 + 48)
+    assert (scores["precision"], scores["recall"], scores["f1"], scores["iou"]) == (0.2857, 0.2, 0.2353, 0.1333)
+    assert scores["accuracy"] == 0.9097  # 131 / 144
+    assert (scores["objects_detected"], scores["objects_missed"], scores["false_alarm_objects"]) == (2, 0, 2)
+    assert (scores["images"], scores["landslide_free_images"], scores["landslide_free_images_with_detections"]) == (
+        3, 2, 1)
+    everything = card.scores(4)
+    # over the images that hold landslides: the drawn image alone
+    assert (everything["precision_landslide_images"], everything["recall_landslide_images"],
+            everything["f1_landslide_images"], everything["iou_landslide_images"]) == (0.4, 0.2, 0.2667, 0.1538)
+
+
+def test_a_map_of_counted_outcomes_sums_as_counted():
+    """Outcomes need not come from arrays (Detect's kept polygons): the card adds what it is given."""
+    card = Scorecard()
+    card.add(MapOutcome(Confusion(10, 5, 5, 80), objects_detected=2, objects_missed=1, predicted_objects=3,
+                        false_alarm_objects=1))
+    card.add(MapOutcome(Confusion(0, 4, 0, 96), 0, 0, 1, 1))
+    scores = card.scores(keys=MAP_KEYS)
+    assert scores["precision"] == pytest.approx(10 / 19) and scores["f1"] == pytest.approx(20 / 34)
+    assert (scores["objects_detected"], scores["objects_missed"], scores["false_alarm_objects"]) == (2, 1, 2)
+    assert set(scores) == set(MAP_KEYS)

@@ -115,7 +115,7 @@ class MapOutcome:
 
 class ObjectTally:
     """One map against its reference, counted window by window: the pixel confusion and, per
-    object id (index 0: no object), its scored pixels and those on the other map's
+    object id (index 0: no object, always 0), its scored pixels and those on the other map's
     landslides (a reference object's *covered* pixels, a predicted object's *touching* ones)."""
 
     def __init__(self, predicted_objects: int, reference_objects: int):
@@ -138,15 +138,19 @@ class ObjectTally:
             scored: np.ndarray | None = None) -> "ObjectTally":
         """Count a window of both maps' object ids (pixels outside ``scored`` are not scored)."""
         predicted, reference = predicted_ids > 0, reference_ids > 0
-        self.confusion.add(predicted, reference, scored)
-        if scored is not None:
-            predicted_ids, reference_ids = predicted_ids[scored], reference_ids[scored]
-            predicted, reference = predicted[scored], reference[scored]
-        n_reference, n_predicted = len(self.reference_scored), len(self.predicted_scored)
-        self.reference_scored += np.bincount(reference_ids.ravel(), minlength=n_reference)
-        self.reference_covered += np.bincount(reference_ids[predicted], minlength=n_reference)
-        self.predicted_scored += np.bincount(predicted_ids.ravel(), minlength=n_predicted)
-        self.predicted_touching += np.bincount(predicted_ids[reference], minlength=n_predicted)
+        total = predicted.size
+        if scored is not None:  # an unscored pixel is on neither map
+            predicted &= scored
+            reference &= scored
+            total = int(np.count_nonzero(scored))
+        both = predicted & reference
+        tp, n_predicted, n_reference = (int(np.count_nonzero(a)) for a in (both, predicted, reference))
+        self.confusion += Confusion(tp, n_predicted - tp, n_reference - tp, total - n_predicted - n_reference + tp)
+        # per object (index 0, no object, stays 0)
+        self.reference_scored += np.bincount(reference_ids[reference], minlength=len(self.reference_scored))
+        self.reference_covered += np.bincount(reference_ids[both], minlength=len(self.reference_scored))
+        self.predicted_scored += np.bincount(predicted_ids[predicted], minlength=len(self.predicted_scored))
+        self.predicted_touching += np.bincount(predicted_ids[both], minlength=len(self.predicted_scored))
         return self
 
     def reference_status(self, min_coverage: float = 0.0) -> list[str]:
