@@ -16,7 +16,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
+from ..core.evaluation import scoring
+from ..core.evaluation.scoring import EvaluationError, EvaluationOutputs, EvaluationResult, LandslideMap, evaluate_maps
 from . import common, compat
 from .common import tr
 
@@ -25,13 +26,40 @@ MIN_COVERAGE, POINT_TOLERANCE, PIXEL_SIZE = "MIN_COVERAGE", "POINT_TOLERANCE", "
 PROBABILITY, THRESHOLD = "PROBABILITY", "THRESHOLD"
 OUTPUT_OBJECTS, OUTPUT_ERRORS, OUTPUT_POINTS, OUTPUT_REPORT = (
     "OUTPUT_OBJECTS", "OUTPUT_ERRORS", "OUTPUT_POINTS", "OUTPUT_REPORT")
+#: the numeric outputs: Processing name -> (the scorer's key, or the result's points count; description)
 NUMBERS = {
-    "PRECISION": "Precision", "RECALL": "Recall", "F1": "F1 score", "IOU": "Intersection over union",
-    "ACCURACY": "Accuracy", "TP": "True-positive pixels", "FP": "False-positive pixels",
-    "FN": "False-negative pixels", "TN": "True-negative pixels", "OBJECTS_DETECTED": "Reference landslides detected",
-    "OBJECTS_MISSED": "Reference landslides missed", "FALSE_ALARMS": "False-alarm objects",
-    "POINTS_HIT": "Inventory points hit", "POINTS_MISSED": "Inventory points missed",
+    "PRECISION": ("precision", "Precision"), "RECALL": ("recall", "Recall"), "F1": ("f1", "F1 score"),
+    "IOU": ("iou", "Intersection over union"), "ACCURACY": ("accuracy", "Accuracy"),
+    "TP": ("tp", "True-positive pixels"), "FP": ("fp", "False-positive pixels"),
+    "FN": ("fn", "False-negative pixels"), "TN": ("tn", "True-negative pixels"),
+    "OBJECTS_DETECTED": ("objects_detected", "Reference landslides detected"),
+    "OBJECTS_MISSED": ("objects_missed", "Reference landslides missed"),
+    "FALSE_ALARMS": ("false_alarm_objects", "False-alarm objects"),
+    "POINTS_HIT": ("points_hit", "Inventory points hit"), "POINTS_MISSED": ("points_missed", "Inventory points missed"),
 }
+#: the input an evaluation error concerns -> its parameter
+SUBJECTS = {"prediction": PREDICTION, "reference": REFERENCE, "points": REFERENCE_POINTS, "area": AREA,
+            "probability": PROBABILITY, "extent": EXTENT, "pixel_size": PIXEL_SIZE}
+#: what went wrong, in this dialog's terms ({input}: the parameter as the dialog shows it)
+MESSAGES = {
+    scoring.NO_CRS: "{input} has no coordinate reference system{source}: assign one first (Layer Properties > Source).",
+    scoring.UNREADABLE: "{input}: '{file}' is neither a raster nor a vector layer GDAL can read.",
+    scoring.NO_SUCH_LAYER: "{input}: '{file}' has no layer '{layer}'.",
+    scoring.NO_OVERLAP: "{input} does not overlap the area being scored: the maps do not overlap. Check that both "
+                        "cover the same place (and their CRSs).",
+    scoring.NOTHING_SCORED: "No pixel could be scored: the maps do not overlap (or every pixel is nodata or outside "
+                            "the area/extent). Check that both maps cover the same place.",
+    scoring.EXTENT_OUTSIDE: "{input} does not overlap the maps: draw it over the area they cover.",
+    scoring.PIXEL_SIZE_NEEDED: "Both maps are polygon layers: give {input}, the size of the grid they are scored on "
+                               "(in the prediction layer's CRS units).",
+}
+
+
+def output_numbers(result: EvaluationResult) -> dict:
+    """The numeric outputs by Processing name (None where not measured: no points given)."""
+    measured = {**result.scores, "points_hit": result.points_hit, "points_missed": result.points_missed}
+    return {name: measured[key] for name, (key, _description) in NUMBERS.items()}
+
 
 HELP = """<p>Scores a landslide map (Detect's mask or polygons, or any other) against a
 reference inventory, as the method's paper does: pixel scores, landslides found and
@@ -105,7 +133,7 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
             createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
             OUTPUT_REPORT, tr("Evaluation report"), tr("HTML files (*.html)"), optional=True))
-        for name, description in NUMBERS.items():
+        for name, (_key, description) in NUMBERS.items():
             self.addOutput(QgsProcessingOutputNumber(name, tr(description)))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -141,16 +169,15 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
                     is_cancelled=feedback.isCanceled,
                 )
             except EvaluationError as err:
-                raise QgsProcessingException(str(err)) from None
+                raise QgsProcessingException(self._message(err)) from None
         feedback.pushInfo(result.alignment)
         s = result.scores
         feedback.pushInfo(
             f"Precision {s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}, IoU {s['iou']:.3f}; "
-            f"{result.objects_detected} landslide(s) detected, {result.objects_missed} missed, "
-            f"{result.false_alarms} false alarm(s)."
+            f"{s['objects_detected']} landslide(s) detected, {s['objects_missed']} missed, "
+            f"{s['false_alarm_objects']} false alarm(s)."
         )
-        values = {name: None for name in NUMBERS}
-        values.update(result.as_outputs())
+        values = output_numbers(result)
         for key, style, label in ((OUTPUT_OBJECTS, "evaluation_objects.qml", "Landslides found and missed"),
                                   (OUTPUT_ERRORS, "errors.qml", "False positives and negatives"),
                                   (OUTPUT_POINTS, "evaluation_points.qml", "Inventory points")):
@@ -161,6 +188,13 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         if outputs.report:
             values[OUTPUT_REPORT] = outputs.report
         return values
+
+    def _message(self, err: EvaluationError) -> str:
+        """The evaluation error in this dialog's terms: the input named as the dialog shows it."""
+        name = SUBJECTS.get(err.subject)
+        label = f"'{self.parameterDefinition(name).description()}' ({name})" if name else tr("A layer")
+        source = f" ('{err.source}'" + (f", layer '{err.layer}'" if err.layer else "") + ")" if err.source else ""
+        return tr(MESSAGES[err.problem]).format(input=label, source=source, file=err.source, layer=err.layer)
 
     def _map(self, parameters, name, context, feedback) -> LandslideMap:
         layer = self.parameterAsLayer(parameters, name, context)

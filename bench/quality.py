@@ -8,7 +8,8 @@ gives it by default: its polygons (objects of at least MIN_AREA, 100 m², those 
 model's object filter sets aside left out). Pixel counts are summed over the images that
 hold landslides and over all images; a reference landslide (4-connected region) counts as
 found when a kept polygon touches it; a landslide-free image counts as flagged when it
-gets a kept polygon. The raw mask's pixel F1 (every pixel over the threshold) is given
+gets a kept polygon (all counted by the one scorer, core/evaluation/metrics.py, as
+Evaluate counts). The raw mask's pixel F1 (every pixel over the threshold) is given
 beside. Also scored: flip test-time augmentation (``--tta``) and the mean ensemble of the
 models given (``--ensemble``, at the mean of their thresholds, no filter: the ensemble
 carries none). Prints a Markdown table; not a test.

@@ -2,12 +2,14 @@
 by hand, through the core function, processing.run and qgis_process."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from osgeo import ogr, osr
 
+from landslide_mapper.core.evaluation import scoring
 from landslide_mapper.core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
 from landslide_mapper.core.errors import Cancelled
 from rasters import write_raster
@@ -62,6 +64,11 @@ def run(tmp_path, prediction, reference, **kwargs):
     return evaluate_maps(LandslideMap(str(prediction)), LandslideMap(str(reference)), outputs, **kwargs)
 
 
+def object_counts(result, keys=("objects_detected", "objects_missed", "false_alarm_objects")):
+    """The object counts of a result, in the one scorer's keys."""
+    return tuple(result.scores[k] for k in keys)
+
+
 def features(path, layer=None):
     dataset = ogr.Open(str(path))
     source = dataset.GetLayerByName(layer) if layer else dataset.GetLayer(0)
@@ -78,7 +85,7 @@ def test_perfect_map(tmp_path):
     s = result.scores
     assert (s["precision"], s["recall"], s["f1"], s["iou"], s["accuracy"]) == (1.0, 1.0, 1.0, 1.0, 1.0)
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (140, 0, 0, SIZE * SIZE - 140)
-    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (2, 0, 0)
+    assert object_counts(result) == (2, 0, 0)
 
 
 def test_empty_prediction_misses_everything(tmp_path):
@@ -86,7 +93,7 @@ def test_empty_prediction_misses_everything(tmp_path):
                  write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
     s = result.scores
     assert (s["tp"], s["fp"], s["fn"], s["precision"], s["recall"], s["f1"]) == (0, 0, 100, 0.0, 0.0, 0.0)
-    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (0, 1, 0)
+    assert object_counts(result) == (0, 1, 0)
 
 
 def test_disjoint_prediction_is_a_false_alarm_and_a_miss(tmp_path):
@@ -94,7 +101,7 @@ def test_disjoint_prediction_is_a_false_alarm_and_a_miss(tmp_path):
                  write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
     s = result.scores
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (0, 20, 100, SIZE * SIZE - 120)
-    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (0, 1, 1)
+    assert object_counts(result) == (0, 1, 1)
 
 
 def test_report_puts_each_count_in_its_cell_and_says_only_what_applies(tmp_path):
@@ -126,7 +133,7 @@ def test_partial_overlap_by_hand_with_every_output(tmp_path):
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (50, 50, 50, 1450)
     assert s["precision"] == s["recall"] == s["f1"] == 0.5
     assert s["iou"] == pytest.approx(1 / 3) and s["accuracy"] == pytest.approx(1500 / 1600)
-    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (1, 0, 0)
+    assert object_counts(result) == (1, 0, 0)
 
     objects = features(tmp_path / "objects.gpkg")
     reference = [o for o in objects if o["map"] == "reference"]
@@ -146,7 +153,7 @@ def test_partial_overlap_by_hand_with_every_output(tmp_path):
 def test_minimum_coverage_decides_detection(tmp_path, min_coverage, detected):
     result = run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
                  write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)), min_coverage=min_coverage)
-    assert (result.objects_detected, result.objects_missed) == (detected, 1 - detected)
+    assert object_counts(result, ("objects_detected", "objects_missed")) == (detected, 1 - detected)
 
 
 def test_reference_polygons_in_another_crs_are_rasterized_onto_the_prediction_grid(tmp_path):
@@ -165,9 +172,10 @@ def test_polygons_against_polygons_in_different_crss(tmp_path):
     s = result.scores
     # at 0.5 m, each 1 m pixel is four scoring pixels
     assert (s["tp"], s["fp"], s["fn"]) == (200, 200 + 16, 200)
-    assert (result.objects_detected, result.false_alarms) == (1, 1)
-    with pytest.raises(EvaluationError, match="pixel size"):
+    assert object_counts(result, ("objects_detected", "false_alarm_objects")) == (1, 1)
+    with pytest.raises(EvaluationError, match="pixel size") as raised:
         run(tmp_path / "again", prediction, reference)
+    assert (raised.value.problem, raised.value.subject) == (scoring.PIXEL_SIZE_NEEDED, "pixel_size")
 
 
 def test_reference_nodata_area_and_extent_are_not_scored(tmp_path):
@@ -194,10 +202,11 @@ def test_reference_nodata_area_and_extent_are_not_scored(tmp_path):
                   write_raster(tmp_path / "r2.tif", square(*REFERENCE_SQUARE)), extent=extent)
     k = cropped.scores
     assert k["tp"] + k["fp"] + k["fn"] + k["tn"] == 400 and (k["tp"], k["fp"], k["fn"]) == (50, 50, 50)
-    with pytest.raises(EvaluationError, match="extent does not overlap"):
+    with pytest.raises(EvaluationError, match="extent does not overlap") as raised:
         run(tmp_path / "outside", write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)),
             write_raster(tmp_path / "r2.tif", square(*REFERENCE_SQUARE)),
             extent=(0.0, 0.0, 10.0, 10.0, srs.ExportToWkt()))
+    assert (raised.value.problem, raised.value.subject) == (scoring.EXTENT_OUTSIDE, "extent")
 
 
 @pytest.mark.parametrize("tolerance, hits", [(0, 1), (3, 2), (4, 3)])
@@ -211,7 +220,7 @@ def test_inventory_points_hit_within_the_tolerance(tmp_path, tolerance, hits):
     assert (result.points_hit, result.points_missed) == (hits, 3 - hits)
     statuses = [f["status"] for f in features(tmp_path / "points.gpkg")]
     assert statuses[3] == "not scored" and statuses.count("hit") == hits
-    assert "POINTS_HIT" in result.as_outputs()
+    assert result.points_hit + result.points_missed == 3  # the point outside is not scored
 
 
 def test_cancel_at_any_point_and_disjoint_maps_leave_nothing(tmp_path):
@@ -237,9 +246,30 @@ def test_cancel_at_any_point_and_disjoint_maps_leave_nothing(tmp_path):
     assert len(cancelled_at) >= 3  # scoring, polygonizing the errors, publishing
 
     far = write_layer(tmp_path / "far.gpkg", ["POLYGON((0 0,10 0,10 10,0 10,0 0))"])
-    with pytest.raises(EvaluationError, match="do not overlap"):
+    with pytest.raises(EvaluationError, match="do not overlap") as raised:
         run(tmp_path / "far", prediction, far)
+    assert (raised.value.problem, raised.value.subject) == (scoring.NO_OVERLAP, "reference")
     assert not (tmp_path / "far").exists()
+
+
+def test_errors_carry_facts_and_no_dialog_wording(tmp_path):
+    """Core says which input and what is wrong; the wording of the QGIS dialog (its
+    parameter and output names, its menus) is the adapter's alone."""
+    from landslide_mapper.algorithms import evaluate as adapter
+
+    with pytest.raises(EvaluationError, match="no coordinate reference system") as raised:
+        run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE), epsg=None),
+            write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
+    assert (raised.value.problem, raised.value.subject, raised.value.source) == (scoring.NO_CRS, "prediction", "p.tif")
+    assert set(adapter.MESSAGES) == {scoring.NO_CRS, scoring.UNREADABLE, scoring.NO_SUCH_LAYER, scoring.NO_OVERLAP,
+                                     scoring.NOTHING_SCORED, scoring.EXTENT_OUTSIDE, scoring.PIXEL_SIZE_NEEDED}
+    room = Path(scoring.__file__).parent
+    notation = {"TP", "FP", "FN", "TN", "F1"}  # the method's, which the report prints too
+    dialog_words = {*adapter.NUMBERS, *adapter.SUBJECTS.values(), "OUTPUT_OBJECTS", "OUTPUT_REPORT", "MIN_COVERAGE",
+                    "Layer Properties", "Processing", "qgis"} - notation
+    for module in room.glob("*.py"):
+        text = module.read_text()
+        assert not [w for w in dialog_words if re.search(rf"\b{w}\b", text)], module.name
 
 
 # --- through QGIS Processing ----------------------------------------------------------
@@ -277,6 +307,7 @@ def test_evaluate_algorithm_scores_detect_polygons_from_a_memory_layer(provider,
         "OUTPUT_REPORT": str(tmp_path / "report.html"),
     })
     assert (result["TP"], result["FP"], result["FN"]) == (50, 50, 50)
+    assert result.get("POINTS_HIT") is None and result.get("POINTS_MISSED") is None  # no points given
 
 
 def test_evaluate_algorithm_bad_input_message(provider, tmp_path):
@@ -284,12 +315,23 @@ def test_evaluate_algorithm_bad_input_message(provider, tmp_path):
     from qgis.core import QgsProcessingException
 
     far = write_layer(tmp_path / "far.gpkg", ["POLYGON((0 0,10 0,10 10,0 10,0 0))"])
-    with pytest.raises(QgsProcessingException, match="do not overlap"):
+    with pytest.raises(QgsProcessingException, match=r"'Reference inventory .*' \(REFERENCE\) does not overlap"):
         processing.run("landslidemapper:evaluate", {
             "PREDICTION": write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE)), "REFERENCE": far,
             "OUTPUT_REPORT": str(tmp_path / "report.html"),
         })
     assert not (tmp_path / "report.html").exists()
+    with pytest.raises(QgsProcessingException, match=r"give 'Pixel size when both maps are polygons .*' \(PIXEL_SIZE\)"):
+        processing.run("landslidemapper:evaluate", {
+            "PREDICTION": write_layer(tmp_path / "pred.gpkg", [pixel_box(*SHIFTED_SQUARE)]), "REFERENCE": far,
+            "OUTPUT_REPORT": str(tmp_path / "report.html"),
+        })
+    with pytest.raises(QgsProcessingException, match=r"\(PREDICTION\) has no coordinate reference system \('p0.tif'\)"
+                                                     r": assign one first \(Layer Properties > Source\)"):
+        processing.run("landslidemapper:evaluate", {
+            "PREDICTION": write_raster(tmp_path / "p0.tif", square(*SHIFTED_SQUARE), epsg=None), "REFERENCE": far,
+            "OUTPUT_REPORT": str(tmp_path / "report.html"),
+        })
 
 
 @pytest.mark.slow
@@ -323,7 +365,7 @@ def _mapped_scene(tmp_path):
 def test_report_maps_the_errors_lists_the_largest_and_draws_the_curve_only_with_probabilities(tmp_path):
     prediction, reference, probability = _mapped_scene(tmp_path)
     result = run(tmp_path, prediction, reference, probability=probability, threshold=0.5)
-    assert (result.objects_detected, result.objects_missed, result.false_alarms) == (1, 1, 1)
+    assert object_counts(result) == (1, 1, 1)
     report = (tmp_path / "report.html").read_text()
     assert 'alt="Overview map of the scored area" src="data:image/png;base64,' in report
     missed = report[report.index("Largest missed landslides"):report.index("Largest false alarms")]

@@ -134,3 +134,31 @@ def test_fitting_separates_false_alarms_and_keeps_the_landslides():
     assert after["objects_detected"] == 15 and after["false_alarm_objects"] < 10
     assert after["f1"] > before["f1"] and after["landslide_free_images_with_detections"] < 15
     assert 0 < fitted.cut < 1
+
+
+def test_detect_default_scores_by_hand():
+    """What Detect gives, scored by the one scorer: the kept polygons are the map. An image
+    with landslides A (4 px) and B (6 px) and objects P1 (touching A), P2 (touching nothing)
+    and P3 (1 px, under the minimum area); a landslide-free image with one 2-px object."""
+    from landslide_mapper.core.model.object_filter import filtered_scores, image_objects
+
+    def drawn(*rows):
+        return np.array([[c == "#" for c in row] for row in rows])
+
+    reference = drawn("##......", "##......", "........", "........", ".....###", ".....###")
+    predicted = drawn("........", ".##.....", "........", "...##...", "........", ".......#")
+    free = np.zeros(reference.shape, bool)
+    flagged = drawn("##......", *["........"] * 5)
+    images = [image_objects(0.9 * p.astype(np.float32), r, 0.5, 1.0, min_area_m2=1.5)
+              for p, r in ((predicted, reference), (flagged, free))]
+    assert [len(o.sizes) for o in images] == [2, 1]  # P3 (1 m²) is not drawn
+
+    every = filtered_scores(images, [np.array([True, True]), np.array([True])])
+    assert list(every) == ["precision", "recall", "f1", "iou", "precision_landslide_images", "recall_landslide_images",
+                           "f1_landslide_images", "iou_landslide_images", "objects_detected", "objects_missed",
+                           "false_alarm_objects", "landslide_free_images", "landslide_free_images_with_detections"]
+    # TP 1, FP 3 + 2, FN 9; on the image with landslides FP 3
+    assert list(every.values()) == [0.1667, 0.1, 0.125, 0.0667, 0.25, 0.1, 0.1429, 0.0769, 1, 1, 2, 1, 1]
+    # the filter sets P2 and the landslide-free image's object aside: TP 1, FP 1, FN 9 everywhere
+    kept = filtered_scores(images, [np.array([True, False]), np.array([False])])
+    assert list(kept.values()) == [0.5, 0.1, 0.1667, 0.0909, 0.5, 0.1, 0.1667, 0.0909, 1, 1, 0, 1, 0]

@@ -1,21 +1,21 @@
 """Score an exported model on held-out images exactly as Detect would run it.
 
 Each image goes through the engine (sliding windows of the model's patch size, default
-overlap, blending, the spec's threshold) at native resolution; pixel counts are summed
-over all images (precision, recall, F1, IoU, accuracy) and landslide objects (4-connected
-reference regions, as Detect's polygons and Evaluate's objects) count as detected when
-any predicted pixel touches them.
+overlap, blending, the spec's threshold) at native resolution and is scored by the one
+scorer (:mod:`core.evaluation.metrics`, as Evaluate scores a map): pixel counts summed over
+all images (precision, recall, F1, IoU, accuracy), landslide objects (4-connected reference
+regions, as Detect's polygons and Evaluate's objects) detected when any predicted pixel
+touches them, false-alarm objects, and landslide-free images with detections.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..core.engine.streaming import WindowSettings, predict_raster
 from ..core.model.ensemble import flip_averaged
 from ..core.imagery.inputs import ModelInput
-from ..core.evaluation.metrics import Confusion
+from ..core.evaluation.metrics import IMAGES_KEYS, ObjectTally, Scorecard, label_objects
 from ..core.model.onnx_model import OnnxModel
 from ..core.io.readers import ArrayReader
 
@@ -55,14 +55,16 @@ def evaluate_thresholds(model: OnnxModel, samples, thresholds, overlap: int = 32
 
 
 def score_probabilities(probabilities, masks, thresholds, overlap: int = 32, window: int = 128) -> dict[float, dict]:
-    """Pixel and object scores of probability images against reference masks, per threshold."""
-    tallies = {t: _Tally() for t in thresholds}
-    count = 0
+    """Pixel, object and image scores of probability images against reference masks, per
+    threshold (ratios to 4 digits; the keys are the campaign log's columns: keep them)."""
+    cards = {t: Scorecard() for t in thresholds}
     for prob, mask in zip(probabilities, masks):
-        count += 1
-        for t, tally in tallies.items():
-            tally.add(prob >= t, mask.astype(bool))
-    return {t: tally.scores(count, t, overlap, window) for t, tally in tallies.items()}
+        reference = mask.astype(bool)
+        reference_objects = label_objects(reference)
+        for t, card in cards.items():
+            card.add(ObjectTally.of_masks(prob >= t, reference, reference_objects=reference_objects).outcome())
+    return {t: {**card.scores(4, IMAGES_KEYS), "threshold": t, "overlap": overlap, "window": window}
+            for t, card in cards.items()}
 
 
 #: thresholds scored on validation: a fine grid that reaches the top end
@@ -99,33 +101,3 @@ def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=N
     return {**filtered_scores(objects, [kept_by(object_filter, o) for o in objects]), "threshold": threshold,
             "min_area_m2": min_area_m2, "object_filter": object_filter is not None, "images": len(objects)}
 
-
-class _Tally:
-    STRUCTURE = ndimage.generate_binary_structure(2, 1)  # 4-connected
-
-    def __init__(self):
-        self.confusion = Confusion()
-        self.detected = self.missed = self.false_alarms = self.empty_flagged = self.empty = 0
-
-    def add(self, predicted: np.ndarray, reference: np.ndarray) -> None:
-        self.confusion.add(predicted, reference)
-        labels, count = ndimage.label(reference, self.STRUCTURE)
-        if count:
-            n_hit = int(np.count_nonzero(np.unique(labels[predicted & reference])))
-            self.detected += n_hit
-            self.missed += count - n_hit
-        else:
-            self.empty += 1
-            self.empty_flagged += bool(predicted.any())
-        predicted_labels, n_pred = ndimage.label(predicted, self.STRUCTURE)
-        if n_pred:
-            touching = np.unique(predicted_labels[predicted & reference])
-            self.false_alarms += n_pred - int(np.count_nonzero(touching))
-
-    def scores(self, images, threshold, overlap, window) -> dict:
-        scores = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.confusion.scores().items()}
-        scores.update(objects_detected=self.detected, objects_missed=self.missed,
-                      false_alarm_objects=self.false_alarms, images=images, landslide_free_images=self.empty,
-                      landslide_free_images_with_detections=self.empty_flagged, threshold=threshold,
-                      overlap=overlap, window=window)
-        return scores

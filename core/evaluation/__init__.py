@@ -1,3 +1,4 @@
-"""Scoring a landslide map against a reference inventory: pixel scores (:mod:`.metrics`),
-the scoring of maps and objects (:mod:`.scoring`), and the HTML report
-(:mod:`.report`), which computes no score itself."""
+"""Scoring a landslide map against a reference inventory: the one scorer of pixels and
+objects, pure NumPy, that Evaluate, training and the benchmarks share (:mod:`.metrics`);
+maps of any kind brought onto one grid and scored, with their outputs (:mod:`.scoring`);
+and the HTML report (:mod:`.report`), which computes no score itself."""

@@ -64,9 +64,9 @@ def html_report(result, prediction_path: str, reference_path: str, min_coverage:
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in [
         ("Precision", f"{s['precision']:.4f}"), ("Recall", f"{s['recall']:.4f}"), ("F1", f"{s['f1']:.4f}"),
         ("IoU", f"{s['iou']:.4f}"), ("Accuracy", f"{s['accuracy']:.4f}"),
-        ("Reference landslides detected", result.objects_detected),
-        ("Reference landslides missed", result.objects_missed),
-        ("False-alarm objects", result.false_alarms),
+        ("Reference landslides detected", s["objects_detected"]),
+        ("Reference landslides missed", s["objects_missed"]),
+        ("False-alarm objects", s["false_alarm_objects"]),
         *([("Inventory points hit", result.points_hit), ("Inventory points missed", result.points_missed)]
           if result.points_hit is not None else []),
     ])

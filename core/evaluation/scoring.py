@@ -4,9 +4,11 @@ Both maps, each a mask raster or a polygon layer, are brought onto one *scoring 
 the prediction raster's grid, else the reference raster's, else (two polygon layers) a
 grid of the requested pixel size over both. Every map becomes an object-id raster on
 that grid (polygons rasterized at pixel centres, a raster's landslide pixels grouped
-into 4-connected objects), so a single streaming pass over strips of rows yields the
-confusion matrix (the method's Eqs. 6-10), each object's covered share and the map of
-false positives / false negatives, in memory that does not grow with the raster.
+into 4-connected objects), so a single streaming pass over strips of rows feeds the one
+scorer (:class:`.metrics.ObjectTally`: the confusion matrix, the method's Eqs. 6-10, and
+each object's covered share) and writes the map of false positives / false negatives, in
+memory that does not grow with the raster. Scores use the scorer's keys; errors carry
+facts (:class:`EvaluationError`), which an adapter words in its own terms.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from osgeo import gdal, ogr, osr
 
 from ..errors import Cancelled
 from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
-from ..evaluation.metrics import Confusion
+from ..evaluation.metrics import MAP_KEYS, ObjectTally, Scorecard
 from ..io.outputs import AtomicOutputs, GeoTiffWriter
 from ..io.polygons import equal_area_transform, lut_vrt, vector_driver_for
 from ..io.readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds
@@ -38,8 +40,39 @@ FALSE_POSITIVE, FALSE_NEGATIVE = 1, 2
 ERROR_NAMES = {FALSE_POSITIVE: "false positive", FALSE_NEGATIVE: "false negative"}
 
 
+#: what can be wrong with the inputs (:attr:`EvaluationError.problem`)
+NO_CRS, UNREADABLE, NO_SUCH_LAYER = "no_crs", "unreadable", "no_such_layer"
+NO_OVERLAP, NOTHING_SCORED, EXTENT_OUTSIDE, PIXEL_SIZE_NEEDED = (
+    "no_overlap", "nothing_scored", "extent_outside", "pixel_size_needed")
+
+
 class EvaluationError(ValueError):
-    """Inputs that cannot be scored; the message says what to change."""
+    """Inputs that cannot be scored, as facts an adapter words in its own terms:
+    ``problem`` (one of the constants above), ``subject`` (the input concerned:
+    "prediction", "reference", "points", "area", "probability", "extent" or "pixel_size";
+    None when it is not one input), ``source`` (its file, when that helps) and ``layer``
+    (a layer of it). ``str()`` says it plainly, without any program's wording."""
+
+    def __init__(self, problem: str, subject: str | None = None, source: str | None = None, layer: str | None = None):
+        self.problem, self.subject, self.source, self.layer = problem, subject, source, layer
+        super().__init__(self._plain())
+
+    def _plain(self) -> str:
+        what = {"prediction": "prediction map", "reference": "reference map", "points": "point layer",
+                "area": "area layer", "probability": "probability raster"}.get(self.subject, "layer")
+        named = (f"The {what}" + (f" '{self.source}'" if self.source else "")
+                 + (f" (layer '{self.layer}')" if self.layer and self.problem != NO_SUCH_LAYER else ""))
+        return {
+            NO_CRS: f"{named} has no coordinate reference system: assign one first.",
+            UNREADABLE: f"{named} is neither a raster nor a vector layer GDAL can read.",
+            NO_SUCH_LAYER: f"{named} has no layer '{self.layer}'.",
+            NO_OVERLAP: f"The {what} does not overlap the area being scored: the maps do not overlap.",
+            NOTHING_SCORED: "No pixel could be scored: the maps do not overlap (or every pixel is nodata or outside "
+                            "the area/extent).",
+            EXTENT_OUTSIDE: "The extent does not overlap the maps.",
+            PIXEL_SIZE_NEEDED: "Both maps are polygon layers: a pixel size (in the prediction layer's CRS units) is "
+                               "needed for the grid they are scored on.",
+        }[self.problem]
 
 
 @dataclass(frozen=True)
@@ -69,27 +102,11 @@ class EvaluationOutputs:
 
 @dataclass
 class EvaluationResult:
-    scores: dict  # precision, recall, f1, iou, accuracy, tp, fp, fn, tn
-    objects_detected: int
-    objects_missed: int
-    false_alarms: int
-    points_hit: int | None
+    scores: dict  # the one scorer's keys (metrics.MAP_KEYS): pixel scores and counts, objects
+    points_hit: int | None  # None: no point inventory given
     points_missed: int | None
     alignment: str
     grid: Grid
-
-    def as_outputs(self) -> dict[str, float]:
-        """The numbers under the names the Processing algorithm returns them."""
-        s = self.scores
-        values = {
-            "PRECISION": s["precision"], "RECALL": s["recall"], "F1": s["f1"], "IOU": s["iou"],
-            "ACCURACY": s["accuracy"], "TP": s["tp"], "FP": s["fp"], "FN": s["fn"], "TN": s["tn"],
-            "OBJECTS_DETECTED": self.objects_detected, "OBJECTS_MISSED": self.objects_missed,
-            "FALSE_ALARMS": self.false_alarms,
-        }
-        if self.points_hit is not None:
-            values.update(POINTS_HIT=self.points_hit, POINTS_MISSED=self.points_missed)
-        return values
 
 
 def evaluate_maps(
@@ -129,9 +146,8 @@ def evaluate_maps(
             grid = crop_to_extent(grid, extent)
             alignment += " Scores are limited to the given extent."
         for name, source in (("prediction", prediction), ("reference", reference)):
-            if not _overlaps_grid(source, grid):
-                raise EvaluationError(f"The {name} map does not overlap the area being scored: the maps do not "
-                                      "overlap. Check that both cover the same place (and their CRSs).")
+            if not _overlaps_grid(source, grid, name):
+                raise EvaluationError(NO_OVERLAP, name)
         predicted = _ObjectRaster.build(prediction, grid, Path(scratch) / "prediction", "prediction")
         report(0.2)
         referenced = _ObjectRaster.build(reference, grid, Path(scratch) / "reference", "reference")
@@ -140,7 +156,7 @@ def evaluate_maps(
         area_path = None
         if area is not None:
             area_path = str(Path(scratch) / "area.tif")
-            _rasterize(reprojected_features(area, grid.crs_wkt)[0], grid, area_path, gdal.GDT_Byte, burn=1)
+            _rasterize(reprojected_features(area, grid.crs_wkt, "area")[0], grid, area_path, gdal.GDT_Byte, burn=1)
             alignment += " Only pixels inside the area polygons are scored."
         errors_path = str(Path(scratch) / "errors.tif")
         rasters = _ScoringRasters(predicted, referenced, area_path)
@@ -149,10 +165,7 @@ def evaluate_maps(
             probability_tally = _ProbabilityTally(probability, grid, Path(scratch), predicted.count)
         tally = _score(rasters, predicted, referenced, grid, errors_path, cancelled, lambda f: report(0.4 + 0.4 * f),
                        probability_tally)
-        ref_status = [_reference_status(covered, scored, min_coverage)
-                      for covered, scored in zip(tally.ref_covered[1:], tally.ref_scored[1:])]
-        pred_status = [_predicted_status(touching, scored)
-                       for touching, scored in zip(tally.pred_touching[1:], tally.pred_scored[1:])]
+        ref_status, pred_status = tally.reference_status(min_coverage), tally.predicted_status()
         point_rows = None
         if points is not None:
             point_rows = _score_points(points, grid, rasters, point_tolerance)
@@ -160,16 +173,13 @@ def evaluate_maps(
         del probability_tally  # closes the warped probability before the scratch folder goes
         del rasters  # closes the scoring rasters before the scratch folder goes
         result = EvaluationResult(
-            scores=tally.confusion.scores(),
-            objects_detected=ref_status.count("detected"), objects_missed=ref_status.count("missed"),
-            false_alarms=pred_status.count("false alarm"),
+            scores=Scorecard().add(tally.outcome(min_coverage)).scores(keys=MAP_KEYS),
             points_hit=None if point_rows is None else sum(r[1] == "hit" for r in point_rows),
             points_missed=None if point_rows is None else sum(r[1] == "missed" for r in point_rows),
             alignment=alignment, grid=grid,
         )
         if result.scores["tp"] + result.scores["fp"] + result.scores["fn"] + result.scores["tn"] == 0:
-            raise EvaluationError("No pixel could be scored: the maps do not overlap (or every pixel is nodata "
-                                  "or outside the area/extent). Check that both maps cover the same place.")
+            raise EvaluationError(NOTHING_SCORED)
         with AtomicOutputs() as atomic:
             if cancelled():
                 raise Cancelled()
@@ -207,14 +217,13 @@ def scoring_grid(prediction: LandslideMap, reference: LandslideMap, pixel_size: 
         if candidate.is_raster:
             grid = GdalReader(candidate.path).grid
             if not grid.crs_wkt:
-                raise EvaluationError(f"The {name} raster has no coordinate reference system: assign one first.")
+                raise EvaluationError(NO_CRS, name, Path(candidate.path).name)
             return grid, (f"Scored on the {name} raster's grid ({describe_grid(grid)}).")
     if not pixel_size or pixel_size <= 0:
-        raise EvaluationError("Both maps are polygon layers: give a pixel size (in the prediction layer's CRS units) "
-                              "for the grid they are scored on.")
-    layer_srs, bounds = _layer_extent(prediction)
+        raise EvaluationError(PIXEL_SIZE_NEEDED, "pixel_size")
+    layer_srs, bounds = _layer_extent(prediction, "prediction")
     wkt = layer_srs.ExportToWkt()
-    _, ref_bounds = _layer_extent(reference, wkt)
+    _, ref_bounds = _layer_extent(reference, "reference", wkt)
     xmin, ymin = min(bounds[0], ref_bounds[0]), min(bounds[1], ref_bounds[1])
     xmax, ymax = max(bounds[2], ref_bounds[2]), max(bounds[3], ref_bounds[3])
     xmin, ymin = math.floor(xmin / pixel_size) * pixel_size, math.floor(ymin / pixel_size) * pixel_size
@@ -224,17 +233,17 @@ def scoring_grid(prediction: LandslideMap, reference: LandslideMap, pixel_size: 
     return grid, f"Both maps are polygons: scored on a grid of {pixel_size:g} units over both ({describe_grid(grid)})."
 
 
-def _overlaps_grid(source: LandslideMap, grid: Grid) -> bool:
+def _overlaps_grid(source: LandslideMap, grid: Grid, role: str) -> bool:
     """Whether the map's footprint meets the grid; an empty polygon layer (nothing
     mapped) always does."""
     if source.is_raster:
         own = GdalReader(source.path).grid
         bounds = transform_bounds(own.bounds, own.crs_wkt, grid.crs_wkt) if own.crs_wkt else own.bounds
     else:
-        _dataset, layer, _srs = _open_layer(source)
+        _dataset, layer, _srs = _open_layer(source, role)
         if layer.GetFeatureCount() == 0:
             return True
-        _, bounds = _layer_extent(source, grid.crs_wkt)
+        _, bounds = _layer_extent(source, role, grid.crs_wkt)
     gxmin, gymin, gxmax, gymax = grid.bounds
     return bounds[0] < gxmax and bounds[2] > gxmin and bounds[1] < gymax and bounds[3] > gymin
 
@@ -244,7 +253,7 @@ def crop_to_extent(grid: Grid, extent: tuple[float, float, float, float, str]) -
     try:
         return sub_grid(grid, *crop_window(grid, extent))
     except ValueError:
-        raise EvaluationError("The extent does not overlap the maps: draw it over the area they cover.") from None
+        raise EvaluationError(EXTENT_OUTSIDE, "extent") from None
 
 
 def describe_crs(wkt: str) -> str:
@@ -261,23 +270,25 @@ def describe_grid(grid: Grid) -> str:
 
 # --- maps as object-id rasters --------------------------------------------------------
 
-def _open_layer(source: LandslideMap):
-    """(dataset, layer, its CRS): the dataset must stay referenced while the layer is used."""
+def _open_layer(source: LandslideMap, role: str | None):
+    """(dataset, layer, its CRS): the dataset must stay referenced while the layer is used;
+    ``role``: which input it is (for errors)."""
+    name = Path(source.path).name
     dataset = gdal.OpenEx(source.path, gdal.OF_VECTOR)
     if dataset is None:
-        raise EvaluationError(f"'{Path(source.path).name}' is neither a raster nor a vector layer GDAL can read.")
+        raise EvaluationError(UNREADABLE, role, name)
     layer = dataset.GetLayerByName(source.layer) if source.layer else dataset.GetLayer(0)
     if layer is None:
-        raise EvaluationError(f"'{Path(source.path).name}' has no layer '{source.layer}'.")
+        raise EvaluationError(NO_SUCH_LAYER, role, name, source.layer)
     srs = layer.GetSpatialRef()
     if srs is None:
-        raise EvaluationError(f"The layer '{layer.GetName()}' has no coordinate reference system: assign one first.")
+        raise EvaluationError(NO_CRS, role, name, layer.GetName())
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return dataset, layer, srs
 
 
-def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
-    dataset, layer, srs = _open_layer(source)
+def _layer_extent(source: LandslideMap, role: str, target_wkt: str | None = None):
+    dataset, layer, srs = _open_layer(source, role)
     xmin, xmax, ymin, ymax = layer.GetExtent()
     bounds = (xmin, ymin, xmax, ymax)
     if target_wkt:
@@ -285,10 +296,11 @@ def _layer_extent(source: LandslideMap, target_wkt: str | None = None):
     return srs, bounds
 
 
-def reprojected_features(source: LandslideMap, target_wkt: str):
+def reprojected_features(source: LandslideMap, target_wkt: str, role: str | None = None):
     """The layer's features in ``target_wkt``, in an in-memory layer with ``obj`` = 1..n
-    in reading order; returns (layer holder, source fids, source CRS description)."""
-    dataset, layer, srs = _open_layer(source)
+    in reading order; returns (layer holder, source fids, source CRS description).
+    ``role``: which input the layer is (for errors)."""
+    dataset, layer, srs = _open_layer(source, role)
     target = srs_from(target_wkt)
     transform = None if srs.IsSame(target) else osr.CoordinateTransformation(srs, target)
     memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
@@ -346,7 +358,7 @@ class _ObjectRaster:
     def build(cls, source: LandslideMap, grid: Grid, stem: Path, name: str) -> "_ObjectRaster":
         if source.is_raster:
             return cls._from_raster(source, grid, stem, name)
-        holder, fids, crs = reprojected_features(source, grid.crs_wkt)
+        holder, fids, crs = reprojected_features(source, grid.crs_wkt, name)
         ids = str(stem) + "_ids.tif"
         _rasterize(holder, grid, ids, gdal.GDT_Int32)
         moved = "" if crs == describe_crs(grid.crs_wkt) else f"reprojected from {crs} and "
@@ -359,7 +371,7 @@ class _ObjectRaster:
         dataset = gdal.Open(source.path)
         own = GdalReader(dataset).grid
         if not own.crs_wkt:
-            raise EvaluationError(f"The {name} raster has no coordinate reference system: assign one first.")
+            raise EvaluationError(NO_CRS, name, Path(source.path).name)
         if own == grid:
             aligned, how = dataset, f"The {name} raster is on that grid."
         else:
@@ -399,15 +411,6 @@ class _ObjectRaster:
 
 # --- the scoring pass -----------------------------------------------------------------
 
-@dataclass
-class _Tally:
-    confusion: Confusion
-    ref_scored: np.ndarray
-    ref_covered: np.ndarray
-    pred_scored: np.ndarray
-    pred_touching: np.ndarray
-
-
 class _ScoringRasters:
     """The rasters a scoring pass reads, opened once: both maps' object ids and where
     pixels are scored (neither map's nodata, inside the area polygons)."""
@@ -436,23 +439,19 @@ class _ScoringRasters:
 
 
 def _score(rasters: _ScoringRasters, predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, errors_path,
-           cancelled, progress, probability: "_ProbabilityTally | None" = None) -> _Tally:
-    tally = _Tally(Confusion(), np.zeros(referenced.count + 1, np.int64), np.zeros(referenced.count + 1, np.int64),
-                   np.zeros(predicted.count + 1, np.int64), np.zeros(predicted.count + 1, np.int64))
+           cancelled, progress, probability: "_ProbabilityTally | None" = None) -> ObjectTally:
+    """One pass over strips: the one scorer's tally, the probability's and the error raster."""
+    tally = ObjectTally(predicted.count, referenced.count)
     with GeoTiffWriter(errors_path, grid, np.uint8, 255) as errors:
         for row0 in range(0, grid.height, STRIP_ROWS):
             if cancelled():
                 raise Cancelled()
             rows = min(STRIP_ROWS, grid.height - row0)
             pred_ids, ref_ids, valid = rasters.window(0, row0, grid.width, rows)
-            pred, ref = pred_ids > 0, ref_ids > 0
-            tally.confusion.add(pred, ref, valid)
-            tally.ref_scored += np.bincount(ref_ids[valid], minlength=referenced.count + 1)
-            tally.ref_covered += np.bincount(ref_ids[valid & pred], minlength=referenced.count + 1)
-            tally.pred_scored += np.bincount(pred_ids[valid], minlength=predicted.count + 1)
-            tally.pred_touching += np.bincount(pred_ids[valid & ref], minlength=predicted.count + 1)
+            tally.add(pred_ids, ref_ids, valid)
             if probability is not None:
                 probability.add(row0, pred_ids, ref_ids, valid)
+            pred, ref = pred_ids > 0, ref_ids > 0
             error = np.where(valid, 0, 255).astype(np.uint8)
             error[valid & pred & ~ref] = FALSE_POSITIVE
             error[valid & ref & ~pred] = FALSE_NEGATIVE
@@ -461,21 +460,9 @@ def _score(rasters: _ScoringRasters, predicted: _ObjectRaster, referenced: _Obje
     return tally
 
 
-def _reference_status(covered: int, scored: int, min_coverage: float) -> str:
-    if scored == 0:
-        return "not scored"
-    return "detected" if covered > 0 and covered / scored >= min_coverage else "missed"
-
-
-def _predicted_status(touching: int, scored: int) -> str:
-    if scored == 0:
-        return "not scored"
-    return "true detection" if touching > 0 else "false alarm"
-
-
 def _score_points(points: LandslideMap, grid: Grid, rasters: _ScoringRasters, tolerance: int) -> list[tuple]:
     """(source fid, 'hit' | 'missed' | 'not scored', geometry in the grid CRS) per point."""
-    holder, fids, _crs = reprojected_features(points, grid.crs_wkt)
+    holder, fids, _crs = reprojected_features(points, grid.crs_wkt, "points")
     gt = grid.geotransform
     rows = []
     for feature, fid in zip(holder[1], fids):
@@ -545,8 +532,8 @@ def _object_rows(grid, predicted, referenced, tally, ref_status, pred_status) ->
     to_metres = equal_area_transform(srs_from(grid.crs_wkt), grid)
     rows = []
     for name, objects, status, covered, scored in (
-        ("reference", referenced, ref_status, tally.ref_covered, tally.ref_scored),
-        ("prediction", predicted, pred_status, tally.pred_touching, tally.pred_scored),
+        ("reference", referenced, ref_status, tally.reference_covered, tally.reference_scored),
+        ("prediction", predicted, pred_status, tally.predicted_touching, tally.predicted_scored),
     ):
         for feature in objects.holder[1]:
             k = feature.GetField("obj")
@@ -569,7 +556,7 @@ class _ProbabilityTally:
     def __init__(self, probability: str, grid: Grid, scratch: Path, predicted_count: int):
         source = gdal.Open(probability)
         if source is None or not source.GetProjection():
-            raise EvaluationError("The probability raster has no coordinate reference system: assign one first.")
+            raise EvaluationError(NO_CRS, "probability", Path(probability).name)
         xmin, ymin, xmax, ymax = grid.bounds
         self.dataset = gdal.Warp(str(scratch / "probability.vrt"), source, options=gdal.WarpOptions(
             format="VRT", outputBounds=(xmin, ymin, xmax, ymax), width=grid.width, height=grid.height,

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
+from ..evaluation.metrics import LANDSLIDE_IMAGE_SCORES, OBJECT_COUNTS, Confusion, MapOutcome, Scorecard
 from ..model.spec import SpecError
 
 FEATURES = ("log10_area_m2", "mean_prob", "max_prob", "compactness")
@@ -88,6 +89,18 @@ class ImageObjects:
     touches: list[np.ndarray]  # per object: ids of the reference objects it touches
     reference_objects: int
     reference_pixels: int
+    pixels: int  # the image's
+
+    def outcome(self, kept: np.ndarray) -> MapOutcome:
+        """What the image scores (:mod:`core.evaluation.metrics`) when only the ``kept``
+        objects are drawn: their pixels are the predicted ones."""
+        tp = int(self.true_pixels[kept].sum())
+        fp = int((self.sizes[kept] - self.true_pixels[kept]).sum())
+        fn = self.reference_pixels - tp
+        touches = [touched for touched, k in zip(self.touches, kept) if k]
+        found = len({int(t) for touched in touches for t in touched})
+        return MapOutcome(Confusion(tp, fp, fn, self.pixels - tp - fp - fn), found, self.reference_objects - found,
+                          len(touches), sum(touched.size == 0 for touched in touches))
 
 
 def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: float, pixel_size_m: float,
@@ -118,7 +131,8 @@ def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: flo
     touches = [pairs[1, pairs[0] == i + 1] for i in kept]
     kept = np.array(kept, int)
     return ImageObjects(np.array(features).reshape(-1, len(FEATURES)), true_pixels[kept] if count else true_pixels,
-                        sizes[kept] if count else sizes, touches, ref_count, int(reference.astype(bool).sum()))
+                        sizes[kept] if count else sizes, touches, ref_count, int(reference.astype(bool).sum()),
+                        int(reference.size))
 
 
 def _boundary_edges(labels: np.ndarray, count: int) -> np.ndarray:
@@ -163,41 +177,17 @@ def kept_by(object_filter: ObjectFilter | None, objects: ImageObjects, cut: floa
     return object_filter.score(objects.features) >= (object_filter.cut if cut is None else cut)
 
 
+#: what :func:`filtered_scores` records (in the specs' metrics and the benchmark)
+DETECT_KEYS = ("precision", "recall", "f1", "iou") + LANDSLIDE_IMAGE_SCORES + OBJECT_COUNTS + (
+    "landslide_free_images", "landslide_free_images_with_detections")
+
+
 def filtered_scores(images: Sequence[ImageObjects], keep: Sequence[np.ndarray]) -> dict:
-    """Pixel and object scores when only the objects flagged in ``keep`` are kept."""
-    tp = fp = ref_pixels = found = ref_objects = flagged = empty = false_alarms = 0
-    landslide_images = [0, 0, 0]  # tp, fp, reference pixels on images that hold landslides
+    """Pixel and object scores when only the objects flagged in ``keep`` are kept (ratios to 4 digits)."""
+    card = Scorecard()
     for objects, kept in zip(images, keep):
-        image_tp = int(objects.true_pixels[kept].sum())
-        image_fp = int((objects.sizes[kept] - objects.true_pixels[kept]).sum())
-        tp, fp = tp + image_tp, fp + image_fp
-        ref_pixels += objects.reference_pixels
-        if objects.reference_objects:
-            landslide_images = [landslide_images[0] + image_tp, landslide_images[1] + image_fp,
-                                landslide_images[2] + objects.reference_pixels]
-        ref_objects += objects.reference_objects
-        hit = set()
-        for touched, k in zip(objects.touches, kept):
-            if k:
-                hit |= set(int(t) for t in touched)
-                false_alarms += touched.size == 0
-        found += len(hit)
-        if objects.reference_objects == 0:
-            empty += 1
-            flagged += bool(np.any(kept))
-    ls_tp, ls_fp, ls_ref = landslide_images
-    return {**_pixel_scores(tp, fp, ref_pixels - tp),
-            **{f"{k}_landslide_images": v for k, v in _pixel_scores(ls_tp, ls_fp, ls_ref - ls_tp).items()},
-            "objects_detected": found, "objects_missed": ref_objects - found, "false_alarm_objects": false_alarms,
-            "landslide_free_images": empty, "landslide_free_images_with_detections": flagged}
-
-
-def _pixel_scores(tp: int, fp: int, fn: int) -> dict:
-    def ratio(a, b):
-        return round(a / b, 4) if b else 0.0
-
-    return {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
-            "iou": ratio(tp, tp + fp + fn)}
+        card.add(objects.outcome(kept))
+    return card.scores(4, DETECT_KEYS)
 
 
 def fit_object_filter(images: Sequence[ImageObjects], max_found_loss: float = 0.02) -> tuple[ObjectFilter, dict]:
