@@ -165,8 +165,7 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
                     pixel_size=pixel_size,
                     probability=probability,
                     threshold=self.parameterAsDouble(parameters, THRESHOLD, context),
-                    progress=lambda fraction: feedback.setProgress(100.0 * fraction),
-                    is_cancelled=feedback.isCanceled,
+                    progress=common.progress_of(feedback),
                 )
             except EvaluationError as err:
                 raise QgsProcessingException(self._message(err)) from None

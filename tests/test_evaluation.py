@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from osgeo import ogr, osr
 
+from landslide_mapper.core.engine.progress import Progress
 from landslide_mapper.core.evaluation import scoring
 from landslide_mapper.core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
 from landslide_mapper.core.errors import Cancelled
@@ -236,7 +237,7 @@ def test_cancel_at_any_point_and_disjoint_maps_leave_nothing(tmp_path):
             return len(calls) > stop_after
 
         try:
-            run(out, prediction, reference, is_cancelled=is_cancelled)
+            run(out, prediction, reference, progress=Progress(is_cancelled=is_cancelled))
         except Cancelled:
             cancelled_at.append(stop_after)
             assert not out.exists() or not any(out.iterdir()), f"cancelled at check {stop_after + 1}: files left"

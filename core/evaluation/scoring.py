@@ -20,12 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..errors import Cancelled
+from ..engine.progress import SILENT, Progress
 from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
 from ..evaluation.metrics import MAP_KEYS, ObjectTally, Scorecard
 from ..io.outputs import AtomicOutputs, GeoTiffWriter
@@ -119,8 +118,7 @@ def evaluate_maps(
     min_coverage: float = 0.0,
     point_tolerance: int = 0,
     pixel_size: float | None = None,
-    progress: Callable[[float], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
+    progress: Progress = SILENT,
     probability: str | None = None,
     threshold: float = 0.5,
 ) -> EvaluationResult:
@@ -137,8 +135,7 @@ def evaluate_maps(
     in either raster, outside ``area`` polygons or outside ``extent`` (xmin, ymin, xmax,
     ymax, CRS WKT) are not scored. Outputs are published all together or not at all.
     """
-    report = progress or (lambda fraction: None)
-    cancelled = is_cancelled or (lambda: False)
+    report = progress
     scratch = tempfile.mkdtemp(prefix="landslide-evaluate-")
     try:
         grid, alignment = scoring_grid(prediction, reference, pixel_size)
@@ -163,8 +160,7 @@ def evaluate_maps(
         probability_tally = None
         if probability is not None and outputs.report:
             probability_tally = _ProbabilityTally(probability, grid, Path(scratch), predicted.count)
-        tally = _score(rasters, predicted, referenced, grid, errors_path, cancelled, lambda f: report(0.4 + 0.4 * f),
-                       probability_tally)
+        tally = _score(rasters, predicted, referenced, grid, errors_path, progress.part(0.4, 0.8), probability_tally)
         ref_status, pred_status = tally.reference_status(min_coverage), tally.predicted_status()
         point_rows = None
         if points is not None:
@@ -181,15 +177,14 @@ def evaluate_maps(
         if result.scores["tp"] + result.scores["fp"] + result.scores["fn"] + result.scores["tn"] == 0:
             raise EvaluationError(NOTHING_SCORED)
         with AtomicOutputs() as atomic:
-            if cancelled():
-                raise Cancelled()
+            progress.check()
             objects = _object_rows(grid, predicted, referenced, tally, ref_status, pred_status)
             if outputs.objects:
                 _write_features(atomic.temporary(outputs.objects), "objects", grid, ogr.wkbMultiPolygon, OBJECT_FIELDS,
                                 objects)
             report(0.85)
             if outputs.errors:
-                _write_errors(errors_path, atomic.temporary(outputs.errors), grid, cancelled)
+                _write_errors(errors_path, atomic.temporary(outputs.errors), grid, progress)
             report(0.95)
             if outputs.points and point_rows is not None:
                 _write_points(atomic.temporary(outputs.points), grid, point_rows)
@@ -200,8 +195,7 @@ def evaluate_maps(
                 page = html_report(result, prediction.path, reference.path, min_coverage, point_tolerance, shown,
                                    describe_crs(grid.crs_wkt), curve)
                 Path(atomic.temporary(outputs.report)).write_text(page, encoding="utf-8")
-            if cancelled():
-                raise Cancelled()
+            progress.check()
             atomic.commit()
         report(1.0)
         return result
@@ -439,13 +433,12 @@ class _ScoringRasters:
 
 
 def _score(rasters: _ScoringRasters, predicted: _ObjectRaster, referenced: _ObjectRaster, grid: Grid, errors_path,
-           cancelled, progress, probability: "_ProbabilityTally | None" = None) -> ObjectTally:
+           progress: Progress, probability: "_ProbabilityTally | None" = None) -> ObjectTally:
     """One pass over strips: the one scorer's tally, the probability's and the error raster."""
     tally = ObjectTally(predicted.count, referenced.count)
     with GeoTiffWriter(errors_path, grid, np.uint8, 255) as errors:
         for row0 in range(0, grid.height, STRIP_ROWS):
-            if cancelled():
-                raise Cancelled()
+            progress.check()
             rows = min(STRIP_ROWS, grid.height - row0)
             pred_ids, ref_ids, valid = rasters.window(0, row0, grid.width, rows)
             tally.add(pred_ids, ref_ids, valid)
@@ -578,7 +571,7 @@ class _ProbabilityTally:
         return curve_from_histograms(self.landslide, self.other, self.EDGES, threshold), means
 
 
-def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
+def _write_errors(errors_path: str, path: str, grid: Grid, progress: Progress) -> None:
     """False-positive / false-negative polygons (4-connected regions of the error raster)."""
     codes = gdal.Open(lut_vrt(errors_path, grid, "0:0,1:1,2:2,255:0"))
     band = codes.GetRasterBand(1)
@@ -586,10 +579,9 @@ def _write_errors(errors_path: str, path: str, grid: Grid, cancelled) -> None:
     raw = memory.CreateLayer("raw", srs=srs_from(grid.crs_wkt), geom_type=ogr.wkbPolygon)
     raw.CreateField(ogr.FieldDefn("code", ogr.OFTInteger))
     try:
-        gdal.Polygonize(band, band, raw, 0, callback=lambda *_: 0 if cancelled() else 1)
+        gdal.Polygonize(band, band, raw, 0, callback=lambda *_: 0 if progress.cancelled else 1)
     except RuntimeError:
-        if cancelled():  # GDAL reports the callback's stop as "User terminated"
-            raise Cancelled() from None
+        progress.check()  # GDAL reports the callback's stop as "User terminated"
         raise
     to_metres = equal_area_transform(srs_from(grid.crs_wkt), grid)
     rows = ((f.GetGeometryRef().Clone(), {"error_code": f.GetField("code"), "error": ERROR_NAMES[f.GetField("code")],
