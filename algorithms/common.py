@@ -34,7 +34,7 @@ from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
 from ..core.model.catalog import NO_MODEL, bundled_models
 from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError
-from ..core.model.spec import ModelSpec, SpecError
+from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
 from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
 
@@ -109,7 +109,7 @@ def given_bands(alg, parameters, context) -> dict[str, int]:
     """The band numbers the user gave, by role (the rest are picked by name, see core.imagery.recipe)."""
     return {
         name: alg.parameterAsInt(parameters, param, context)
-        for name, param in (("red", RED_BAND), ("green", GREEN_BAND), ("blue", BLUE_BAND), ("nir", NIR_BAND))
+        for name, param in zip(IMAGE_BANDS, (RED_BAND, GREEN_BAND, BLUE_BAND, NIR_BAND))
         if parameters.get(param) not in (None, "")
     }
 

@@ -15,6 +15,8 @@ from typing import Protocol, Sequence
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
+from ..model.spec import RGB
+
 gdal.UseExceptions()
 osr.UseExceptions()
 
@@ -83,8 +85,7 @@ def picked_bands(roles: dict[str, int]) -> dict[str, int]:
     """Band numbers from the raster's own band names: used only when they name red,
     green and blue all three (a partial naming would mix with the 1-2-3 default);
     near-infrared whenever it is named."""
-    picked = {k: roles[k] for k in ("red", "green", "blue") if k in roles} if {"red", "green", "blue"} <= set(
-        roles) else {}
+    picked = {k: roles[k] for k in RGB} if set(RGB) <= set(roles) else {}
     if "nir" in roles:
         picked["nir"] = roles["nir"]
     return picked

@@ -46,6 +46,8 @@ SPEC_VERSION = 1
 
 #: Bands read straight from the image, by the band number the user picks.
 IMAGE_BANDS = ("red", "green", "blue", "nir")
+#: The colour bands, from which the brightness index is derived.
+RGB = IMAGE_BANDS[:3]
 #: Bands computed by :mod:`core.imagery.bands` from image bands or from a DEM.
 DERIVED_BANDS = ("brightness", "slope")
 BAND_VOCABULARY = IMAGE_BANDS + DERIVED_BANDS
@@ -64,6 +66,14 @@ REQUIRED_FIELDS = (
     "threshold",
     "output",
 )
+
+
+def image_bands_of(bands) -> tuple[str, ...]:
+    """The image bands a model reading ``bands`` needs, directly or to derive another band."""
+    needed = set(bands) & set(IMAGE_BANDS)
+    if "brightness" in bands:
+        needed |= set(RGB)
+    return tuple(b for b in IMAGE_BANDS if b in needed)
 
 
 class SpecError(ValueError):
@@ -109,10 +119,7 @@ class ModelSpec:
     @property
     def image_bands(self) -> tuple[str, ...]:
         """Image bands the network needs, directly or to derive another band."""
-        needed = set(self.bands) & set(IMAGE_BANDS)
-        if "brightness" in self.bands:
-            needed |= {"red", "green", "blue"}
-        return tuple(b for b in IMAGE_BANDS if b in needed)
+        return image_bands_of(self.bands)
 
     @property
     def needs_dem(self) -> bool:
@@ -262,10 +269,9 @@ def _optional_fields(data: Mapping[str, Any], bands: list, problems: list[str], 
             problems.append("'resolution_m' must be a positive number (metres per pixel)")
     if data.get("input_percentiles") is not None:
         value = data["input_percentiles"]
-        image_bands = [b for b in IMAGE_BANDS if b in set(bands) | ({"red", "green", "blue"} if "brightness" in bands else set())]
         if (isinstance(value, Mapping) and _is_number_list(value.get("low")) and _is_number_list(value.get("high"))
                 and len(value["low"]) == len(value["high"]) and all(lo < hi for lo, hi in zip(value["low"], value["high"]))):
-            names = value.get("bands", image_bands)
+            names = value.get("bands", image_bands_of(bands))
             found["input_percentiles"] = InputPercentiles(
                 tuple(names), tuple(float(v) for v in value["low"]), tuple(float(v) for v in value["high"]),
                 tuple(float(v) for v in value.get("percentiles", (2.0, 98.0))))
