@@ -16,17 +16,20 @@ BIJIE = ROOT.parent / "shared" / "data" / "bijie"
 def test_int8_variant_detects_like_the_float_model(provider, scene, bright_model, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
+    from landslide_mapper.training.datasets import Bijie
     from landslide_mapper.training.quantize import quantize
 
     model = tmp_path / "bright.onnx"
     shutil.copy(bright_model, model)
-    int8 = quantize(model, str(BIJIE), count=16)
+    int8 = quantize(model, Bijie(BIJIE), count=16)
     assert int8.name == "bright_int8.onnx" and int8.stat().st_size > 0
 
     from landslide_mapper.core.model.onnx_model import OnnxModel
 
     spec = OnnxModel(int8).spec
     assert spec.extra["precision"] == "int8" and spec.bands == OnnxModel(model).spec.bands
+    quantization = spec.extra["quantization"]
+    assert quantization["calibration_windows"] == 16 and quantization["calibration_data"] == "Bijie training images"
     assert any(node.op_type == "QuantizeLinear" for node in __import__("onnx").load(str(int8)).graph.node)
 
     def mask(precision, folder):

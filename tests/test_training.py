@@ -231,6 +231,8 @@ def test_train_resume_and_export(tmp_path):
 
     spec = OnnxModel(prediction).spec.to_dict()
     assert spec["metrics"]["epochs_trained"] == 3 and "f1" in spec["metrics"]["validation"]
+    assert "CPU core" in spec["metrics"]["hardware"] or "GPU" in spec["metrics"]["hardware"]  # recorded by train()
+    assert "resolution_m" not in spec and "input_percentiles" not in spec  # no dataset: nothing calibrated
     assert spec["saliency_model"] == "tiny_saliency.onnx" and spec["export_check"]["prediction_max_abs_diff"] <= 1e-4
     assert spec["architecture"] == "spatial_attention_unet" and spec["bands"][:3] == ["red", "green", "blue"]
 
@@ -299,7 +301,9 @@ def test_cli_trains_on_a_raster_inventory_with_a_dem(tmp_path, scene):
     spec = json.loads((run / "spec.json").read_text())
     assert spec["bands"] == ["red", "green", "blue", "brightness", "slope"]
     assert spec["architecture"] == "squeeze_excitation_unet"
-    assert spec["training"]["dataset"] == {"image": scene["image"]}
+    assert spec["training"]["dataset"] == {
+        "name": "raster_inventory", "image": scene["image"], "polygons": inventory, "dem": scene["dem"],
+        "band_numbers": {"red": 1, "green": 2, "blue": 3}, "negative_share": 0.2, "val_share": 0.3}
     assert 5 < spec["normalization"]["mean"][4] < 60  # slope in degrees on the scene's hills
     assert (run / "best.keras").exists()
 
@@ -453,3 +457,251 @@ def test_campaign_resumes_exactly_and_exports_one_gated_graph(tmp_path):
     best = gated_model(keras.models.load_model(tmp_path / "once" / "best.keras", compile=False))
     np.testing.assert_allclose(session.run(None, {"input": x})[0], np.asarray(best(x)), atol=1e-4)
     assert json.loads((tmp_path / "once" / "spec.json").read_text())["training"]["presence"] is True
+    # the card says what trained it, from the spec's metrics (recorded in state.json by the campaign)
+    from landslide_mapper.core.model.onnx_model import read_spec
+
+    hardware = read_spec(prediction).extra["metrics"]["hardware"]
+    assert f"hours on {hardware}" in prediction.with_suffix(".md").read_text()
+
+
+# --- datasets as objects (training/datasets.py) ---------------------------------------
+
+
+def _png(path, bands):
+    from osgeo import gdal
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mem = gdal.GetDriverByName("MEM").Create("", bands.shape[2], bands.shape[1], bands.shape[0], gdal.GDT_Byte)
+    for i, band in enumerate(bands):
+        mem.GetRasterBand(i + 1).WriteArray(band)
+    gdal.GetDriverByName("PNG").CreateCopy(str(path), mem)
+
+
+def _fake_bijie(root: Path, seed: int = 0) -> Path:
+    """A 14-image folder in the Bijie layout (index.csv, RGB PNGs, 0/255 masks). Three of
+    its ids (ls_0000, ls_0008, nls_0002) are in the pinned test split, so they are test."""
+    import csv
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    ids = [("landslide", f"ls_{i:04d}") for i in range(9)] + [("non-landslide", f"nls_{i:04d}") for i in range(5)]
+    for cls, id_ in ids:
+        h, w = (int(v) for v in rng.integers(90, 200, 2))
+        rgb = rng.uniform(40, 110, (3, h, w))
+        mask = np.zeros((h, w), np.uint8)
+        for _ in range(2):  # bright bare fields: landslide-like false alarms
+            top, left = rng.integers(0, h - 12), rng.integers(0, w - 12)
+            rgb[:, top : top + 10, left : left + 10] = 170
+        if cls == "landslide":
+            for _ in range(int(rng.integers(1, 3))):
+                top, left = rng.integers(0, h - 30), rng.integers(0, w - 30)
+                mask[top : top + int(rng.integers(12, 30)), left : left + int(rng.integers(12, 30))] = 1
+            rgb[:, mask == 1] = 215
+            _png(root / cls / "mask" / f"{id_}.png", (mask * 255)[None])
+        _png(root / cls / "image" / f"{id_}.png", rgb.astype(np.uint8))
+        rows.append({"id": id_, "class": cls, "image": f"{cls}/image/{id_}.png",
+                     "mask": f"{cls}/mask/{id_}.png" if cls == "landslide" else "", "width": w, "height": h})
+    with open(root / "index.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def test_bijie_dataset_keeps_its_pinned_test_images_out_of_fitting(tmp_path):
+    from landslide_mapper.training.datasets import Bijie, dataset_at
+
+    pinned = ROOT / "training" / "splits" / "bijie_test.json"
+    before = pinned.read_bytes()
+    bijie = dataset_at(_fake_bijie(tmp_path / "bijie"))
+    assert isinstance(bijie, Bijie) and bijie.campaign and bijie.resolution_m == 0.8
+    split = bijie.split(0.3, seed=1)
+    assert split.test == ("ls_0000", "ls_0008", "nls_0002")  # the pinned ids this copy holds, and only those
+    assert split.validation == ("ls_0001", "ls_0006", "nls_0001")  # 30 % of the rest, per class
+    assert set(split.train) == {f"ls_{i:04d}" for i in (2, 3, 4, 5, 7)} | {"nls_0000", "nls_0003", "nls_0004"}
+    assert bijie.split(0.3, seed=99) == split  # the pinned split's seed, not the run's
+    assert pinned.read_bytes() == before
+    samples = bijie.samples(["ls_0006", "nls_0001"])
+    assert [s.id for s in samples] == ["ls_0006", "nls_0001"] and set(samples[0].sources) == {"red", "green", "blue"}
+    assert samples[0].mask.any() and not samples[1].mask.any() and set(np.unique(samples[0].mask)) <= {0, 1}
+    patches = bijie.patches(split.train, 0.2, 42)
+    assert set(patches.groups) <= set(split.train) and 0 < sum(not m.any() for m in patches.masks) < len(patches)
+    assert bijie.provenance(0.3, 0.2) == {"name": "bijie", "path": str(tmp_path / "bijie"), "val_share": 0.3,
+                                          "split": "training/splits/bijie_test.json held out", "negative_share": 0.2}
+
+
+@needs_data
+def test_landslide4sense_dataset_splits_by_patch_file_with_the_run_seed():
+    from landslide_mapper.training.datasets import Landslide4Sense, dataset_at
+
+    l4s = dataset_at(SHARED / "landslide4sense")
+    assert isinstance(l4s, Landslide4Sense) and not l4s.campaign and l4s.resolution_m == 10.0
+    split = l4s.split(0.3, 42)
+    assert len(split.train) == 10 and len(split.validation) == 4 and split.test == ()
+    assert not set(split.train) & set(split.validation) and l4s.split(0.3, 7) != split
+    sample = l4s.samples([split.validation[0]])[0]
+    assert sample.id == split.validation[0] and set(sample.sources) == {"red", "green", "blue", "nir", "slope"}
+    assert l4s.provenance(0.3, 0.2)["name"] == "landslide4sense"
+
+
+def test_raster_inventory_dataset_is_cut_once_and_split_by_patch(tmp_path, scene):
+    from landslide_mapper.core.io.polygons import polygonize_mask
+    from landslide_mapper.training.datasets import RasterInventory
+
+    inventory = str(tmp_path / "inventory.gpkg")
+    polygonize_mask(scene["truth"], scene["truth"], inventory, value_name="truth")
+    dataset = RasterInventory(scene["image"], inventory, dem=scene["dem"], bands=("red", "green", "blue", "slope"))
+    assert dataset.resolution_m == pytest.approx(1.0)  # the scene's 1 m UTM pixels
+    split = dataset.split(0.3, 0)
+    everything = make_patchset([inventory_sample(scene["image"], inventory, {"red": 1, "green": 2, "blue": 3},
+                                                 scene["dem"], ("red", "green", "blue", "slope"))], 0.2, 42)
+    assert len(split.train) + len(split.validation) == len(everything) and split.test == ()
+    assert split.validation == tuple(range(int(len(everything) * 0.7), len(everything)))  # the last ones validate
+    train = dataset.patches(split.train, 0.5, 1)  # chosen when cut: another share changes nothing
+    np.testing.assert_array_equal(train.masks, everything.masks[: len(split.train)])
+    val = dataset.samples(split.validation)
+    assert len(val) == len(split.validation) and val[0].mask.shape == (128, 128) and "slope" in val[0].sources
+    np.testing.assert_array_equal(val[-1].sources["red"], everything.sources["red"][-1])
+    assert dataset.provenance(0.3)["dem"] == scene["dem"]
+
+
+def test_patch_folder_dataset_reads_what_create_patches_writes(tmp_path, scene):
+    from landslide_mapper.core.imagery.patches import write_patch_folder
+    from landslide_mapper.training.datasets import DatasetError, PatchFolder, dataset_at
+
+    patches = make_patchset(_blob_samples(5, 6) + _blob_samples(2, 7, landslides=False), 0.25)
+    folder = write_patch_folder(patches, tmp_path / "patches", {"image": scene["image"], "dem": None})
+    dataset = dataset_at(folder)
+    assert isinstance(dataset, PatchFolder) and dataset.resolution_m == pytest.approx(1.0)  # from patches.json's image
+    split = dataset.split(0.25, 0)
+    assert split.train == tuple(range(int(len(patches) * 0.75))) and split.validation[-1] == len(patches) - 1
+    val = dataset.patches(split.validation)
+    np.testing.assert_array_equal(val.masks, patches.masks[len(split.train):])
+    provenance = dataset.provenance(0.25)
+    assert provenance["folder"] == str(folder) and provenance["patches"] == len(patches)
+    with pytest.raises(DatasetError, match="no patches.npz"):
+        PatchFolder(tmp_path)
+    with pytest.raises(DatasetError, match="not a Bijie, Landslide4Sense or training patch folder"):
+        dataset_at(tmp_path)
+
+
+def test_dataset_from_args_gives_one_dataset_per_source(tmp_path):
+    import argparse
+
+    from landslide_mapper.training.datasets import (Bijie, DatasetError, PatchFolder, RasterInventory,
+                                                    dataset_from_args)
+
+    def args(**given):
+        defaults = dict(data=None, patches=None, image=None, polygons=None, dem=None, red=1, green=2, blue=3,
+                        bands=("red", "green", "blue", "brightness"), negative_share=0.2, seed=42)
+        return argparse.Namespace(**{**defaults, **given})
+
+    assert isinstance(dataset_from_args(args(data=str(_fake_bijie(tmp_path / "b")))), Bijie)
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "patches.npz").write_bytes(b"")
+    assert isinstance(dataset_from_args(args(patches=str(tmp_path / "p"))), PatchFolder)
+    inventory = dataset_from_args(args(image="a.tif", polygons="b.gpkg", red=3, blue=1))
+    assert isinstance(inventory, RasterInventory) and inventory.band_numbers == {"red": 3, "green": 2, "blue": 1}
+    with pytest.raises(DatasetError, match="--polygons"):
+        dataset_from_args(args(image="a.tif"))
+    with pytest.raises(DatasetError, match="give --data"):
+        dataset_from_args(args())
+
+
+def test_one_window_picker_for_the_export_check_and_int8_calibration():
+    from landslide_mapper.training.calibrate import model_windows
+
+    spec = ModelSpec.from_dict({
+        "spec_version": 1, "name": "t", "architecture": "unet", "bands": ["red"],
+        "normalization": {"mean": [0.0], "std": [1.0]}, "patch_size": 128, "size_multiple": 16, "threshold": 0.5,
+        "output": "landslide_probability"})
+
+    def image(value, landslide_in_second_window):
+        mask = np.zeros((128, 300), np.uint8)
+        if landslide_in_second_window is not None:
+            mask[:, 200 if landslide_in_second_window else 0] = 1
+        return Sample(str(value), {"red": np.arange(300, dtype=np.float32)[None].repeat(128, 0) + value * 1000}, mask)
+
+    samples = [image(0, None), image(1, True), image(2, False), image(3, False), image(4, None)]
+    # the check: each image's first window with landslide pixels; images without any give none
+    check = model_windows(spec, samples, 2)
+    assert check.shape == (2, 128, 128, 1)
+    assert check[0, 0, 0, 0] == 1000 + 96 and check[1, 0, 0, 0] == 2000  # image 1's second window, image 2's first
+    # calibration: each image's first window, at most 1 with landslides, then those without
+    calibration = model_windows(spec, samples, 3, landslide_windows=1)
+    assert [int(w[0, 0, 0] // 1000) for w in calibration] == [2, 0, 1]
+    assert all(w[0, 0, 0] % 1000 == 0 for w in calibration)  # first windows only
+
+
+def test_model_card_is_written_from_the_spec_alone():
+    from landslide_mapper.core.model.onnx_model import read_spec
+    from landslide_mapper.training.card import model_card
+
+    bundled = read_spec(ROOT / "models" / "spatial_attention_unet.onnx").to_dict()
+    card = model_card(bundled, "spatial_attention_unet.onnx")
+    assert "- Trained on Bijie (Guizhou, China) imagery only" in card
+    assert "- No slope band (the copy of Bijie available has no DEM), so terrain is not used." in card
+    assert "Values are 8-bit display values" in card and "crops of 128 px drawn from them" in card
+    assert f"({bundled['metrics']['cpu_hours']} CPU-hours, " in card  # the spec records no hardware
+    other = {**bundled, "bands": ["red", "green", "blue", "slope"],
+             "normalization": {"mean": [0.0] * 4, "std": [1.0] * 4},
+             "training": {**bundled["training"], "dataset": {"name": "landslide4sense", "path": "l4s"}},
+             "metrics": {**bundled["metrics"], "hardware": "NVIDIA H200", "stopped": "time limit at step 10"}}
+    card = model_card(other, "other.onnx")
+    assert "Bijie" not in card.split("## Limits")[1] and "- Trained on Landslide4Sense imagery only" in card
+    assert "Slope is an input" in card and "No slope band" not in card and "brightness = " not in card
+    assert f"({bundled['metrics']['cpu_hours']} hours on NVIDIA H200, " in card
+    assert "stopped by the training time budget (training on NVIDIA H200)" in card
+    assert "the dataset's rescaled values" in card
+    inventory = {**other, "training": {**bundled["training"], "dataset": {"image": "/data/scene.tif"},
+                                       "train_patches": 40, "val_patches": 12}}
+    card = model_card(inventory, "mine.onnx")  # a run from before datasets were named: known by its keys
+    assert "Trained on one raster (scene.tif) imagery only" in card and "40 training and 12 validation patches" in card
+
+
+def test_run_spec_says_what_is_missing_and_exports_without_a_state(tmp_path):
+    from landslide_mapper.training.export import run_spec
+
+    with pytest.raises(FileNotFoundError, match="no spec.json"):
+        run_spec(tmp_path)
+    (tmp_path / "spec.json").write_text(json.dumps({"name": "x"}))
+    with pytest.raises(FileNotFoundError, match="no best.keras"):
+        run_spec(tmp_path)
+    (tmp_path / "best.keras").write_bytes(b"")
+    assert run_spec(tmp_path) == {"name": "x"}  # no state.json: no metrics, no KeyError
+    (tmp_path / "state.json").write_text(json.dumps({"epoch": 4, "best_epoch": 3, "best_scores": {"val_f1": 0.51234},
+                                                     "hardware": "2 CPU cores"}))
+    metrics = run_spec(tmp_path)["metrics"]
+    assert metrics["validation"] == {"f1": 0.5123} and metrics["epochs_trained"] == 4
+    assert metrics["hardware"] == "2 CPU cores"
+
+
+def test_export_calibrates_on_a_bijie_dataset_and_calibration_runs_on_its_own(tmp_path):
+    """`train --data` then `export --data` on a folder in the Bijie layout: the graphs are
+    calibrated on its validation images and scored on its pinned test images; calibrating
+    the written model again, as a step of its own, gives the same spec."""
+    from landslide_mapper.core.model.onnx_model import OnnxModel, read_spec
+    from landslide_mapper.training.calibrate import calibrate
+    from landslide_mapper.training.cli import main
+    from landslide_mapper.training.datasets import Bijie
+
+    bijie = Bijie(_fake_bijie(tmp_path / "bijie"))
+    run = tmp_path / "run"
+    main(["train", "--data", str(bijie.root), "--recipe", "paper", "--epochs", "1", "--base-filters", "4",
+          "--batch-size", "8", "--quiet", "--out", str(run)])
+    assert json.loads((run / "spec.json").read_text())["training"]["dataset"]["val_share"] == 0.3
+    out = tmp_path / "models" / "b.onnx"
+    main(["export", "--run", str(run), "--out", str(out), "--data", str(bijie.root), "--check-patches", "2"])
+    spec = read_spec(out).to_dict()
+    assert spec["resolution_m"] == 0.8 and spec["input_percentiles"]["bands"] == ["red", "green", "blue"]
+    assert spec["export_check"]["real_patches"] and spec["export_check"]["patches"] == 2
+    metrics = spec["metrics"]
+    assert metrics["validation_images"]["images"] == 3 and metrics["test"]["images"] == 3  # 3 pinned test images
+    assert metrics["test"]["data"] == Bijie.test_source and spec["threshold"] == metrics["validation_images"]["threshold"]
+    assert read_spec(out.with_name("b_saliency.onnx")).extra["input_percentiles"] == spec["input_percentiles"]
+    card = out.with_suffix(".md").read_text()
+    assert "held-out test images (3)" in card and "Trained on Bijie (Guizhou, China)" in card
+    again = calibrate(OnnxModel(out), spec, bijie)
+    for key in ("threshold", "input_percentiles", "resolution_m", "object_filter"):
+        assert again.get(key) == spec.get(key), key
+    assert again["metrics"]["test"] == metrics["test"]

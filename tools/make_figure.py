@@ -15,26 +15,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster  # noqa: E402
-from landslide_mapper.core.imagery.inputs import ModelInput  # noqa: E402
 from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
-from landslide_mapper.core.io.readers import ArrayReader  # noqa: E402
 from landslide_mapper.core.saliency import saliency_model_for  # noqa: E402
-from landslide_mapper.training.data import bijie_split, read_bijie  # noqa: E402
+from landslide_mapper.training.data import RGB  # noqa: E402
+from landslide_mapper.training.datasets import Bijie  # noqa: E402
+from landslide_mapper.training.evaluate import predict_sample  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bijie"
-
-
-def run(model, sample, overlap=32):
-    reader = ArrayReader(np.stack([sample.sources[b] for b in ("red", "green", "blue")]))
-    inputs = ModelInput(model.spec, reader, {"red": 1, "green": 2, "blue": 3})
-    out = np.zeros(sample.mask.shape, np.float32)
-
-    def keep(row0, values, valid):
-        out[row0 : row0 + len(values)] = values
-
-    predict_raster(inputs, model.predict, WindowSettings(model.spec.patch_size, overlap, 8), keep)
-    return out
 
 
 def main():
@@ -50,14 +37,14 @@ def main():
 
     model = OnnxModel(args.model)
     explainer = saliency_model_for(args.model)
-    _, _, test_ids = bijie_split(DATA)
-    ids = args.ids or [i for i in test_ids if i.startswith("ls_")][:3]
-    samples = read_bijie(DATA, ids)
+    bijie = Bijie(DATA)
+    ids = args.ids or [i for i in bijie.split(0.3).test if i.startswith("ls_")][:3]
+    samples = bijie.samples(ids)
     fig, axes = plt.subplots(len(samples), 3, figsize=(12, 4 * len(samples)), squeeze=False)
     for row, sample in zip(axes, samples):
-        rgb = np.stack([sample.sources[b] for b in ("red", "green", "blue")], -1).astype(np.uint8)
-        prob = run(model, sample)
-        sal = run(explainer, sample)
+        rgb = np.stack([sample.sources[b] for b in RGB], -1).astype(np.uint8)
+        prob = predict_sample(model, sample)  # as Detect runs it: windows of the spec's size, overlap 32
+        sal = predict_sample(explainer, sample)
         detected = prob >= model.spec.threshold
         row[0].imshow(rgb)
         row[0].contour(sample.mask, levels=[0.5], colors="cyan", linewidths=1.2)

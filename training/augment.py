@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-IMAGE_SOURCES = ("red", "green", "blue", "nir")
+from ..core.model.spec import IMAGE_BANDS
 
 
 def augment(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Generator):
@@ -29,10 +29,10 @@ def augment(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Gen
     photometric = rng.random()
     if photometric < 1 / 3:
         sigma = rng.uniform(0.0, 3.0)
-        out = {k: ndimage.gaussian_filter(v, sigma) if k in IMAGE_SOURCES else v for k, v in out.items()}
+        out = {k: ndimage.gaussian_filter(v, sigma) if k in IMAGE_BANDS else v for k, v in out.items()}
     elif photometric < 2 / 3:
         alpha = rng.uniform(0.0, 1.0)
-        out = {k: sharpen(v, alpha) if k in IMAGE_SOURCES else v for k, v in out.items()}
+        out = {k: sharpen(v, alpha) if k in IMAGE_BANDS else v for k, v in out.items()}
 
     geometric = rng.random()
     if geometric < 0.2:

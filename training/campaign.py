@@ -35,15 +35,15 @@ from ..core.imagery.bands import build_stack
 from ..core.imagery.patches import Sample
 from ..core.model.spec import ModelSpec
 
+from .data import DEFAULT_BANDS
 from .sampler import CropMix, CropSampler
-from .train import _append_log, _spec, plot_log
-
+from .train import _append_log, _spec, hardware_used, plot_log
 
 
 @dataclass
 class CampaignConfig:
     architecture: str = "spatial"
-    bands: tuple[str, ...] = ("red", "green", "blue", "brightness")
+    bands: tuple[str, ...] = DEFAULT_BANDS
     base_filters: int = 16
     presence: bool = True
     loss: str = "bce_dice"
@@ -149,6 +149,7 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         if log_file.exists():
             log_file.unlink()
 
+    state["hardware"] = hardware_used(state.get("hardware"))
     optimizer = keras.optimizers.AdamW(learning_rate=config.peak_learning_rate, weight_decay=config.weight_decay)
     optimizer.build(model.trainable_variables)
     if resume and (run / "optimizer.npz").exists():

@@ -1,4 +1,4 @@
-"""The training CLI, ``python -m training {train,export,quantize,interop}``: see --help of each."""
+"""The training CLI, ``python -m training {train,export,calibrate,quantize,card,interop}``: see --help of each."""
 
 from __future__ import annotations
 
@@ -8,81 +8,45 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from .data import DEFAULT_BANDS
+from .datasets import DatasetError, dataset_at, dataset_from_args
+
 
 def _bands(text: str) -> tuple[str, ...]:
     return tuple(b.strip() for b in text.split(",") if b.strip())
 
 
 def cmd_train(args) -> None:
-    from .data import bijie_split, make_patchset, read_bijie, inventory_sample
+    """One path for every dataset: the default recipe where the dataset allows it
+    (:attr:`~training.datasets.Dataset.campaign`), the paper recipe otherwise."""
     from .train import TrainConfig, train
 
-    data = Path(args.data) if args.data else None
-    if args.patches:
-        import numpy as np
-
-        from ..core.imagery.patches import INFO_FILE, read_patch_folder
-
-        patches = read_patch_folder(args.patches)
-        # one raster: its last patches (row order, so the bottom of the scene) validate
-        keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
-        train_set, val_set = patches.subset(keep), patches.subset(~keep)
-        dataset = {**json.loads((Path(args.patches) / INFO_FILE).read_text()), "folder": str(args.patches)}
-    elif args.image:
-        import numpy as np
-
-        sample = inventory_sample(args.image, args.polygons, {"red": args.red, "green": args.green,
-                                                                   "blue": args.blue}, args.dem, args.bands)
-        patches = make_patchset([sample], args.negative_share, args.seed)
-        # one raster: its last patches (row order, so the bottom of the scene) validate
-        keep = np.arange(len(patches)) < int(len(patches) * (1 - args.val_share))
-        train_set, val_set, dataset = patches.subset(keep), patches.subset(~keep), {"image": args.image}
-    elif data is not None and (data / "TrainData").is_dir():
-        from .data import read_landslide4sense, split_ids
-
-        samples = {s.id: s for s in read_landslide4sense(data)}
-        train_ids, val_ids = split_ids(list(samples), args.val_share, args.seed)
-        print(f"Landslide4Sense: {len(train_ids)} training, {len(val_ids)} validation patches (split by patch "
-              "file, each its own image)")
-        train_set = make_patchset([samples[i] for i in train_ids], args.negative_share, args.seed)
-        val_set = make_patchset([samples[i] for i in val_ids], args.negative_share, args.seed)
-        dataset = {"name": "landslide4sense", "path": str(data), "negative_share": args.negative_share,
-                   "note": "the dataset's rescaled values, not reflectance: feed the model the same scaling"}
-    elif data is not None and (data / "landslide" / "image").is_dir() and args.recipe == "default":
-        return train_bijie_campaign(args, data)
-    elif data is not None and (data / "landslide" / "image").is_dir():
-        train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
-        print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
-              f"({len(test_ids)} held out for testing)")
-        train_set = make_patchset(read_bijie(data, train_ids), args.negative_share, args.seed)
-        val_set = make_patchset(read_bijie(data, val_ids), args.negative_share, args.seed)
-        dataset = {"name": "bijie", "path": str(data), "split": "training/splits/bijie_test.json held out",
-                   "negative_share": args.negative_share}
-    else:
-        sys.exit(f"--data {data}: not a Bijie folder; give --image and --polygons for your own inventory")
+    dataset = args.dataset
+    split = dataset.split(args.val_share, args.seed)
+    print(dataset.describe(split))
+    if args.recipe == "default" and dataset.campaign:
+        return train_campaign_on(args, dataset, split)
+    train_set = dataset.patches(split.train, args.negative_share, args.seed)
+    val_set = dataset.patches(split.validation, args.negative_share, args.seed)
     print(f"patches: {len(train_set)} training, {len(val_set)} validation")
     config = TrainConfig(architecture=args.arch, bands=args.bands, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, patience=args.patience, base_filters=args.base_filters,
-                         seed=args.seed, max_minutes=args.max_minutes, dataset=dataset)
+                         seed=args.seed, max_minutes=args.max_minutes,
+                         dataset=dataset.provenance(args.val_share, args.negative_share))
     state = train(train_set, val_set, args.out, config, resume=args.resume, verbose=2 if args.quiet else 1)
     print(json.dumps({"config": asdict(config), "state": state}, indent=1, default=str))
 
 
-def train_bijie_campaign(args, data: Path) -> None:
-    """The default recipe on Bijie: whole images, crops drawn each step (training/campaign.py)."""
+def train_campaign_on(args, dataset, split) -> None:
+    """The default recipe: whole images, crops drawn each step (training/campaign.py)."""
     from .campaign import CampaignConfig, train_campaign
-    from .data import bijie_split, read_bijie
 
-    train_ids, val_ids, test_ids = bijie_split(data, args.val_share)
-    print(f"Bijie: {len(train_ids)} training, {len(val_ids)} validation images "
-          f"({len(test_ids)} held out for testing)")
     config = CampaignConfig(
         architecture=args.arch, bands=args.bands, base_filters=args.base_filters or 16, presence=not args.no_presence,
         loss=args.loss, batch_size=args.batch_size, steps=args.steps, epoch_steps=args.epoch_steps,
         peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
-        max_minutes=args.max_minutes, dataset={"name": "bijie", "path": str(data), "val_share": args.val_share,
-                                               "split": "training/splits/bijie_test.json held out"})
-    state = train_campaign(read_bijie(data, train_ids), read_bijie(data, val_ids), args.out, config,
+        max_minutes=args.max_minutes, dataset=dataset.provenance(args.val_share))
+    state = train_campaign(dataset.samples(split.train), dataset.samples(split.validation), args.out, config,
                            resume=args.resume, init_weights=args.init_weights)
     print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
 
@@ -90,22 +54,30 @@ def train_bijie_campaign(args, data: Path) -> None:
 def cmd_export(args) -> None:
     from .export import export_run
 
-    paths = export_run(args.run, args.out, data=args.data, check_patches=args.check_patches)
+    paths = export_run(args.run, args.out, dataset=args.dataset, check_patches=args.check_patches)
     for p in paths:
         print(f"wrote {p}")
+
+
+def cmd_calibrate(args) -> None:
+    from .calibrate import recalibrate
+
+    for model in args.models:
+        for p in recalibrate(model, args.dataset):
+            print(f"wrote {p}")
 
 
 def cmd_quantize(args) -> None:
     from .quantize import quantize
 
     for model in args.models:
-        print(f"wrote {quantize(model, args.data, count=args.calibration_windows)}")
+        print(f"wrote {quantize(model, args.dataset, count=args.calibration_windows)}")
 
 
 def cmd_card(args) -> None:
     from ..core.model.onnx_model import read_spec
 
-    from .export import model_card
+    from .card import model_card
 
     for model in args.models:
         path = Path(model)
@@ -125,7 +97,7 @@ def main(argv=None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one of the four U-Nets")
-    t.add_argument("--data", help="dataset folder (Bijie layout, e.g. ../shared/data/bijie)")
+    t.add_argument("--data", help="dataset folder (Bijie or Landslide4Sense layout, e.g. ../shared/data/bijie)")
     t.add_argument("--patches", help="or: a patch folder from the 'Create training patches' algorithm")
     t.add_argument("--image", help="or: a georeferenced image ...")
     t.add_argument("--polygons", help="... with a landslide polygon layer ...")
@@ -134,7 +106,7 @@ def main(argv=None) -> None:
     t.add_argument("--green", type=int, default=2)
     t.add_argument("--blue", type=int, default=3)
     t.add_argument("--arch", choices=("unet", "channel", "se", "spatial"), default="spatial")
-    t.add_argument("--bands", type=_bands, default=("red", "green", "blue", "brightness"),
+    t.add_argument("--bands", type=_bands, default=DEFAULT_BANDS,
                    help="comma-separated model bands (default red,green,blue,brightness)")
     t.add_argument("--out", required=True, help="run folder (checkpoints, spec, log, curves)")
     t.add_argument("--recipe", choices=("default", "paper"), default="default",
@@ -165,15 +137,21 @@ def main(argv=None) -> None:
     e = sub.add_parser("export", help="export a run to ONNX (prediction + saliency), spec inside")
     e.add_argument("--run", required=True)
     e.add_argument("--out", required=True, help="prediction model path, e.g. models/spatial_attention_unet.onnx")
-    e.add_argument("--data", help="dataset to take real patches from for the TF/ONNX check")
+    e.add_argument("--data", help="the run's dataset folder: real patches for the TF/ONNX check, and calibration "
+                   "(threshold, object filter, input percentiles, resolution, test scores)")
     e.add_argument("--check-patches", type=int, default=8)
     e.set_defaults(func=cmd_export)
 
     q = sub.add_parser("quantize", help="INT8 variant of exported models (<name>_int8.onnx), calibrated on real patches")
     q.add_argument("models", nargs="+", help="exported prediction models, e.g. models/unet.onnx")
-    q.add_argument("--data", required=True, help="Bijie folder: calibration patches come from its training images")
+    q.add_argument("--data", required=True, help="dataset folder: calibration patches come from its training images")
     q.add_argument("--calibration-windows", type=int, default=64)
     q.set_defaults(func=cmd_quantize)
+
+    k = sub.add_parser("calibrate", help="calibrate exported models again on a dataset (what export does with --data)")
+    k.add_argument("models", nargs="+", help="exported prediction models")
+    k.add_argument("--data", required=True, help="dataset folder (Bijie, Landslide4Sense or a training patch folder)")
+    k.set_defaults(func=cmd_calibrate)
 
     c = sub.add_parser("card", help="rewrite the model card of exported models from the spec inside them")
     c.add_argument("models", nargs="+")
@@ -184,12 +162,18 @@ def main(argv=None) -> None:
     i.set_defaults(func=cmd_interop)
 
     args = parser.parse_args(argv)
-    if args.command == "train":
-        campaign = args.recipe == "default" and bool(args.data) and (Path(args.data) / "landslide" / "image").is_dir()
-        if args.val_share is None:
-            args.val_share = 0.15 if campaign else 0.3
-        if not campaign:
-            args.lr = args.lr or 5e-5
-            args.base_filters = args.base_filters or 32
+    try:
+        if args.command == "train":
+            args.dataset = dataset_from_args(args)
+            campaign = args.recipe == "default" and args.dataset.campaign
+            if args.val_share is None:
+                args.val_share = 0.15 if campaign else 0.3
+            if not campaign:
+                args.lr = args.lr or 5e-5
+                args.base_filters = args.base_filters or 32
+        elif args.command in ("export", "quantize", "calibrate"):
+            args.dataset = dataset_at(args.data) if args.data else None
+    except DatasetError as err:
+        sys.exit(str(err))
     args.func(args)
 

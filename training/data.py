@@ -1,4 +1,4 @@
-"""Training patches: from the datasets in ../shared/data, or from a raster + inventory.
+"""Readers of the datasets in ../shared/data (training/datasets.py makes them dataset objects).
 
 A patch is kept as its *sources* (raw image bands by name, and slope in degrees when
 there is a DEM) plus a 0/1 mask; the network's bands are built from them at batch time
@@ -27,8 +27,14 @@ from ..core.imagery.patches import (  # noqa: F401  (the training side's names f
     make_patchset,
     patch_starts,
 )
+from ..core.model.spec import IMAGE_BANDS
 
 gdal.UseExceptions()
+
+#: the image bands of an RGB image
+RGB = IMAGE_BANDS[:3]
+#: the bands a model reads unless told otherwise: what any RGB image gives
+DEFAULT_BANDS = (*RGB, "brightness")
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 #: ground resolution of the Bijie images (TripleSat, 0.8 m: Ji et al., 2020)
@@ -49,7 +55,7 @@ def read_bijie(root: str | Path, ids: Iterable[str] | None = None) -> list[Sampl
                 mask = (gdal.Open(str(root / row["mask"])).ReadAsArray() > 127).astype(np.uint8)
             else:
                 mask = np.zeros(rgb.shape[1:], np.uint8)
-            samples.append(Sample(row["id"], {"red": rgb[0], "green": rgb[1], "blue": rgb[2]}, mask))
+            samples.append(Sample(row["id"], dict(zip(RGB, rgb)), mask))
     return samples
 
 

@@ -16,27 +16,27 @@ import numpy as np
 from ..core.model.catalog import variant
 from ..core.model.spec import METADATA_KEY
 
+from .datasets import Dataset, as_dataset, facts
 
-def calibration_windows(spec, data: str, count: int = 64, seed: int = 0) -> np.ndarray:
-    """Normalized NHWC patches cut from Bijie training images (never test images), as
-    the engine would feed them: half with landslide pixels, half without."""
-    from ..core.imagery.bands import build_stack
 
-    from .data import bijie_split, cut_patches, read_bijie
+def calibration_windows(spec, dataset: Dataset, count: int = 64, seed: int = 0) -> np.ndarray:
+    """Normalized NHWC windows from the dataset's training images (never test images), as
+    the engine would feed them: one per image, half with landslide pixels, half without.
+    The training images are those of the paper's split (validation share 0.3), whatever
+    the model's own: any split keeps the test images out."""
+    from .calibrate import PAPER_VAL_SHARE, model_windows
 
-    train_ids, _, _ = bijie_split(data)
+    train_ids = dataset.split(PAPER_VAL_SHARE, spec.extra.get("training", {}).get("seed", 42)).train
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(train_ids, size=min(len(train_ids), count * 2), replace=False)
-    with_landslides, without = [], []
-    for sample in read_bijie(data, chosen):
-        for sources, mask in cut_patches(sample):
-            (with_landslides if mask.any() else without).append(build_stack(spec, sources).transpose(1, 2, 0))
-            break
-    windows = (with_landslides[: count // 2] + without)[:count]
-    return np.stack(windows).astype(np.float32)
+    chosen = rng.choice(len(train_ids), size=min(len(train_ids), count * 2), replace=False)
+    return model_windows(spec, dataset.samples([train_ids[i] for i in sorted(chosen)]), count,
+                         landslide_windows=count // 2)
 
 
-def quantize(model_path: str | Path, data: str, out_path: str | Path | None = None, count: int = 64) -> Path:
+def quantize(model_path: str | Path, dataset: Dataset | str | Path, out_path: str | Path | None = None,
+             count: int = 64) -> Path:
+    """``<name>_int8.onnx`` beside the model, calibrated on ``count`` windows of the
+    dataset's training images (a dataset object, or its folder)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -46,7 +46,8 @@ def quantize(model_path: str | Path, data: str, out_path: str | Path | None = No
     source = Path(model_path)
     out = Path(out_path) if out_path else variant(source, "int8")
     spec = OnnxModel(source).spec
-    windows = calibration_windows(spec, data, count)
+    dataset = as_dataset(dataset)
+    windows = calibration_windows(spec, dataset, count)
     input_name = onnx.load(str(source), load_external_data=False).graph.input[0].name
 
     class Windows(CalibrationDataReader):
@@ -68,7 +69,7 @@ def quantize(model_path: str | Path, data: str, out_path: str | Path | None = No
     stored = {p.key: p.value for p in model.metadata_props}
     spec_dict = {**spec.to_dict(), "precision": "int8",
                  "quantization": {"method": "ONNX Runtime static QDQ, per-channel int8 weights, uint8 activations",
-                                  "calibration_windows": len(windows), "calibration_data": "Bijie training images"}}
+                                  "calibration_windows": len(windows), "calibration_data": f"{facts(dataset.provenance()).title} training images"}}
     stored[METADATA_KEY] = json.dumps(spec_dict, sort_keys=True)
     onnx.helper.set_model_props(model, stored)
     onnx.save(model, str(out))

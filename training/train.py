@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,18 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from ..core.imagery.bands import build_stack
-from ..core.model.spec import ModelSpec
+from ..core.model.spec import IMAGE_BANDS, ModelSpec
 
 from .augment import augment
-from .data import PATCH, PatchSet
-
-IMAGE_SOURCES = ("red", "green", "blue", "nir")
+from .data import DEFAULT_BANDS, PATCH, PatchSet
 
 
 @dataclass
 class TrainConfig:
     architecture: str = "spatial"
-    bands: tuple[str, ...] = ("red", "green", "blue", "brightness")
+    bands: tuple[str, ...] = DEFAULT_BANDS
     epochs: int = 150
     batch_size: int = 16
     learning_rate: float = 5e-5
@@ -57,7 +56,7 @@ def normalization_from(patches: PatchSet, bands, sample: int = 512, seed: int = 
 
 
 def _image_sources(patches: PatchSet, i: int) -> dict:
-    return {k: v[i] for k, v in patches.sources.items() if k in IMAGE_SOURCES}
+    return {k: v[i] for k, v in patches.sources.items() if k in IMAGE_BANDS}
 
 
 def _spec(bands, mean, std, name, architecture, **extra) -> ModelSpec:
@@ -186,9 +185,26 @@ def train(train_patches: PatchSet, val_patches: PatchSet, run_dir: str | Path, c
     if (state.get("stopped") or "").startswith("early"):
         return state
     state["stopped"] = None
+    state["hardware"] = hardware_used(state.get("hardware"))
     model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=state["epoch"],
               callbacks=[Bookkeeping()], verbose=verbose, shuffle=False)  # batches shuffle themselves
     return state
+
+
+def hardware_used(recorded: str | None = None) -> str:
+    """What trains this leg of a run (the GPU TensorFlow uses, else the CPU cores this
+    process may use), after what the run's earlier legs ``recorded``: the card says it."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        now = f"{len(gpus)} x {name}" if len(gpus) > 1 else name
+    else:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        now = f"{cores} CPU core{'s' if cores != 1 else ''}"
+    legs = recorded.split(", then ") if recorded else []
+    return ", then ".join(legs if legs and legs[-1] == now else [*legs, now])
 
 
 def _append_log(path: Path, epoch: int, logs: dict) -> None:

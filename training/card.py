@@ -1,0 +1,149 @@
+"""The model card: Markdown written from the spec alone (so it cannot drift from it).
+
+What it says about the training data comes from the spec's ``training.dataset`` (through
+:func:`training.datasets.facts`), the hardware from its ``metrics``; nothing is assumed.
+"""
+
+from __future__ import annotations
+
+import json
+from .datasets import facts as dataset_facts
+
+PAPER = "published: F1 0.73 / IoU 0.58 (spatial attention), 0.70-0.71 (others); Bijie benchmark F1 0.79, precision 0.83"
+
+
+def _recipe_lines(training: dict, metrics: dict, patch: int) -> list[str]:
+    if "recipe" not in training:  # the method's recipe (training/train.py)
+        return [
+            f"- Adam, lr {training.get('learning_rate')}, batch {training.get('batch_size')}, Tversky + focal Tversky "
+            f"loss, augmentation (flips, blur, sharpening, shear, rotation); early stopping patience "
+            f"{training.get('patience')}.",
+            f"- Epochs trained: {metrics.get('epochs_trained')}; best validation loss at epoch {metrics.get('best_epoch')}."]
+    mix = training.get("mix", {})
+    return [
+        f"- Recipe: {training['recipe']} (training/campaign.py). AdamW (weight decay {training.get('weight_decay')}), "
+        f"linear warm-up over {training.get('warmup_steps')} steps to {training.get('peak_learning_rate')}, cosine decay "
+        f"to {training.get('final_learning_rate')} at step {training.get('steps')}; batch {training.get('batch_size')}.",
+        f"- Crops of {patch} px drawn afresh every step from whole images: {mix.get('positive_share')} of them centred on a "
+        "landslide pixel (with jitter), the rest anywhere in any training image, half of those chosen by the model's "
+        "recent false alarms (hard negatives); augmentation (flips, blur, sharpening, shear, rotation).",
+        f"- Trained {metrics.get('steps_trained')} steps ({_hours(metrics)}, "
+        f"{metrics.get('seconds_per_step')} s/step); kept: step {metrics.get('best_step')}, the best validation F1 "
+        f"(whole validation images run as Detect runs, every {training.get('epoch_steps')} steps).",
+        *([f"- {training['note']}"] if training.get("note") else [])]
+
+
+def _hours(metrics: dict) -> str:
+    """The run's training time, on the hardware it records (runs that predate recording
+    it trained on CPUs)."""
+    hardware = metrics.get("hardware")
+    return f"{metrics.get('cpu_hours')} hours on {hardware}" if hardware else f"{metrics.get('cpu_hours')} CPU-hours"
+
+
+def _progress(training: dict, metrics: dict) -> str:
+    if "recipe" in training:
+        return f"{metrics.get('steps_trained')} of the schedule's {training.get('steps')} steps"
+    return f"{metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs"
+
+
+def model_card(spec: dict, filename: str) -> str:
+    """A model card in Markdown, written from the spec alone (so it cannot drift from it)."""
+    training = spec.get("training", {})
+    metrics = spec.get("metrics", {})
+    data = dataset_facts(training.get("dataset", {}))
+    patch = spec["patch_size"]
+    calibrated = "validation_images" in metrics
+    hardware = metrics.get("hardware")
+    val, test = metrics.get("validation", {}), metrics.get("test", {})
+
+    def row(scores):
+        return " | ".join(f"{scores.get(k, float('nan')):.3f}" for k in ("precision", "recall", "f1", "iou", "accuracy"))
+
+    lines = [
+        f"# {spec['name']} — model card", "",
+        f"`{filename}` (+ `{spec.get('saliency_model', '')}`, the saliency graph). Architecture: "
+        f"**{spec['architecture']}**, {training.get('base_filters', '?')} base filters, 1x1 conv + sigmoid head.", "",
+        "## Input", "",
+        f"- Bands, in order: {', '.join(spec['bands'])}"
+        f"{' (brightness = sqrt((R²+G²+B²)/3))' if 'brightness' in spec['bands'] else ''}.",
+        f"- Normalization (x - mean) / std: mean {spec['normalization']['mean']}, std {spec['normalization']['std']}.",
+        f"- Patch {spec['patch_size']} px, any window that is a multiple of {spec['size_multiple']}; "
+        f"threshold {spec['threshold']} ("
+        f"{'chosen for the best F1 on the validation images; ' if calibrated else ''}the method uses 0.5). "
+        f"Values are {data.values}, as in the training images.", "",
+        "## Training", "",
+        f"- Data: {json.dumps(training.get('dataset', {}))}; " + (
+            f"{training.get('train_patches', '?')} training and {training.get('val_patches', '?')} validation patches "
+            f"of {patch} px at native resolution (split by patch)." if data.by_patch else
+            f"{training.get('train_images', '?')} training and {training.get('val_images', '?')} validation images "
+            "(split by image), " + (
+                f"crops of {patch} px drawn from them at native resolution." if "recipe" in training else
+                f"{training.get('train_patches', '?')} / {training.get('val_patches', '?')} patches of {patch} px at "
+                "native resolution.")),
+        *_recipe_lines(training, metrics, patch), "",
+        "## Measured quality", "",
+        "| data | precision | recall | F1 | IoU | accuracy |", "|---|---|---|---|---|---|",
+        # the default recipe validates on whole images already: its row would repeat the next one
+        *([] if "recipe" in training else [f"| validation patches (threshold 0.5, during training) | {row(val)} |"]),
+    ]
+    val_images = metrics.get("validation_images")
+    if val_images:
+        lines.append(f"| validation images, run as Detect runs (threshold {spec['threshold']}) | {row(val_images)} |")
+    if test:
+        lines += [
+            f"| **held-out test images ({test.get('images')}), run as Detect runs (threshold {spec['threshold']})** | "
+            f"{row(test)} |", "",
+            f"Objects in the test images: {test.get('objects_detected')} detected, {test.get('objects_missed')} missed; "
+            f"{test.get('landslide_free_images_with_detections')} of {test.get('landslide_free_images')} "
+            "landslide-free images have at least one false detection.",
+        ]
+    detect = metrics.get("test_detect")
+    if detect:
+        lines += ["", "What Detect gives by default on the same test images (polygons of at least "
+                  f"{detect['with_filter'].get('min_area_m2', 100):g} m²):", "",
+                  "| polygons | F1 (landslide images) | F1 (all images) | precision | recall | landslides found | "
+                  "false-alarm objects | landslide-free images flagged |", "|---|---|---|---|---|---|---|---|"]
+        for key, label in (("without_filter", "every polygon"), ("with_filter", "**object filter on (default)**")):
+            d = detect[key]
+            lines.append(
+                f"| {label} | {d['f1_landslide_images']:.3f} | {d['f1']:.3f} | {d['precision']:.3f} | "
+                f"{d['recall']:.3f} | {d['objects_detected']} / {d['objects_detected'] + d['objects_missed']} | "
+                f"{d['false_alarm_objects']} | {d['landslide_free_images_with_detections']} / "
+                f"{d['landslide_free_images']} |")
+    gate = metrics.get("presence_gate")
+    if gate:
+        a, g = gate["map_alone"], gate["gated"]
+        lines += ["", f"Presence head, measured on the validation images: pixel F1 {a['f1']:.3f} for the map alone "
+                  f"(threshold {a['threshold']}), {g['f1']:.3f} with the map gated by the window's presence score "
+                  f"(threshold {g['threshold']}); landslide-free images flagged {a['landslide_free_images_with_detections']}"
+                  f" vs {g['landslide_free_images_with_detections']}. The graph ships "
+                  f"{'the gated map' if gate.get('shipped') == 'gated' else 'the map alone'}, the better of the two."]
+    object_filter = spec.get("object_filter")
+    if object_filter:
+        weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(object_filter["features"], object_filter["weights"]))
+        lines += ["", "## Object filter", "",
+                  f"A logistic model over each polygon's standardized features ({weights}; bias "
+                  f"{object_filter['bias']:+.2f}); polygons scoring under {object_filter['cut']} are set aside as likely "
+                  f"false alarms. {object_filter.get('note', '')}. The cut is the one with the best validation F1 "
+                  "that loses at most 2 % of the landslides found without it."]
+    check = spec.get("export_check", {})
+    lines += [
+        "", f"Method paper, for comparison ({PAPER}); those figures use R, G, B, brightness *and slope* on other "
+        "splits, so they are a reference, not a like-for-like comparison.", "",
+        "## Export check", "",
+        f"On {check.get('patches')} {'real' if check.get('real_patches') else 'random'} patches: prediction max "
+        f"|ONNX − TensorFlow| = {check.get('prediction_max_abs_diff')}; saliency difference = "
+        f"{check.get('saliency_p999_diff_share_of_peak')} of its peak at the 99.9th percentile, "
+        f"{check.get('saliency_max_diff_share_of_peak')} at the worst pixel (ReLU inputs within rounding of 0 "
+        "switch a gradient path between runtimes at isolated pixels).", "",
+        "## Limits", "",
+        *([f"- An early checkpoint: {_progress(training, metrics)}, stopped by the training time budget"
+           f"{f' (training on {hardware})' if hardware else ''}; `--resume` continues it from its run folder."]
+          if str(metrics.get("stopped") or "").startswith("time limit") else []),
+        f"- Trained on {data.title}{f' ({data.place})' if data.place else ''} imagery only: expect lower quality on "
+        "other landscapes and sensors.",
+        "- Slope is an input: Detect needs a DEM covering the image." if "slope" in spec["bands"] else
+        f"- No slope band{f' ({data.no_dem})' if data.no_dem else ''}, so terrain is not used.",
+        "",
+    ]
+    return "\n".join(lines)

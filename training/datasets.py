@@ -1,0 +1,331 @@
+"""Training datasets as objects: what training, export and quantization ask of a dataset,
+whatever its layout on disk.
+
+A dataset gives its samples (whole images, or patches for a dataset of patches), a split
+(train fits; validation picks the checkpoint, the threshold and the object filter; test,
+where the dataset pins one, only scores), its ground resolution (None when unknown), its
+provenance (what the spec's ``training.dataset`` records) and what a model card says
+about it (:func:`facts`). Four layouts:
+
+- :class:`Bijie` (``../shared/data/bijie``): RGB images split by image and class; the test
+  images are pinned in ``training/splits/bijie_test.json`` and never fit anything;
+- :class:`Landslide4Sense`: 128-px multispectral patch files with slope, each its own image;
+- :class:`RasterInventory`: a georeferenced raster + landslide polygons (+ DEM), cut into
+  patches once and split by patch (the last ones validate);
+- :class:`PatchFolder`: what the 'Create training patches' algorithm writes, split the same way.
+
+:func:`dataset_from_args` picks one from the training CLI's arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from ..core.imagery.patches import (
+    INFO_FILE,
+    PATCH_FILE,
+    PatchSet,
+    Sample,
+    inventory_sample,
+    make_patchset,
+    read_patch_folder,
+)
+
+from .data import BIJIE_RESOLUTION_M, DEFAULT_BANDS, bijie_ids, bijie_split, read_bijie, read_landslide4sense, split_ids
+
+
+class DatasetError(ValueError):
+    """No dataset can be made from what was given; the message says what to give."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sample ids (image ids, or patch numbers for a dataset of patches) by role."""
+
+    train: tuple
+    validation: tuple
+    test: tuple = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a model card says about the data a model learned from."""
+
+    title: str  # "Bijie"
+    place: str | None = None  # "Guizhou, China"
+    values: str = "the training images' own values"  # what the image values are
+    no_dem: str | None = None  # why the data gives no slope band, when it says
+    by_patch: bool = False  # split by patch, not by image
+
+
+class Dataset:
+    """The interface: subclasses give ``name``, :meth:`split`, :meth:`samples`,
+    :meth:`provenance` and :meth:`facts`."""
+
+    name: ClassVar[str]
+    #: the default recipe (training/campaign.py: crops drawn afresh from many whole images,
+    #: split by image) trains on it; on the others every recipe trains the paper way
+    campaign: ClassVar[bool] = False
+    #: what one sample is, for messages
+    unit: ClassVar[str] = "images"
+    #: what the test part is, for the spec's test scores (datasets that pin a test part)
+    test_source: ClassVar[str] = ""
+    #: ground resolution of the images, m per pixel (None: unknown)
+    resolution_m: float | None = None
+
+    def split(self, val_share: float, seed: int) -> Split:
+        raise NotImplementedError
+
+    def samples(self, ids: Sequence) -> list[Sample]:
+        """The samples with these ids, in that order."""
+        raise NotImplementedError
+
+    def patches(self, ids: Sequence, negative_share: float, seed: int) -> PatchSet:
+        """The paper recipe's patches of these samples (``negative_share`` of them without
+        landslide pixels; a dataset of patches has chosen its own already)."""
+        return make_patchset(self.samples(ids), negative_share, seed)
+
+    def provenance(self, val_share: float | None = None, negative_share: float | None = None) -> dict:
+        """What the spec records (``training.dataset``): enough to rebuild the split."""
+        raise NotImplementedError
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        raise NotImplementedError
+
+    def describe(self, split: Split) -> str:
+        held = f" ({len(split.test)} held out for testing)" if split.test else ""
+        return (f"{self.facts(self.provenance()).title}: {len(split.train)} training, {len(split.validation)} "
+                f"validation {self.unit}{held}")
+
+
+class Bijie(Dataset):
+    """The Bijie landslide dataset (Ji et al., 2020): ``index.csv``, ``landslide/{image,mask}``
+    and ``non-landslide/image`` PNGs, TripleSat at 0.8 m."""
+
+    name = "bijie"
+    campaign = True
+    resolution_m = BIJIE_RESOLUTION_M
+    test_source = "Bijie held-out split (training/splits/bijie_test.json)"
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def split(self, val_share: float, seed: int | None = None) -> Split:
+        """By image and class; the seed is the pinned split's own (``seed`` is not used), so
+        the test images stay those of ``training/splits/bijie_test.json`` (those this copy holds)."""
+        train, validation, test = bijie_split(self.root, val_share)
+        present = {i for ids in bijie_ids(self.root).values() for i in ids}
+        return Split(tuple(train), tuple(validation), tuple(i for i in test if i in present))
+
+    def samples(self, ids: Sequence) -> list[Sample]:
+        by_id = {s.id: s for s in read_bijie(self.root, ids)}
+        return [by_id[i] for i in ids]
+
+    def provenance(self, val_share=None, negative_share=None) -> dict:
+        return {"name": self.name, "path": str(self.root), **_given(val_share=val_share),
+                "split": "training/splits/bijie_test.json held out", **_given(negative_share=negative_share)}
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        return Facts("Bijie", "Guizhou, China", "8-bit display values", "the copy of Bijie available has no DEM")
+
+
+class Landslide4Sense(Dataset):
+    """Landslide4Sense (Ghorbanzadeh et al., 2022): ``index.csv`` and ``TrainData/{img,mask}``
+    h5 patches of 128 px, about 10 m, Sentinel-2 bands and ALOS PALSAR slope."""
+
+    name = "landslide4sense"
+    resolution_m = 10.0
+    unit = "images (patch files)"
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Sample]:
+        return {s.id: s for s in read_landslide4sense(self.root)}
+
+    def split(self, val_share: float, seed: int) -> Split:
+        train, validation = split_ids(list(self._by_id), val_share, seed)
+        return Split(tuple(train), tuple(validation))
+
+    def samples(self, ids: Sequence) -> list[Sample]:
+        return [self._by_id[i] for i in ids]
+
+    def provenance(self, val_share=None, negative_share=None) -> dict:
+        return {"name": self.name, "path": str(self.root), **_given(val_share=val_share, negative_share=negative_share),
+                "note": "the dataset's rescaled values, not reflectance: feed the model the same scaling"}
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        return Facts("Landslide4Sense", values="the dataset's rescaled values (not reflectance)")
+
+
+class _Patches(Dataset):
+    """A dataset that is one set of patches, split by patch: the last ``val_share`` of them
+    (in the set's order) validate. Its samples are its patches."""
+
+    unit = "patches"
+
+    @property
+    def _patches(self) -> PatchSet:
+        raise NotImplementedError
+
+    def split(self, val_share: float, seed: int | None = None) -> Split:
+        count = len(self._patches)
+        kept = int(count * (1 - val_share))
+        return Split(tuple(range(kept)), tuple(range(kept, count)))
+
+    def patches(self, ids: Sequence, negative_share: float | None = None, seed: int | None = None) -> PatchSet:
+        keep = np.zeros(len(self._patches), bool)
+        keep[list(ids)] = True
+        return self._patches.subset(keep)
+
+    def samples(self, ids: Sequence) -> list[Sample]:
+        patches = self._patches
+        return [Sample(f"{patches.groups[i]}#{i}", {k: v[i] for k, v in patches.sources.items()}, patches.masks[i])
+                for i in ids]
+
+
+class RasterInventory(_Patches):
+    """A georeferenced image and landslide polygons digitized over it (+ a DEM for slope):
+    rasterized and cut into patches when first used (``negative_share`` of them without
+    landslide pixels, chosen with ``seed``); its resolution is the image's pixel size."""
+
+    name = "raster_inventory"
+
+    def __init__(self, image: str, polygons: str, band_numbers: dict[str, int] | None = None, dem: str | None = None,
+                 bands: Sequence[str] = DEFAULT_BANDS, negative_share: float = 0.2, seed: int = 42,
+                 polygons_layer: str | None = None):
+        if not polygons:
+            raise DatasetError(f"--image {image}: give its landslide polygons too (--polygons)")
+        self.image, self.polygons, self.dem, self.bands = image, polygons, dem, tuple(bands)
+        self.band_numbers = band_numbers or {"red": 1, "green": 2, "blue": 3}
+        self.negative_share, self.seed, self.polygons_layer = negative_share, seed, polygons_layer
+
+    @cached_property
+    def _patches(self) -> PatchSet:
+        sample = inventory_sample(self.image, self.polygons, self.band_numbers, self.dem, self.bands,
+                                  self.polygons_layer)
+        return make_patchset([sample], self.negative_share, self.seed)
+
+    @cached_property
+    def resolution_m(self) -> float | None:
+        return _raster_resolution(self.image)
+
+    def provenance(self, val_share=None, negative_share=None) -> dict:
+        return {"name": self.name, "image": self.image, "polygons": self.polygons, "dem": self.dem,
+                "band_numbers": self.band_numbers, "negative_share": self.negative_share,
+                **_given(val_share=val_share)}
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        return Facts(f"one raster ({Path(provenance.get('image', '?')).name})",
+                     no_dem=None if provenance.get("dem") else "no DEM was given", by_patch=True)
+
+
+class PatchFolder(_Patches):
+    """A folder written by the 'Create training patches' algorithm (``patches.npz`` and
+    ``patches.json``); its resolution is that of the image named in ``patches.json``,
+    when that image can still be opened."""
+
+    name = "patch_folder"
+
+    def __init__(self, folder: str | Path):
+        self.folder = str(folder)
+        if not (Path(folder) / PATCH_FILE).is_file():
+            raise DatasetError(f"{folder}: no {PATCH_FILE}; make one with the 'Create training patches' algorithm")
+
+    @cached_property
+    def info(self) -> dict:
+        return json.loads((Path(self.folder) / INFO_FILE).read_text())
+
+    @cached_property
+    def _patches(self) -> PatchSet:
+        return read_patch_folder(self.folder)
+
+    @cached_property
+    def resolution_m(self) -> float | None:
+        return _raster_resolution(self.info.get("image"))
+
+    def provenance(self, val_share=None, negative_share=None) -> dict:
+        return {"name": self.name, **self.info, "folder": self.folder, **_given(val_share=val_share)}
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        image = provenance.get("image")
+        return Facts(f"patches of one raster ({Path(image).name})" if image else "one patch folder",
+                     no_dem=None if provenance.get("dem") else "no DEM was given", by_patch=True)
+
+
+DATASETS = {cls.name: cls for cls in (Bijie, Landslide4Sense, RasterInventory, PatchFolder)}
+
+
+def facts(provenance: dict) -> Facts:
+    """What a card says about the data named by a spec's ``training.dataset`` (runs
+    trained before datasets were named are recognised by their keys)."""
+    name = provenance.get("name")
+    if name not in DATASETS:
+        name = "patch_folder" if "folder" in provenance else "raster_inventory" if "image" in provenance else name
+    if name in DATASETS:
+        return DATASETS[name].facts(provenance)
+    return Facts(str(name) if name else "its training data")
+
+
+def dataset_at(path: str | Path) -> Dataset:
+    """The dataset in a folder, by its layout: Bijie, Landslide4Sense or a patch folder."""
+    folder = Path(path)
+    if (folder / "landslide" / "image").is_dir():
+        return Bijie(folder)
+    if (folder / "TrainData").is_dir():
+        return Landslide4Sense(folder)
+    if (folder / PATCH_FILE).is_file():
+        return PatchFolder(folder)
+    raise DatasetError(f"{path}: not a Bijie, Landslide4Sense or training patch folder; give --image and "
+                       "--polygons for your own inventory")
+
+
+def as_dataset(dataset: Dataset | str | Path | None) -> Dataset | None:
+    """A dataset object from a dataset, a folder (:func:`dataset_at`) or None."""
+    return dataset if dataset is None or isinstance(dataset, Dataset) else dataset_at(dataset)
+
+
+def dataset_from_args(args) -> Dataset:
+    """The training CLI's dataset: ``--patches``, ``--image`` + ``--polygons`` (+ ``--dem``,
+    band numbers) or ``--data``."""
+    if getattr(args, "patches", None):
+        return PatchFolder(args.patches)
+    if getattr(args, "image", None):
+        return RasterInventory(args.image, args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
+                               args.dem, args.bands, args.negative_share, args.seed)
+    if getattr(args, "data", None):
+        return dataset_at(args.data)
+    raise DatasetError("no data: give --data (a Bijie or Landslide4Sense folder), --patches (a 'Create training "
+                       "patches' folder), or --image and --polygons")
+
+
+def _given(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _raster_resolution(path: str | None) -> float | None:
+    """The mean pixel size in metres of a georeferenced raster, or None (no file, no CRS)."""
+    from ..core.io.readers import GdalReader
+    from ..core.io.resolution import pixel_size_m
+
+    if not path:
+        return None
+    try:
+        grid = GdalReader(path).grid
+    except RuntimeError:  # GDAL cannot open it (moved, or not a file)
+        return None
+    if not grid.crs_wkt:
+        return None
+    return round(float(np.mean(pixel_size_m(grid))), 4)
