@@ -60,7 +60,8 @@ def pick_class(names: dict[int, str], wanted: str | None, source: str) -> int:
         return matches[0]
     if len(names) == 1:
         return next(iter(names))
-    raise SpecError(f"{source} does not say which class is landslides ({listing}): name it in 'Class'.")
+    raise SpecError(f"{source} does not say which class is landslides ({listing}): give the landslide class's "
+                    "name or number with the model.")
 
 
 def spec_from_foreign_metadata(metadata: Mapping[str, str], input_shape, source: str,
