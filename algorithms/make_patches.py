@@ -73,11 +73,12 @@ class MakePatches(common.LandslideAlgorithm):
             parameters, POLYGONS, context, list(VECTOR_EXTENSIONS), "gpkg", feedback)
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         with common.user_errors():
-            band_numbers = pick_bands(reader_for(layer), common.given_bands(self, parameters, context),
+            image = reader_for(layer)  # on the layer's CRS, also one assigned in QGIS
+            band_numbers = pick_bands(image, common.given_bands(self, parameters, context),
                                       common.progress_of(feedback))
             feedback.setProgress(10)
             sample = inventory_sample(layer.source(), path, band_numbers, dem_layer.source() if dem_layer else None,
-                                      bands, layer_name or None)
+                                      bands, layer_name or None, image.grid.crs_wkt)
             if not sample.mask.any():
                 raise QgsProcessingException(tr("No landslide polygon falls on the image: check that the inventory "
                                                 "covers it (and its CRS)."))

@@ -62,3 +62,23 @@ def test_patches_refuse_an_inventory_off_the_image(provider, scene, tmp_path):
         processing.run("landslidemapper:make_patches", {"INPUT": scene["image"], "POLYGONS": path,
                                                         "OUTPUT_FOLDER": str(tmp_path / "out")})
     assert not (tmp_path / "out" / "patches.npz").exists()
+
+
+def test_patches_use_the_crs_assigned_in_qgis(provider, scene, inventory, tmp_path):
+    """An image file without a CRS, its CRS assigned on the layer in QGIS: the inventory
+    (in EPSG:4326) is reprojected onto that CRS, so the patches hold the landslides."""
+    import processing
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer
+
+    from rasters import write_raster
+
+    image, gt, _, _ = read_raster(scene["image"])
+    bare = write_raster(tmp_path / "no_crs.tif", image, epsg=None, geotransform=gt)
+    layer = QgsRasterLayer(str(bare), "no crs")
+    layer.setCrs(QgsCoordinateReferenceSystem("EPSG:32648"))
+    result = processing.run("landslidemapper:make_patches", {
+        "INPUT": layer, "POLYGONS": inventory, "NEGATIVE_SHARE": 0.0, "OUTPUT_FOLDER": str(tmp_path / "patches")})
+    assert result["WITH_LANDSLIDES"] > 0
+    truth = read_raster(scene["truth"])[0]
+    patches = read_patch_folder(result["OUTPUT_FOLDER"])
+    assert sum(int(m.sum()) for m in patches.masks) >= 0.9 * int((truth == 1).sum())

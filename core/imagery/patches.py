@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +22,7 @@ from osgeo import gdal
 
 from ..imagery.inputs import ModelInput
 from ..io.readers import GdalReader, dem_on_grid
-from ..model.spec import ModelSpec
+from ..model.spec import RGB, ModelSpec
 from ..engine.windows import reflect_indices
 
 gdal.UseExceptions()
@@ -55,12 +55,13 @@ class PatchSet:
 
 
 def inventory_sample(image: str, polygons: str, band_numbers: dict[str, int], dem: str | None = None,
-                     bands: Sequence[str] = ("red", "green", "blue", "brightness"),
-                     polygons_layer: str | None = None) -> Sample:
+                     bands: Sequence[str] = (*RGB, "brightness"),
+                     polygons_layer: str | None = None, crs_wkt: str | None = None) -> Sample:
     """A georeferenced image + landslide polygons (+ DEM) as one sample: the polygons are
     reprojected and rasterized onto the image grid (pixel centres), and bands and slope
     are read with the same ModelInput that Detect uses (identity normalization, so these
-    are raw values)."""
+    are raw values). ``crs_wkt``: the image's CRS when it is not the file's own (one a
+    user assigned in QGIS)."""
     from ..evaluation.scoring import LandslideMap, reprojected_features
 
     identity = ModelSpec.from_dict({
@@ -69,6 +70,8 @@ def inventory_sample(image: str, polygons: str, band_numbers: dict[str, int], de
         "patch_size": PATCH, "size_multiple": 16, "threshold": 0.5, "output": "landslide_probability",
     })
     reader = GdalReader(image)
+    if crs_wkt:
+        reader.grid = replace(reader.grid, crs_wkt=crs_wkt)
     dem_reader = dem_on_grid(dem, reader.grid) if dem else None
     model_input = ModelInput(identity, reader, band_numbers, dem_reader)
     grid = reader.grid
