@@ -13,9 +13,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.imagery.patches import inventory_sample, make_patchset, write_patch_folder
 from ..core.imagery.recipe import pick_bands
 from ..core.io.polygons import VECTOR_EXTENSIONS
-from ..core.imagery.patches import inventory_sample, make_patchset, write_patch_folder
 from ..core.model.spec import BAND_VOCABULARY
 from . import common, compat
 from .common import tr

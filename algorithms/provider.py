@@ -3,7 +3,6 @@
 from qgis.core import QgsProcessingProvider
 
 from ..core.io.polygons import VECTOR_EXTENSIONS
-
 from . import common
 from .detect import DetectLandslides
 from .evaluate import EvaluateLandslideMap

@@ -142,7 +142,6 @@ def ceiling_seconds_per_window(model, image: str, windows: int, window: int, bat
     """ONNX Runtime alone: session.run on one ready batch of the scene's own windows
     (the same values the engine feeds), ``windows`` windows in all."""
     import numpy as np
-
     from landslide_mapper.core.imagery.inputs import ModelInput
     from landslide_mapper.core.io.readers import GdalReader
 
@@ -187,10 +186,9 @@ def main() -> None:
                         help="engine Detect on the smallest scene at each window size, same overlap")
     args = parser.parse_args()
 
-    from make_scene import write_scene
-
-    from landslide_mapper.core.model.catalog import bundled_models
     from landslide_mapper.core.engine.windows import AxisGrid
+    from landslide_mapper.core.model.catalog import bundled_models
+    from make_scene import write_scene
 
     model_path = args.model or str(next(iter(bundled_models().values())))
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

@@ -36,7 +36,6 @@ WINDOW, OVERLAP, BATCH, DETECT_BATCH = 128, 32, 16, 8
 def seconds_per_step(architecture: str, filters: int, jit: bool, steps: int) -> float:
     import keras
     import tensorflow as tf
-
     from landslide_mapper.training.losses import MAP_LOSSES, binary_crossentropy
 
     keras.utils.set_random_seed(0)
@@ -66,7 +65,6 @@ def seconds_per_step(architecture: str, filters: int, jit: bool, steps: int) -> 
 
 def detect_windows_per_second(architecture: str, filters: int, seconds: float = 8.0) -> tuple[int, float]:
     import onnxruntime as ort
-
     from landslide_mapper.training.export import prediction_onnx
 
     model = gated_model(build_model(architecture, 4, filters, presence=True))

@@ -24,11 +24,11 @@ from .engine.progress import SILENT, Progress
 from .engine.streaming import PROBABILITY_NODATA, WindowSettings, write_values_raster
 from .errors import NoValidPixels
 from .imagery.inputs import ModelInput
-from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
-from .model.protocol import Model
 from .io.outputs import AtomicOutputs, GeoTiffWriter
 from .io.polygons import polygonize_mask
 from .io.readers import GdalReader
+from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
+from .model.protocol import Model
 
 SALIENCY_NODATA = PROBABILITY_NODATA
 ZONES_LAYER = "salient_zones"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
-from ..core.model.dependencies import command_text, install_command
 from ..algorithms import compat
+from ..core.model.dependencies import command_text, install_command
 
 
 class InstallDialog(QDialog):

@@ -21,9 +21,8 @@ from model_factory import build_model, default_spec  # noqa: E402
 
 @pytest.fixture(scope="session")
 def provider(qgis_processing):
-    from qgis.core import QgsApplication
-
     from landslide_mapper.algorithms.provider import LandslideMapperProvider
+    from qgis.core import QgsApplication
 
     registry = QgsApplication.processingRegistry()
     existing = registry.providerById("landslidemapper")
@@ -63,7 +62,6 @@ def exported_model(tmp_path_factory):
     exported with its saliency graph: the path of its prediction ONNX."""
     pytest.importorskip("tensorflow")
     import numpy as np
-
     from landslide_mapper.training.data import Sample, make_patchset
     from landslide_mapper.training.export import export_run
     from landslide_mapper.training.train import TrainConfig, train

@@ -16,7 +16,11 @@ def image_chain(name: str):
 def add_child(chain, algorithm_id: str, child_id: str, static=None, from_children=None, outputs=None):
     """Add a child fed by the model's image (INPUT), static values and other children's
     outputs ({param: (child_id, output)}); ``outputs`` maps model output names to child outputs."""
-    from qgis.core import QgsProcessingModelChildAlgorithm, QgsProcessingModelChildParameterSource, QgsProcessingModelOutput
+    from qgis.core import (
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+    )
 
     child = QgsProcessingModelChildAlgorithm(algorithm_id)
     child.setChildId(child_id)

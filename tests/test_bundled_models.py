@@ -5,10 +5,9 @@ auto scaling stretch every non-8-bit scene)."""
 from pathlib import Path
 
 import pytest
-
 from landslide_mapper.core.model.catalog import MODELS_DIR, RECOMMENDED, bundled_models
-from landslide_mapper.core.model.onnx_model import OnnxModel
 from landslide_mapper.core.model.object_filter import ObjectFilter
+from landslide_mapper.core.model.onnx_model import OnnxModel
 
 PREDICTION_MODELS = sorted(p for p in Path(MODELS_DIR).glob("*.onnx") if not p.stem.endswith("_saliency"))
 

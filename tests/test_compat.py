@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from landslide_mapper.algorithms import compat
 
 ROOT = Path(__file__).resolve().parent.parent

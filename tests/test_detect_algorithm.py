@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import ogr
-
 from rasters import random_image, read_raster, write_raster
 
 ALG = "landslidemapper:detect"
@@ -58,10 +57,9 @@ def test_detect_with_a_dem_for_a_slope_model(provider, scene, slope_model, tmp_p
 
 
 def test_provider_reader_equals_gdal_reader(provider, scene):
-    from qgis.core import QgsRasterLayer
-
     from landslide_mapper.algorithms.qgis_reader import QgsProviderReader
     from landslide_mapper.core.io.readers import GdalReader
+    from qgis.core import QgsRasterLayer
 
     layer = QgsRasterLayer(scene["image"], "image")
     via_qgis = QgsProviderReader(layer)
@@ -74,9 +72,8 @@ def test_provider_reader_equals_gdal_reader(provider, scene):
 
 
 def test_provider_reader_sees_nodata(provider, tmp_path):
-    from qgis.core import QgsRasterLayer
-
     from landslide_mapper.algorithms.qgis_reader import QgsProviderReader
+    from qgis.core import QgsRasterLayer
 
     image = random_image((20, 30))
     image[image == 0] = 1
@@ -87,9 +84,8 @@ def test_provider_reader_sees_nodata(provider, tmp_path):
 
 
 def test_detect_inside_a_saved_graphical_model(provider, scene, bright_model, tmp_path):
-    from qgis.core import QgsApplication
-
     from modeler import add_child, image_chain, run_saved
+    from qgis.core import QgsApplication
 
     chain = image_chain("landslide chain")
     add_child(chain, ALG, "detect", static={"MODEL_FILE": bright_model, "MIN_AREA": 20},
@@ -184,9 +180,8 @@ def _nan_model(ctx):
     import json
 
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     from model_factory import METADATA_KEY, default_spec
+    from onnx import TensorProto, helper, numpy_helper
 
     consts = [numpy_helper.from_array(np.array(v, dtype), name) for v, dtype, name in (
         ([0], np.int64, "start"), ([1], np.int64, "end"), ([3], np.int64, "axis"), (1.0, np.float32, "one"))]
@@ -208,7 +203,6 @@ def _spec_contradicts_graph(ctx):
     import json
 
     import onnx
-
     from model_factory import METADATA_KEY, build_model, default_spec
 
     three = default_spec(bands=["red", "green", "blue"], normalization={"mean": [100.0] * 3, "std": [50.0] * 3})
@@ -419,7 +413,6 @@ def test_an_unreadable_block_in_the_middle_of_a_scene_stops_with_the_place(provi
     processed and written under temporary names; the run stops naming the file and the rows,
     and leaves nothing."""
     from osgeo import gdal
-
     from qgis.core import QgsProcessingException
 
     clean = write_raster(tmp_path / "clean.tif", random_image((768, 768)))
@@ -494,8 +487,7 @@ def test_two_runs_at_once_as_background_tasks_do_not_interfere(provider, qgis_ap
     them) give exactly what each gives alone."""
     import time
 
-    from qgis.core import (QgsApplication, QgsProcessingAlgRunnerTask, QgsProcessingContext,
-                           QgsProcessingFeedback)
+    from qgis.core import QgsApplication, QgsProcessingAlgRunnerTask, QgsProcessingContext, QgsProcessingFeedback
 
     jobs = {
         "bright": {"INPUT": scene["image"], "MODEL_FILE": bright_model, "WINDOW": 64},

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
 from landslide_mapper.core.imagery.bands import build_stack
-from landslide_mapper.core.model.ensemble import ModelEnsemble, flip_averaged
 from landslide_mapper.core.imagery.inputs import InputError
+from landslide_mapper.core.model.ensemble import ModelEnsemble, flip_averaged
 from landslide_mapper.core.model.onnx_model import OnnxModel
 from model_factory import build_model, default_spec
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import ogr, osr
-
 from landslide_mapper.core.engine.progress import Progress
+from landslide_mapper.core.errors import Cancelled
 from landslide_mapper.core.evaluation import scoring
 from landslide_mapper.core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
-from landslide_mapper.core.errors import Cancelled
+from osgeo import ogr, osr
 from rasters import write_raster
 
 ORIGIN_X, ORIGIN_Y = 440000.0, 3020000.0  # UTM 48N, 1 m pixels (write_raster's default grid)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rasters import read_raster, write_raster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,8 +92,8 @@ def test_desktop_asks_once_and_installs_on_yes(qgis_app, qgis_iface, monkeypatch
     """The question a mapper sees when ONNX Runtime is missing (their click is the one
     thing replaced here), and the installer it starts."""
     import landslide_mapper.plugin as plugin_module
-    from landslide_mapper.gui import install_dialog
     from landslide_mapper.core.model import dependencies
+    from landslide_mapper.gui import install_dialog
     from qgis.PyQt.QtWidgets import QMessageBox
 
     monkeypatch.setattr(dependencies, "onnxruntime_problem",

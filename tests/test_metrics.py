@@ -7,9 +7,15 @@ landslide-free images) changes a number here.
 
 import numpy as np
 import pytest
-
 from landslide_mapper.core.evaluation.metrics import (
-    IMAGES_KEYS, MAP_KEYS, Confusion, MapOutcome, ObjectTally, Scorecard, label_objects)
+    IMAGES_KEYS,
+    MAP_KEYS,
+    Confusion,
+    MapOutcome,
+    ObjectTally,
+    Scorecard,
+    label_objects,
+)
 
 
 def drawn(*rows):

@@ -1,7 +1,6 @@
 """Models run through ONNX Runtime: the device asked for, and the provider that ran."""
 
 import pytest
-
 from landslide_mapper.core.model.onnx_model import OnnxModel
 
 

@@ -4,9 +4,8 @@ import math
 
 import numpy as np
 import pytest
-from osgeo import ogr
-
 from model_factory import build_model, default_spec
+from osgeo import ogr
 from rasters import read_raster
 
 ALG = "landslidemapper:detect"

@@ -2,9 +2,7 @@
 
 import os
 
-
 import pytest
-
 
 
 def test_two_runs_cannot_write_the_same_output_at_once(tmp_path):

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from landslide_mapper.core.imagery.patches import read_patch_folder
 from rasters import read_raster
 
@@ -11,9 +10,8 @@ from rasters import read_raster
 @pytest.fixture(scope="module")
 def inventory(scene, tmp_path_factory):
     """The scene's truth as landslide polygons, stored in EPSG:4326 (not the image's CRS)."""
-    from osgeo import gdal
-
     from landslide_mapper.core.io.polygons import polygonize_mask
+    from osgeo import gdal
 
     folder = tmp_path_factory.mktemp("inventory")
     utm = str(folder / "utm.gpkg")
@@ -69,7 +67,6 @@ def test_patches_use_the_crs_assigned_in_qgis(provider, scene, inventory, tmp_pa
     (in EPSG:4326) is reprojected onto that CRS, so the patches hold the landslides."""
     import processing
     from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer
-
     from rasters import write_raster
 
     image, gt, _, _ = read_raster(scene["image"])

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import ogr
-
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
 from landslide_mapper.core.detect.request import DetectRequest
 from landslide_mapper.core.detect.tiling import cached_model, detect_tiled
@@ -18,11 +16,12 @@ from landslide_mapper.core.engine.progress import Progress
 from landslide_mapper.core.engine.streaming import WindowSettings
 from landslide_mapper.core.errors import Cancelled, NoValidPixels
 from landslide_mapper.core.imagery.inputs import ModelInput
-from landslide_mapper.core.model.onnx_model import OnnxModel
 from landslide_mapper.core.imagery.recipe import InputOptions, model_input
 from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.catalog import bundled_models
+from landslide_mapper.core.model.onnx_model import OnnxModel
 from model_factory import build_model
+from osgeo import ogr
 from rasters import random_image, read_raster, write_raster
 
 ROOT = Path(__file__).resolve().parent.parent

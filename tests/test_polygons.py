@@ -2,15 +2,14 @@
 
 import numpy as np
 import pytest
-from osgeo import ogr
-
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
 from landslide_mapper.core.engine.streaming import WindowSettings
 from landslide_mapper.core.imagery.inputs import ModelInput
-from landslide_mapper.core.model.onnx_model import OnnxModel
 from landslide_mapper.core.io.readers import GdalReader
-from test_pipeline import request
+from landslide_mapper.core.model.onnx_model import OnnxModel
+from osgeo import ogr
 from rasters import read_raster, write_raster
+from test_pipeline import request
 
 
 def test_polygons_have_true_areas_and_probabilities(tmp_path, bright_model):

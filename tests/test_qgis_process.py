@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import ogr
-
 from rasters import read_raster
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rasters import read_raster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,9 +14,9 @@ BIJIE = ROOT.parent / "shared" / "data" / "bijie"
 @pytest.mark.skipif(not (BIJIE / "index.csv").exists(), reason="../shared/data not present")
 def test_int8_variant_detects_like_the_float_model(provider, scene, bright_model, tmp_path):
     import processing
-    from qgis.core import QgsProcessingException
     from landslide_mapper.training.datasets import Bijie
     from landslide_mapper.training.quantize import quantize
+    from qgis.core import QgsProcessingException
 
     model = tmp_path / "bright.onnx"
     shutil.copy(bright_model, model)

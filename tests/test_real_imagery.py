@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rasters import MOSAIC_GEOTRANSFORM, bijie_mosaic, radiometric_copies, read_raster, write_raster
 
 ROOT = Path(__file__).resolve().parent.parent

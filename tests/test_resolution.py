@@ -11,12 +11,11 @@ import json
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-from osgeo import gdal
-
 from landslide_mapper.core.io.readers import Grid
 from landslide_mapper.core.io.resolution import model_grid, pixel_size_m
 from model_factory import METADATA_KEY, default_spec
+from onnx import TensorProto, helper, numpy_helper
+from osgeo import gdal
 from rasters import read_raster, write_raster
 
 EPSG_UTM = 32648
@@ -159,14 +158,14 @@ def _utm_wkt():
 
 
 def test_cancel_while_resampling_leaves_nothing(tmp_path):
-    from landslide_mapper.core.errors import Cancelled
     from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
-    from landslide_mapper.core.engine.streaming import WindowSettings
-    from landslide_mapper.core.imagery.inputs import ModelInput
-    from landslide_mapper.core.model.onnx_model import OnnxModel
-    from landslide_mapper.core.io.readers import GdalReader
     from landslide_mapper.core.detect.request import DetectRequest
     from landslide_mapper.core.engine.progress import Progress
+    from landslide_mapper.core.engine.streaming import WindowSettings
+    from landslide_mapper.core.errors import Cancelled
+    from landslide_mapper.core.imagery.inputs import ModelInput
+    from landslide_mapper.core.io.readers import GdalReader
+    from landslide_mapper.core.model.onnx_model import OnnxModel
 
     model = OnnxModel(gradient_model(tmp_path / "ramp.onnx", resolution_m=1.0))
     original = GdalReader(ramp_scene(tmp_path / "coarse.tif", 2.0))

@@ -4,15 +4,14 @@ import os
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr
-
 from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster
+from landslide_mapper.core.engine.windows import AxisGrid
 from landslide_mapper.core.imagery.inputs import ModelInput
-from landslide_mapper.core.model.onnx_model import ModelError, OnnxModel
 from landslide_mapper.core.io.polygons import polygonize_mask
 from landslide_mapper.core.io.readers import GdalReader
+from landslide_mapper.core.model.onnx_model import ModelError, OnnxModel
 from landslide_mapper.core.saliency import raster_percentile, saliency, saliency_model_for, write_above
-from landslide_mapper.core.engine.windows import AxisGrid
+from osgeo import gdal, ogr
 from rasters import random_image, read_raster, write_raster
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from landslide_mapper.core.imagery import scaling
 from landslide_mapper.core.imagery.inputs import InputError
 from landslide_mapper.core.io.readers import ArrayReader, GdalReader

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from landslide_mapper.core.model.onnx_model import OnnxModel, read_spec
 from landslide_mapper.core.model.spec import REQUIRED_FIELDS, ModelSpec, SpecError
 from model_factory import build_model, default_spec

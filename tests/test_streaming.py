@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-
-from landslide_mapper.core.imagery.bands import build_stack
 from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster
+from landslide_mapper.core.imagery.bands import build_stack
 from landslide_mapper.core.imagery.inputs import ModelInput
-from landslide_mapper.core.model.onnx_model import OnnxModel
 from landslide_mapper.core.io.readers import GdalReader
+from landslide_mapper.core.model.onnx_model import OnnxModel
 from landslide_mapper.core.model.spec import ModelSpec
 from model_factory import build_model, default_spec, reference_forward
 from rasters import random_image, write_raster

@@ -10,8 +10,6 @@ import time
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr
-
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
 from landslide_mapper.core.detect.request import DetectRequest, load_model
 from landslide_mapper.core.detect.tiling import cached_model, dask_runner, detect_tiled, plan_tiles, run_in_process
@@ -22,6 +20,7 @@ from landslide_mapper.core.errors import Cancelled
 from landslide_mapper.core.imagery.recipe import InputOptions, model_input
 from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.catalog import bundled_models
+from osgeo import gdal, ogr
 from rasters import read_raster, write_raster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -25,11 +25,11 @@ from landslide_mapper.training.data import (  # noqa: E402
     Sample,
     bijie_split,
     cut_patches,
+    inventory_sample,
     make_patchset,
     patch_starts,
     read_bijie,
     read_landslide4sense,
-    inventory_sample,
 )
 from landslide_mapper.training.losses import CombinedTverskyLoss, ThresholdedScore, tversky_index  # noqa: E402
 
@@ -272,7 +272,13 @@ def test_every_architecture_exports_both_graphs_matching_tensorflow(architecture
     BiasAddGrad handler) and match TensorFlow; the saliency graph stores its weights once,
     so it holds the prediction graph's weights plus one window-sized constant (the
     derivative of the window mean, 1/128² per pixel) and a few per-channel scales."""
-    from landslide_mapper.training.export import check_prediction, check_saliency, prediction_onnx, saliency_onnx, share_weights
+    from landslide_mapper.training.export import (
+        check_prediction,
+        check_saliency,
+        prediction_onnx,
+        saliency_onnx,
+        share_weights,
+    )
 
     model = build_model(architecture, bands=4, base_filters=4)
     batch = np.random.default_rng(3).normal(size=(2, 128, 128, 4)).astype(np.float32)
@@ -311,7 +317,6 @@ def test_cli_trains_on_a_raster_inventory_with_a_dem(tmp_path, scene):
 def test_cli_trains_on_a_patch_folder_from_processing(provider, tmp_path, scene):
     """'Create training patches' in QGIS, then `python -m training train --patches`."""
     import processing
-
     from landslide_mapper.core.io.polygons import polygonize_mask
     from landslide_mapper.training.cli import main
 
@@ -419,7 +424,6 @@ def test_campaign_resumes_exactly_and_exports_one_gated_graph(tmp_path):
     (schedule, sampler and optimizer state all restored), and its export is one graph
     whose output is the probability map times the window's presence score."""
     import keras
-
     from landslide_mapper.training.architectures import gated_model, has_presence_head, pixel_model
     from landslide_mapper.training.campaign import CampaignConfig, train_campaign
     from landslide_mapper.training.export import export_run
@@ -588,8 +592,7 @@ def test_patch_folder_dataset_reads_what_create_patches_writes(tmp_path, scene):
 def test_dataset_from_args_gives_one_dataset_per_source(tmp_path):
     import argparse
 
-    from landslide_mapper.training.datasets import (Bijie, DatasetError, PatchFolder, RasterInventory,
-                                                    dataset_from_args)
+    from landslide_mapper.training.datasets import Bijie, DatasetError, PatchFolder, RasterInventory, dataset_from_args
 
     def args(**given):
         defaults = dict(data=None, patches=None, image=None, polygons=None, dem=None, red=1, green=2, blue=3,

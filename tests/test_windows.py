@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from landslide_mapper.core.engine.windows import AxisGrid, blend_weights_1d, reflect_indices
 
 

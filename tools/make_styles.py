@@ -9,8 +9,8 @@ import numpy as np
 from osgeo import gdal, osr
 from qgis.core import (
     QgsApplication,
-    QgsColorRampShader,
     QgsCategorizedSymbolRenderer,
+    QgsColorRampShader,
     QgsFillSymbol,
     QgsMarkerSymbol,
     QgsPalettedRasterRenderer,

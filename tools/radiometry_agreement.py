@@ -19,14 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 sys.path.insert(0, str(ROOT / "tests"))
 
-from landslide_mapper.core.imagery import scaling  # noqa: E402
-from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect  # noqa: E402
 from landslide_mapper.core.detect.request import DetectRequest  # noqa: E402
 from landslide_mapper.core.engine.streaming import WindowSettings  # noqa: E402
+from landslide_mapper.core.imagery import scaling  # noqa: E402
 from landslide_mapper.core.imagery.inputs import ModelInput  # noqa: E402
-from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
 from landslide_mapper.core.io.readers import GdalReader  # noqa: E402
+from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
+from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
 from rasters import bijie_mosaic, radiometric_copies, read_raster  # noqa: E402
 
 BIJIE = ROOT.parent / "shared" / "data" / "bijie"

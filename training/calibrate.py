@@ -23,7 +23,6 @@ import numpy as np
 from ..core.imagery.bands import build_stack
 from ..core.imagery.patches import Sample, cut_patches
 from ..core.model.spec import METADATA_KEY, ModelSpec
-
 from .datasets import Dataset, Split, as_dataset
 
 #: the validation share of runs whose spec predates recording it (the paper's)
@@ -47,7 +46,6 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     """
     from ..core.detect.pipeline import DEFAULT_MIN_AREA_M2
     from ..core.model.object_filter import fit_object_filter
-
     from .evaluate import best_threshold_of, detect_objects, detect_scores, predict_sample, score_probabilities
 
     model_spec = ModelSpec.from_dict(spec)
@@ -113,7 +111,6 @@ def recalibrate(model_path: str | Path, dataset: Dataset | str | Path) -> list[P
     import onnx
 
     from ..core.model.onnx_model import OnnxModel
-
     from .card import model_card
 
     path = Path(model_path)

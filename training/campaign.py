@@ -34,7 +34,6 @@ import numpy as np
 from ..core.imagery.bands import build_stack
 from ..core.imagery.patches import Sample
 from ..core.model.spec import ModelSpec
-
 from .data import DEFAULT_BANDS
 from .sampler import CropMix, CropSampler
 from .train import _append_log, _spec, hardware_used, plot_log

@@ -7,6 +7,7 @@ What it says about the training data comes from the spec's ``training.dataset`` 
 from __future__ import annotations
 
 import json
+
 from .datasets import facts as dataset_facts
 
 PAPER = "published: F1 0.73 / IoU 0.58 (spatial attention), 0.70-0.71 (others); Bijie benchmark F1 0.79, precision 0.83"

@@ -76,7 +76,6 @@ def cmd_quantize(args) -> None:
 
 def cmd_card(args) -> None:
     from ..core.model.onnx_model import read_spec
-
     from .card import model_card
 
     for model in args.models:

@@ -36,7 +36,6 @@ from ..core.imagery.patches import (
     make_patchset,
     read_patch_folder,
 )
-
 from .data import BIJIE_RESOLUTION_M, DEFAULT_BANDS, bijie_ids, bijie_split, read_bijie, read_landslide4sense, split_ids
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.engine.streaming import WindowSettings, predict_raster
-from ..core.model.ensemble import flip_averaged
-from ..core.imagery.inputs import ModelInput
 from ..core.evaluation.metrics import IMAGES_KEYS, ObjectTally, Scorecard, label_objects
-from ..core.model.onnx_model import OnnxModel
+from ..core.imagery.inputs import ModelInput
 from ..core.io.readers import ArrayReader
-
+from ..core.model.ensemble import flip_averaged
+from ..core.model.onnx_model import OnnxModel
 from .data import Sample
 
 SOURCE_ORDER = ("red", "green", "blue", "nir")

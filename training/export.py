@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core.model.spec import METADATA_KEY, ModelSpec
-
 from .datasets import Dataset, as_dataset
 
 PREDICTION_TOLERANCE = 1e-4  # max abs difference, probability

@@ -15,7 +15,6 @@ import numpy as np
 
 from ..core.model.catalog import variant
 from ..core.model.spec import METADATA_KEY
-
 from .datasets import Dataset, as_dataset, facts
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.imagery.patches import PATCH, Sample
 from ..core.engine.windows import reflect_indices
-
+from ..core.imagery.patches import PATCH, Sample
 from .augment import augment
 
 

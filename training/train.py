@@ -20,7 +20,6 @@ import numpy as np
 
 from ..core.imagery.bands import build_stack
 from ..core.model.spec import IMAGE_BANDS, ModelSpec
-
 from .augment import augment
 from .data import DEFAULT_BANDS, PATCH, PatchSet
 

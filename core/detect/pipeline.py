@@ -19,7 +19,14 @@ from typing import Protocol
 import numpy as np
 
 from ..engine.progress import SILENT, Progress
-from ..engine.streaming import PROBABILITY_NODATA, RowsFn, WindowSettings, predict_raster, resampled_onto, write_values_raster
+from ..engine.streaming import (
+    PROBABILITY_NODATA,
+    RowsFn,
+    WindowSettings,
+    predict_raster,
+    resampled_onto,
+    write_values_raster,
+)
 from ..errors import NoValidPixels
 from ..imagery.inputs import InputError, ModelInput
 from ..io.outputs import AtomicOutputs, GeoTiffWriter

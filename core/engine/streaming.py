@@ -18,12 +18,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..engine.windows import AxisGrid, Region, blend_weights_2d
 from ..imagery.inputs import ModelInput
-from .progress import SILENT, Progress
 from ..io.outputs import GeoTiffWriter, remove_dataset
 from ..io.readers import RasterReader
 from ..io.resolution import resampled_rows
-from ..engine.windows import AxisGrid, Region, blend_weights_2d
+from .progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
 

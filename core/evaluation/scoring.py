@@ -25,8 +25,8 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..engine.progress import SILENT, Progress
-from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
 from ..evaluation.metrics import MAP_KEYS, ObjectTally, Scorecard
+from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
 from ..io.outputs import AtomicOutputs, GeoTiffWriter
 from ..io.polygons import equal_area_transform, lut_vrt, vector_driver_for
 from ..io.readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds

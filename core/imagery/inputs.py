@@ -6,10 +6,10 @@ from typing import Mapping
 
 import numpy as np
 
+from ..engine.windows import reflect_indices
 from ..imagery.bands import build_stack, ground_pixel_size, slope_degrees
 from ..io.readers import RasterReader
 from ..model.spec import ModelSpec
-from ..engine.windows import reflect_indices
 
 
 class InputError(ValueError):

@@ -20,10 +20,10 @@ from typing import Sequence
 import numpy as np
 from osgeo import gdal
 
+from ..engine.windows import reflect_indices
 from ..imagery.inputs import ModelInput
 from ..io.readers import GdalReader, dem_on_grid
 from ..model.spec import RGB, ModelSpec
-from ..engine.windows import reflect_indices
 
 gdal.UseExceptions()
 
