@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from landslide_mapper.core.detect.pipeline import DEFAULT_MIN_AREA_M2  # noqa: E402
+from landslide_mapper.core.detect.request import DEFAULT_MIN_AREA_M2  # noqa: E402
 from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
 from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
 from landslide_mapper.training.data import BIJIE_RESOLUTION_M, bijie_split, read_bijie  # noqa: E402

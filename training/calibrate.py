@@ -44,7 +44,7 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     dataset's split (default: the one the spec's training recorded); ``validation``: its
     validation samples when the caller has read them already.
     """
-    from ..core.detect.pipeline import DEFAULT_MIN_AREA_M2
+    from ..core.detect.request import DEFAULT_MIN_AREA_M2
     from ..core.model.object_filter import fit_object_filter
     from .evaluate import best_threshold_of, detect_objects, detect_scores, predict_sample, score_probabilities
 

@@ -34,9 +34,7 @@ from ..io.polygons import PolygonCounts, boundary_summary, polygonize_mask
 from ..model.ensemble import ModelEnsemble
 from ..model.onnx_model import OnnxModel
 from ..saliency import saliency_model_for
-from .request import DEFAULT_MIN_AREA_M2, DetectRequest, Predict, predictor
-
-__all__ = ["DEFAULT_MIN_AREA_M2", "DetectOutputs", "DetectResult", "detect"]
+from .request import DetectRequest, Predict, predictor
 
 log = logging.getLogger(__name__)
 
