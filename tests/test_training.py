@@ -701,7 +701,7 @@ def test_export_calibrates_on_a_bijie_dataset_and_calibration_runs_on_its_own(tm
     metrics = spec["metrics"]
     assert metrics["validation_images"]["images"] == 3 and metrics["test"]["images"] == 3  # 3 pinned test images
     assert metrics["test"]["data"] == Bijie.test_source and spec["threshold"] == metrics["validation_images"]["threshold"]
-    assert read_spec(out.with_name("b_saliency.onnx")).extra["input_percentiles"] == spec["input_percentiles"]
+    assert read_spec(out.with_name("b_saliency.onnx")).to_dict()["input_percentiles"] == spec["input_percentiles"]
     card = out.with_suffix(".md").read_text()
     assert "held-out test images (3)" in card and "Trained on Bijie (Guizhou, China)" in card
     again = calibrate(OnnxModel(out), spec, bijie)
