@@ -137,7 +137,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         name = FULL_NAMES[config.architecture]
         spec = _spec(config.bands, mean, std, name, name, training={
             **asdict(config), "bands": list(config.bands), "recipe": config.recipe,
-            "train_images": len(train_samples), "val_images": len(val_samples)})
+            "train_images": len(train_samples), "val_images": len(val_samples),
+            **({"init_weights": f"`{init_weights}`"} if init_weights else {})})
         spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
         model = build_model(config.architecture, len(config.bands), config.base_filters, config.presence)
         if init_weights:

@@ -6,7 +6,6 @@ What it says about the training data comes from the spec's ``training.dataset`` 
 
 from __future__ import annotations
 
-import json
 
 from .datasets import facts as dataset_facts
 
@@ -31,7 +30,23 @@ def _recipe_lines(training: dict, metrics: dict, patch: int) -> list[str]:
         f"- Trained {metrics.get('steps_trained')} steps ({_hours(metrics)}, "
         f"{metrics.get('seconds_per_step')} s/step); kept: step {metrics.get('best_step')}, the best validation F1 "
         f"(whole validation images run as Detect runs, every {training.get('epoch_steps')} steps).",
+        *([f"- Started from the weights {training['init_weights']}, not from scratch; the figures above are this "
+            "run's alone."] if training.get("init_weights") else []),
         *([f"- {training['note']}"] if training.get("note") else [])]
+
+
+def _data_line(dataset: dict, data) -> str:
+    """The training data in words: which, where, and how it was split."""
+    parts = [f"{data.title}{f' ({data.place})' if data.place else ''}"]
+    if dataset.get("path"):
+        parts.append(f"from `{dataset['path']}`")
+    if dataset.get("val_share") is not None:
+        parts.append(f"{dataset['val_share']:.0%} of the images validate")
+    if dataset.get("split"):
+        parts.append(f"test images: {dataset['split']}")
+    known = {"name", "path", "val_share", "split"}
+    parts += [f"{k} {v}" for k, v in dataset.items() if k not in known]
+    return ", ".join(parts)
 
 
 def _hours(metrics: dict) -> str:
@@ -73,7 +88,7 @@ def model_card(spec: dict, filename: str) -> str:
         f"{'chosen for the best F1 on the validation images; ' if calibrated else ''}the method uses 0.5). "
         f"Values are {data.values}, as in the training images.", "",
         "## Training", "",
-        f"- Data: {json.dumps(training.get('dataset', {}))}; " + (
+        f"- Data: {_data_line(training.get('dataset', {}), data)}; " + (
             f"{training.get('train_patches', '?')} training and {training.get('val_patches', '?')} validation patches "
             f"of {patch} px at native resolution (split by patch)." if data.by_patch else
             f"{training.get('train_images', '?')} training and {training.get('val_images', '?')} validation images "
