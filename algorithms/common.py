@@ -32,7 +32,7 @@ from ..core.imagery.inputs import InputError, ModelInput
 from ..core.imagery.recipe import InputOptions
 from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
-from ..core.model.catalog import NO_MODEL, bundled_models
+from ..core.model.catalog import NO_MODEL, bundled_models, ensemble_members
 from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError
 from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
@@ -175,10 +175,8 @@ def model_paths(alg, parameters, context, ensemble: bool = False) -> tuple[str, 
         if custom:
             raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' "
                                             "empty, or turn the ensemble off to run your own model."))
-        if len(models) < 2:
-            raise QgsProcessingException(tr("The ensemble needs at least two bundled models; this installation has "
-                                            "{}.").format(len(models)))
-        return tuple(str(path) for path in models.values())
+        with user_errors():
+            return ensemble_members()
     if custom:
         return (custom,)
     key = alg.parameterAsEnumString(parameters, MODEL, context)

@@ -28,7 +28,7 @@ from .engine.streaming import WindowSettings
 from .imagery import scaling
 from .imagery.recipe import InputOptions, model_input
 from .io.readers import GdalReader
-from .model.catalog import NO_MODEL, bundled_models
+from .model.catalog import NO_MODEL, bundled_models, ensemble_members
 from .model.onnx_model import AUTO_DEVICE, DEVICES
 from .model.spec import IMAGE_BANDS
 
@@ -80,9 +80,7 @@ def request_from(args: argparse.Namespace) -> DetectRequest:
     if args.ensemble:
         if args.model:
             raise ValueError("--ensemble averages the bundled models: leave --model out, or the ensemble.")
-        if len(models) < 2:
-            raise ValueError(f"The ensemble needs at least two bundled models; this installation has {len(models)}.")
-        paths = tuple(str(p) for p in models.values())
+        paths = ensemble_members()
     elif args.model:
         paths = (args.model,)
     elif models:

@@ -129,25 +129,6 @@ def recalibrate(model_path: str | Path, dataset: Dataset | str | Path) -> list[P
     return [*graphs, card]
 
 
-class GraphModel:
-    """An ONNX graph in memory behind the engine's model interface (spec, NCHW batch ->
-    probability, as OnnxModel runs an exported NHWC graph): export calibrates the graph it
-    is about to write, so each file is written once."""
-
-    def __init__(self, proto, spec: ModelSpec):
-        import onnxruntime as ort
-
-        from ..core.model.onnx_model import providers_for
-
-        self.spec = spec
-        self.session = ort.InferenceSession(proto.SerializeToString(), providers=providers_for())
-        self.input_name = self.session.get_inputs()[0].name
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        feed = np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
-        return self.session.run(None, {self.input_name: feed})[0][..., 0]
-
-
 def model_windows(spec: ModelSpec, samples: Sequence[Sample], count: int,
                   landslide_windows: int | None = None) -> np.ndarray:
     """Up to ``count`` normalized NHWC windows cut from ``samples`` as the engine feeds the

@@ -36,6 +36,7 @@ from ..core.imagery.patches import (
     make_patchset,
     read_patch_folder,
 )
+from ..core.io.readers import DEFAULT_BANDS as DEFAULT_BAND_NUMBERS
 from .data import BIJIE_RESOLUTION_M, DEFAULT_BANDS, bijie_ids, bijie_split, read_bijie, read_landslide4sense, split_ids
 
 
@@ -206,7 +207,7 @@ class RasterInventory(_Patches):
         if not polygons:
             raise DatasetError(f"--image {image}: give its landslide polygons too (--polygons)")
         self.image, self.polygons, self.dem, self.bands = image, polygons, dem, tuple(bands)
-        self.band_numbers = band_numbers or {"red": 1, "green": 2, "blue": 3}
+        self.band_numbers = band_numbers or dict(DEFAULT_BAND_NUMBERS)
         self.negative_share, self.seed, self.polygons_layer = negative_share, seed, polygons_layer
 
     @cached_property

@@ -39,7 +39,8 @@ def export_run(run_dir, out_path, dataset: Dataset | str | Path | None = None, c
 
     from . import losses  # noqa: F401  (registers the loss and metrics for loading)
     from .architectures import gated_model, has_presence_head, pixel_model
-    from .calibrate import GraphModel, calibrate, check_calibratable, model_windows, noise_windows, training_split
+    from ..core.model.onnx_model import OnnxModel
+    from .calibrate import calibrate, check_calibratable, model_windows, noise_windows, training_split
     from .card import model_card
 
     run, out = Path(run_dir), Path(out_path)
@@ -77,7 +78,9 @@ def export_run(run_dir, out_path, dataset: Dataset | str | Path | None = None, c
     print(f"export check on {len(batch)} patches: prediction max |ONNX - TF| = {prediction_diff:.2e}; "
           f"saliency |ONNX - TF| = {saliency_bulk:.4%} of its peak (99.9th percentile), {saliency_worst:.3%} (max)")
     if dataset is not None:
-        spec = calibrate(GraphModel(prediction, model_spec), spec, dataset, split, val)
+        # calibrated on the graph in memory, as Detect runs it: each file is written once, afterwards
+        set_spec(prediction, spec)
+        spec = calibrate(OnnxModel(prediction.SerializeToString(), name=out.name), spec, dataset, split, val)
     spec = ModelSpec.from_dict(spec, source=str(run / "spec.json")).to_dict()  # validated once, as Detect reads it
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -301,10 +304,16 @@ def check_saliency(model, proto, batch: np.ndarray) -> tuple[float, float]:
     return bulk, worst
 
 
-def write_with_spec(proto, path: Path, spec: dict) -> None:
-    import onnx
+def set_spec(proto, spec: dict) -> None:
+    """Carry ``spec`` in the model's metadata (replacing any other properties)."""
     from onnx import helper
 
     helper.set_model_props(proto, {METADATA_KEY: json.dumps(spec, sort_keys=True)})
+
+
+def write_with_spec(proto, path: Path, spec: dict) -> None:
+    import onnx
+
+    set_spec(proto, spec)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))

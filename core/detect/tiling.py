@@ -32,12 +32,12 @@ import numpy as np
 from osgeo import gdal
 
 from ..engine.progress import SILENT, Progress
-from ..engine.streaming import PROBABILITY_NODATA, RowsFn, predict_raster
+from ..engine.streaming import PROBABILITY_NODATA, RowsFn, channel_files, predict_raster
 from ..engine.windows import Region
 from ..imagery.inputs import ModelInput
 from ..imagery.recipe import model_input
 from ..imagery.scaling import BandScaling
-from ..io.outputs import AtomicOutputs, GeoTiffWriter
+from ..io.outputs import AtomicOutputs
 from ..io.readers import GdalReader, Grid, sub_grid
 from ..model.ensemble import ModelEnsemble
 from ..model.onnx_model import OnnxModel
@@ -102,13 +102,7 @@ def run_tile(job: DetectJob, region: Region, folder: str) -> TileResult:
     stem = Path(folder) / f"tile_{region.row0}_{region.col0}"
     finals = tuple(f"{stem}.{channel}.tif" for channel in range(job.channels))
     with AtomicOutputs() as atomic, ExitStack() as files:
-        writers = [files.enter_context(GeoTiffWriter(atomic.temporary(path), grid, np.float32, PROBABILITY_NODATA))
-                   for path in finals]
-
-        def write(row0, values, valid):
-            for writer, channel in zip(writers, values[None] if job.channels == 1 else values):
-                writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
-
+        write = channel_files(files, [atomic.temporary(path) for path in finals], grid)
         valid_pixels = predict_raster(inputs, predictor(model, job.request.tta, job.channels > 1),
                                       job.request.settings, write, channels=job.channels, region=region)
         files.close()

@@ -152,6 +152,18 @@ def predict_raster(
     return valid_pixels + finish_row(rows_last)
 
 
+def channel_files(files: ExitStack, paths, grid) -> RowsFn:
+    """A receiver of rows that writes each channel of the values to its own float32
+    GeoTIFF in ``paths`` (nodata where invalid), the writers held open by ``files``."""
+    writers = [files.enter_context(GeoTiffWriter(path, grid, np.float32, PROBABILITY_NODATA)) for path in paths]
+
+    def write(row0, values, valid):
+        for writer, channel in zip(writers, values[None] if len(writers) == 1 else values):
+            writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
+
+    return write
+
+
 def resampled_onto(original: RasterReader, inputs: ModelInput, temporary: str, fill: Callable[[RowsFn], int],
                    on_rows: RowsFn, channels: int = 1) -> int:
     """Values made on ``inputs``' grid (the model's resolution) by ``fill(write)``, then
@@ -161,14 +173,7 @@ def resampled_onto(original: RasterReader, inputs: ModelInput, temporary: str, f
     paths = [f"{temporary}.{k}.tif" for k in range(channels)]
     try:
         with ExitStack() as files:
-            writers = [files.enter_context(GeoTiffWriter(p, inputs.grid, np.float32, PROBABILITY_NODATA))
-                       for p in paths]
-
-            def write(row0, values, valid):
-                for writer, channel in zip(writers, values[None] if channels == 1 else values):
-                    writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
-
-            fill(write)
+            fill(channel_files(files, paths, inputs.grid))
         valid_pixels, bands = 0, inputs.image_band_numbers
         for row0, values, valid in resampled_rows(paths, original.grid, PROBABILITY_NODATA):
             valid &= original.read(bands, 0, row0, original.grid.width, valid.shape[0])[1]

@@ -135,7 +135,6 @@ def evaluate_maps(
     in either raster, outside ``area`` polygons or outside ``extent`` (xmin, ymin, xmax,
     ymax, CRS WKT) are not scored. Outputs are published all together or not at all.
     """
-    report = progress
     scratch = tempfile.mkdtemp(prefix="landslide-evaluate-")
     try:
         grid, alignment = scoring_grid(prediction, reference, pixel_size)
@@ -146,9 +145,9 @@ def evaluate_maps(
             if not _overlaps_grid(source, grid, name):
                 raise EvaluationError(NO_OVERLAP, name)
         predicted = _ObjectRaster.build(prediction, grid, Path(scratch) / "prediction", "prediction")
-        report(0.2)
+        progress(0.2)
         referenced = _ObjectRaster.build(reference, grid, Path(scratch) / "reference", "reference")
-        report(0.4)
+        progress(0.4)
         alignment = " ".join([alignment, predicted.how, referenced.how])
         area_path = None
         if area is not None:
@@ -182,10 +181,10 @@ def evaluate_maps(
             if outputs.objects:
                 _write_features(atomic.temporary(outputs.objects), "objects", grid, ogr.wkbMultiPolygon, OBJECT_FIELDS,
                                 objects)
-            report(0.85)
+            progress(0.85)
             if outputs.errors:
                 _write_errors(errors_path, atomic.temporary(outputs.errors), grid, progress)
-            report(0.95)
+            progress(0.95)
             if outputs.points and point_rows is not None:
                 _write_points(atomic.temporary(outputs.points), grid, point_rows)
             if outputs.report:
@@ -197,7 +196,7 @@ def evaluate_maps(
                 Path(atomic.temporary(outputs.report)).write_text(page, encoding="utf-8")
             progress.check()
             atomic.commit()
-        report(1.0)
+        progress(1.0)
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

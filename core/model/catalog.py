@@ -25,5 +25,13 @@ def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in paths}
 
 
+def ensemble_members(models_dir: Path = MODELS_DIR) -> tuple[str, ...]:
+    """The files of every bundled model: the members of Detect's ensemble."""
+    models = bundled_models(models_dir)
+    if len(models) < 2:
+        raise ValueError(f"The ensemble needs at least two bundled models; this installation has {len(models)}.")
+    return tuple(str(path) for path in models.values())
+
+
 #: The adapters say how their users give a model of their own.
 NO_MODEL = "No bundled model is installed yet"

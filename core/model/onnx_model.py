@@ -64,10 +64,12 @@ class OnnxModel:
     the graph's input shape; the output is (N, H, W) landslide probability.
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int = 0, providers: list[str] | None = None,
-                 output: str = "landslide_probability", device: str = AUTO_DEVICE, class_name: str | None = None):
+    def __init__(self, path: str | os.PathLike | bytes, threads: int = 0, providers: list[str] | None = None,
+                 output: str = "landslide_probability", device: str = AUTO_DEVICE, class_name: str | None = None,
+                 name: str = "in-memory model"):
+        """``path``: the model file, or a serialized model (``name`` then names it in messages)."""
         ort = import_onnxruntime()
-        self.path = Path(path)
+        self.path = Path(name) if isinstance(path, bytes) else Path(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per core
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -123,14 +125,16 @@ class OnnxModel:
 
 
 def _open_session(ort, path, options, providers=None):
-    if not Path(path).is_file():
+    """A session of a model file, or of a serialized model (bytes)."""
+    in_memory = isinstance(path, bytes)
+    if not in_memory and not Path(path).is_file():
         raise ModelError(f"Model file not found: {path}")
     try:
         return ort.InferenceSession(
-            str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+            path if in_memory else str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
         )
     except Exception as err:  # ORT raises its own exception types
-        raise ModelError(f"{Path(path).name} is not a valid ONNX model: {err}") from None
+        raise ModelError(f"{'The model' if in_memory else Path(path).name} is not a valid ONNX model: {err}") from None
 
 
 def _bands_contradict(name: str, channels: int, listed: int) -> ModelError:
