@@ -176,7 +176,7 @@ def model_paths(alg, parameters, context, ensemble: bool = False) -> tuple[str, 
             raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' "
                                             "empty, or turn the ensemble off to run your own model."))
         with user_errors():
-            return ensemble_members()
+            return ensemble_members(models)
     if custom:
         return (custom,)
     key = alg.parameterAsEnumString(parameters, MODEL, context)

@@ -80,7 +80,7 @@ def request_from(args: argparse.Namespace) -> DetectRequest:
     if args.ensemble:
         if args.model:
             raise ValueError("--ensemble averages the bundled models: leave --model out, or the ensemble.")
-        paths = ensemble_members()
+        paths = ensemble_members(models)
     elif args.model:
         paths = (args.model,)
     elif models:

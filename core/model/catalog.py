@@ -25,9 +25,9 @@ def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in paths}
 
 
-def ensemble_members(models_dir: Path = MODELS_DIR) -> tuple[str, ...]:
-    """The files of every bundled model: the members of Detect's ensemble."""
-    models = bundled_models(models_dir)
+def ensemble_members(models: dict[str, Path]) -> tuple[str, ...]:
+    """The files of every bundled model (``models``, as :func:`bundled_models` gives them):
+    the members of Detect's ensemble."""
     if len(models) < 2:
         raise ValueError(f"The ensemble needs at least two bundled models; this installation has {len(models)}.")
     return tuple(str(path) for path in models.values())
