@@ -402,6 +402,33 @@ def test_learning_rate_warms_up_then_decays_on_the_global_step():
     assert all(a >= b for a, b in zip(rates, rates[1:]))
 
 
+def test_warm_start_from_another_architecture_copies_the_shared_layers_only(tmp_path):
+    from landslide_mapper.training.campaign import (
+        CampaignConfig,
+        load_shared_layers,
+        save_compact_weights,
+    )
+
+    config = CampaignConfig(architecture="se", base_filters=4)
+    spatial = build_model("spatial", len(config.bands), 4, presence=True)
+    weights = tmp_path / "spatial.weights.npz"
+    save_compact_weights(spatial, weights)
+    se = build_model("se", len(config.bands), 4, presence=True)
+    fresh = {layer.name: layer.get_weights() for layer in se.layers}
+    copied, total = load_shared_layers(se, weights, "spatial", config)
+    se_names = {layer.name for layer in se.layers if layer.get_weights()}
+    shared = se_names & {layer.name for layer in spatial.layers if layer.get_weights()}
+    assert copied == len(shared) and total == len(se_names) and 0 < copied < total
+    for name in se_names:
+        mine = se.get_layer(name).get_weights()
+        # float16 storage: copied layers equal the source to its precision; SE blocks keep their own init
+        expected = spatial.get_layer(name).get_weights() if name in shared else fresh[name]
+        for a, b in zip(mine, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 if name in shared else 0)
+    assert any(name.startswith("enc0_conv") for name in shared) and "presence" in shared
+    assert not any("_att" in name for name in shared)
+
+
 def test_balanced_losses_by_hand():
     from landslide_mapper.training.losses import MAP_LOSSES
 

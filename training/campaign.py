@@ -107,7 +107,7 @@ def validation_scores(model, spec: ModelSpec, samples: list[Sample]) -> tuple[fl
 
 def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_dir: str | Path,
                    config: CampaignConfig, resume: bool = False, init_weights: str | None = None,
-                   log=print) -> dict:
+                   init_architecture: str | None = None, log=print) -> dict:
     """Train (or resume) until ``config.steps`` or ``config.max_minutes``; returns the state."""
     import keras
     import tensorflow as tf
@@ -135,15 +135,22 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
     else:
         mean, std = normalization_from_samples(train_samples, config.bands, config.seed)
         name = FULL_NAMES[config.architecture]
+        model = build_model(config.architecture, len(config.bands), config.base_filters, config.presence)
+        started_from = None
+        if init_weights:
+            started_from = f"`{init_weights}`"
+            if init_architecture and init_architecture != config.architecture:
+                copied, total = load_shared_layers(model, init_weights, init_architecture, config)
+                started_from += (f" (a {FULL_NAMES[init_architecture]}'s: the {copied} of this network's {total} "
+                                 "layers with weights that it shares, the rest freshly initialised)")
+            else:
+                load_compact_weights(model, init_weights)
+            log(f"initialised from {started_from}")
         spec = _spec(config.bands, mean, std, name, name, training={
             **asdict(config), "bands": list(config.bands), "recipe": config.recipe,
             "train_images": len(train_samples), "val_images": len(val_samples),
-            **({"init_weights": f"`{init_weights}`"} if init_weights else {})})
+            **({"init_weights": started_from} if started_from else {})})
         spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
-        model = build_model(config.architecture, len(config.bands), config.base_filters, config.presence)
-        if init_weights:
-            load_compact_weights(model, init_weights)
-            log(f"initialised from {init_weights}")
         state = {"step": 0, "epoch": 0, "best_f1": None, "best_epoch": None, "best_step": None, "stopped": None,
                  "seconds": 0.0}
         if log_file.exists():
@@ -229,6 +236,26 @@ def load_compact_weights(model, path: str | Path) -> None:
     with np.load(path) as saved:
         weights = [saved[k].astype(np.float32) for k in sorted(saved.files)]
     model.set_weights(weights)
+
+
+def load_shared_layers(model, path: str | Path, source_architecture: str, config: CampaignConfig) -> tuple[int, int]:
+    """Warm-start ``model`` from another architecture's compact weights: the four U-Nets
+    name their shared encoder, decoder and heads alike, so every layer whose name and weight
+    shapes match is copied; attention blocks of their own start fresh. Returns (copied,
+    layers with weights)."""
+    from .architectures import build_model
+
+    source = build_model(source_architecture, len(config.bands), config.base_filters, config.presence)
+    load_compact_weights(source, path)
+    by_name = {layer.name: layer for layer in source.layers}
+    with_weights = [layer for layer in model.layers if layer.get_weights()]
+    copied = 0
+    for layer in with_weights:
+        twin = by_name.get(layer.name)
+        if twin is not None and [w.shape for w in twin.get_weights()] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(twin.get_weights())
+            copied += 1
+    return copied, len(with_weights)
 
 
 def plot_campaign(log_file: Path, png: Path) -> None:

@@ -47,7 +47,8 @@ def train_campaign_on(args, dataset, split) -> None:
         peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
         max_minutes=args.max_minutes, dataset=dataset.provenance(args.val_share))
     state = train_campaign(dataset.samples(split.train), dataset.samples(split.validation), args.out, config,
-                           resume=args.resume, init_weights=args.init_weights)
+                           resume=args.resume, init_weights=args.init_weights,
+                           init_architecture=args.init_architecture)
     print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
 
 
@@ -120,6 +121,9 @@ def main(argv=None) -> None:
     t.add_argument("--no-presence", action="store_true", help="default recipe: no presence head")
     t.add_argument("--no-jit", action="store_true", help="default recipe: no XLA compilation of the step")
     t.add_argument("--init-weights", help="default recipe: start from compact weights (a run's best.weights.npz)")
+    t.add_argument("--init-architecture", choices=("unet", "channel", "se", "spatial"),
+                   help="the architecture the --init-weights belong to, when not --arch: the layers the two "
+                        "share are copied, the rest start fresh")
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, help="learning rate (paper: 5e-5; default recipe: peak 2e-3)")
     t.add_argument("--patience", type=int, default=30)
