@@ -70,7 +70,8 @@ averages the flipped-back predictions: fewer false alarms, four times slower.</l
 <li><b>Ensemble</b>: averages all bundled models (each with its own normalization) at the
 mean of their thresholds; the optional <b>uncertainty</b> raster holds the models'
 per-pixel standard deviation: high where they disagree, which is where to look first.
-As many times slower as there are models.</li>
+No object filter applies (each model's was fitted on its own probabilities). As many
+times slower as there are models.</li>
 <li><b>Precision</b>: int8 runs the model's quantized variant (calibrated on real
 patches), faster on CPUs at nearly the same quality; see the README for the measured
 figures.</li>
@@ -204,7 +205,9 @@ class DetectLandslides(common.LandslideAlgorithm):
             feedback.pushInfo(tr("{} polygon(s) set aside as likely false alarms by the model's object filter, in "
                                  "{}.").format(result.dropped_count, outputs.dropped))
         elif request.object_filter:
-            feedback.pushInfo(tr("This model carries no object filter: every polygon is kept."))
+            feedback.pushInfo(tr("An ensemble carries no object filter (each model's was fitted on its own "
+                                 "probabilities): every polygon is kept.") if use_ensemble else
+                              tr("This model carries no object filter: every polygon is kept."))
         common.style_output(context, outputs.probability, "probability.qml", tr("Landslide probability"))
         common.style_output(context, outputs.mask, "mask.qml", tr("Landslide mask"))
         common.style_output(context, outputs.polygons, "polygons.qml", tr("Landslide polygons"))

@@ -158,3 +158,18 @@ def test_detect_algorithm_ensemble_and_tta_options(provider, scene, models, tmp_
     assert 0 <= flipped.min() and flipped.max() <= 1 and np.abs(flipped - pa).max() > 1e-3
     with pytest.raises(Exception, match="averages the bundled models"):
         run("both", ENSEMBLE=True, MODEL_FILE=str(first.path))
+
+
+def test_ensemble_carries_no_member_filter_and_averages_thresholds(tmp_path):
+    """A member's object filter was fitted on that member's probabilities, not on the mean."""
+    from landslide_mapper.core.model.object_filter import FEATURES
+
+    n = len(FEATURES)
+    fitted = {"features": list(FEATURES), "mean": [0.0] * n, "std": [1.0] * n, "weights": [1.0] * n,
+              "bias": 0.0, "cut": 0.3}
+    first = OnnxModel(build_model(tmp_path / "a.onnx", default_spec(threshold=0.6, object_filter=fitted), seed=1))
+    second = OnnxModel(build_model(tmp_path / "b.onnx", default_spec(threshold=0.7), seed=2))
+    assert first.spec.object_filter is not None
+    ensemble = ModelEnsemble([first, second])
+    assert ensemble.spec.object_filter is None
+    assert ensemble.spec.threshold == pytest.approx(0.65)

@@ -41,9 +41,11 @@ def flip_averaged(predict: Predict) -> Predict:
 class ModelEnsemble:
     """The members' mean probability and the members' standard deviation per pixel.
 
-    Its threshold is the mean of the members' thresholds. Members may normalize differently: the batch arrives normalized as the first
-    member's spec says, and is re-normalized for each other member (exact, as both are
-    affine maps of the same raw bands). They must read the same bands in the same order.
+    Its threshold is the mean of the members' thresholds. It carries no object filter: each
+    member's was fitted on that member's own probabilities, not on the mean. Members may
+    normalize differently: the batch arrives normalized as the first member's spec says, and
+    is re-normalized for each other member (exact, as both are affine maps of the same raw
+    bands). They must read the same bands in the same order.
     """
 
     def __init__(self, members: Sequence):
@@ -57,7 +59,8 @@ class ModelEnsemble:
                     f"{', '.join(member.spec.bands)}): choose models trained on the same bands.")
         self.members = list(members)
         self.spec = replace(first, name="mean of " + ", ".join(m.spec.name for m in self.members),
-                            threshold=round(float(np.mean([m.spec.threshold for m in self.members])), 4))
+                            threshold=round(float(np.mean([m.spec.threshold for m in self.members])), 4),
+                            object_filter=None)
         self.providers = members[0].providers
         self.fixed_window = None
         mean0, std0 = (np.asarray(v, np.float32)[:, None, None] for v in (first.mean, first.std))
