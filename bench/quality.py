@@ -36,7 +36,7 @@ runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one imp
 from landslide_mapper.core.detect.request import DEFAULT_MIN_AREA_M2  # noqa: E402
 from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
 from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
-from landslide_mapper.training.data import BIJIE_RESOLUTION_M, bijie_split, read_bijie  # noqa: E402
+from landslide_mapper.training.datasets import Bijie  # noqa: E402
 from landslide_mapper.training.evaluate import detect_objects, detect_scores, predict_sample, score_probabilities  # noqa: E402
 
 # The method's paper (own split, R, G, B, brightness and slope, up to 150 epochs):
@@ -57,7 +57,7 @@ def row(name: str, scores: dict, raw_f1: float, seconds: float) -> str:
 
 
 def scored(probabilities, masks, threshold, object_filter, args) -> dict:
-    objects = detect_objects(probabilities, masks, threshold, BIJIE_RESOLUTION_M, args.min_area)
+    objects = detect_objects(probabilities, masks, threshold, Bijie.resolution_m, args.min_area)
     return detect_scores(objects, threshold, args.min_area, object_filter)
 
 
@@ -76,16 +76,16 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     paths = [Path(p) for p in args.models] if args.models else list(bundled_models().values())
-    _, _, test_ids = bijie_split(args.data)
-    test_ids = test_ids[: args.limit] if args.limit else test_ids
-    samples = list(read_bijie(args.data, test_ids))
+    bijie = Bijie(args.data)
+    test_ids = bijie.split(0.15).test  # pinned: the same whatever the validation share
+    samples = bijie.samples(test_ids[: args.limit] if args.limit else test_ids)
     masks = [s.mask for s in samples]
     print(f"# quality benchmark: {len(samples)} held-out Bijie images "
           f"({sum(bool(m.any()) for m in masks)} with landslides), overlap {args.overlap}, "
           f"window {args.window or 'of the spec'}")
     print(f"# {' '.join(sys.argv)}  |  {platform.node()}, {platform.processor() or platform.machine()}")
     print()
-    print(f"# scored as Detect gives it: polygons of at least {args.min_area:g} m² at 0.8 m per pixel"
+    print(f"# scored as Detect gives it: polygons of at least {args.min_area:g} m² at {Bijie.resolution_m:g} m per pixel"
           f"{'' if args.no_object_filter else ', the object filter on where the model has one'}")
     print()
     print("| model | threshold | object filter | F1 (landslide images) | IoU (landslide images) | F1 (all images) | "
