@@ -407,6 +407,7 @@ def test_warm_start_from_another_architecture_copies_the_shared_layers_only(tmp_
         CampaignConfig,
         load_shared_layers,
         save_compact_weights,
+        shared_layers_note,
     )
 
     config = CampaignConfig(architecture="se", base_filters=4)
@@ -427,6 +428,13 @@ def test_warm_start_from_another_architecture_copies_the_shared_layers_only(tmp_
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 if name in shared else 0)
     assert any(name.startswith("enc0_conv") for name in shared) and "presence" in shared
     assert not any("_att" in name for name in shared)
+    assert "the rest freshly initialised" in shared_layers_note("spatial", copied, total)
+    # the plain U-Net's layers are all in the spatial one: everything is copied, and the card says so
+    unet = build_model("unet", len(config.bands), 4, presence=True)
+    copied, total = load_shared_layers(unet, weights, "spatial", CampaignConfig(architecture="unet", base_filters=4))
+    assert copied == total
+    assert shared_layers_note("spatial", copied, total) == (
+        f" (a spatial_attention_unet's: all {total} of this network's layers with weights)")
 
 
 def test_balanced_losses_by_hand():

@@ -141,8 +141,7 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
             started_from = f"`{init_weights}`"
             if init_architecture and init_architecture != config.architecture:
                 copied, total = load_shared_layers(model, init_weights, init_architecture, config)
-                started_from += (f" (a {FULL_NAMES[init_architecture]}'s: the {copied} of this network's {total} "
-                                 "layers with weights that it shares, the rest freshly initialised)")
+                started_from += shared_layers_note(init_architecture, copied, total)
             else:
                 load_compact_weights(model, init_weights)
             log(f"initialised from {started_from}")
@@ -256,6 +255,16 @@ def load_shared_layers(model, path: str | Path, source_architecture: str, config
             layer.set_weights(twin.get_weights())
             copied += 1
     return copied, len(with_weights)
+
+
+def shared_layers_note(source_architecture: str, copied: int, total: int) -> str:
+    """What a warm start from another architecture copied, in the card's words."""
+    from .architectures import FULL_NAMES
+
+    if copied == total:  # the plain U-Net: every layer it has, the source has too
+        return f" (a {FULL_NAMES[source_architecture]}'s: all {total} of this network's layers with weights)"
+    return (f" (a {FULL_NAMES[source_architecture]}'s: the {copied} of this network's {total} layers with weights "
+            "that it shares, the rest freshly initialised)")
 
 
 def plot_campaign(log_file: Path, png: Path) -> None:
