@@ -17,6 +17,7 @@ carries none). Prints a Markdown table; not a test.
     .venv/bin/python bench/quality.py                         # bundled models (~1 min each on 2 cores)
     .venv/bin/python bench/quality.py --tta --ensemble        # + flip TTA per model, + mean ensemble
     .venv/bin/python bench/quality.py --models runs/x.onnx --limit 20
+    .venv/bin/python bench/quality.py --ensemble --validation    # choosing between models: validation images
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def main(argv=None) -> None:
     parser.add_argument("--ensemble", action="store_true", help="also score the mean of the models")
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--window", type=int, help="window size (default: each model's patch size)")
+    parser.add_argument("--validation", action="store_true",
+                        help="score the validation images instead (those thresholds and filters were fitted on: "
+                             "for choosing between models, never for reporting quality)")
     parser.add_argument("--limit", type=int, help="score only the first N test images (quick look)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     parser.add_argument("--min-area", type=float, default=DEFAULT_MIN_AREA_M2, help="Detect's MIN_AREA (m²)")
@@ -77,10 +81,12 @@ def main(argv=None) -> None:
 
     paths = [Path(p) for p in args.models] if args.models else list(bundled_models().values())
     bijie = Bijie(args.data)
-    test_ids = bijie.split(0.15).test  # pinned: the same whatever the validation share
-    samples = bijie.samples(test_ids[: args.limit] if args.limit else test_ids)
+    split = bijie.split(0.15)  # the test ids are pinned: the same whatever the validation share
+    ids = split.validation if args.validation else split.test
+    samples = bijie.samples(ids[: args.limit] if args.limit else ids)
     masks = [s.mask for s in samples]
-    print(f"# quality benchmark: {len(samples)} held-out Bijie images "
+    which = "validation (thresholds and filters fitted on them)" if args.validation else "held-out"
+    print(f"# quality benchmark: {len(samples)} {which} Bijie images "
           f"({sum(bool(m.any()) for m in masks)} with landslides), overlap {args.overlap}, "
           f"window {args.window or 'of the spec'}")
     print(f"# {' '.join(sys.argv)}  |  {platform.node()}, {platform.processor() or platform.machine()}")
