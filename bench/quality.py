@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     parser.add_argument("--validation", action="store_true",
                         help="score the validation images instead (those thresholds and filters were fitted on: "
                              "for choosing between models, never for reporting quality)")
-    parser.add_argument("--limit", type=int, help="score only the first N test images (quick look)")
+    parser.add_argument("--limit", type=int, help="score only the first N images (quick look)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     parser.add_argument("--min-area", type=float, default=DEFAULT_MIN_AREA_M2, help="Detect's MIN_AREA (m²)")
     parser.add_argument("--no-object-filter", action="store_true", help="score every polygon (Detect's OBJECT_FILTER off)")
