@@ -261,10 +261,10 @@ def shared_layers_note(source_architecture: str, copied: int, total: int) -> str
     """What a warm start from another architecture copied, in the card's words."""
     from .architectures import FULL_NAMES
 
-    if copied == total:  # the plain U-Net: every layer it has, the source has too
-        return f" (a {FULL_NAMES[source_architecture]}'s: all {total} of this network's layers with weights)"
-    return (f" (a {FULL_NAMES[source_architecture]}'s: the {copied} of this network's {total} layers with weights "
-            "that it shares, the rest freshly initialised)")
+    copied_part = (f"all {total} of this network's layers with weights" if copied == total  # e.g. the plain U-Net
+                   else f"the {copied} of this network's {total} layers with weights that it shares, "
+                        "the rest freshly initialised")
+    return f" (a {FULL_NAMES[source_architecture]}'s: {copied_part})"
 
 
 def plot_campaign(log_file: Path, png: Path) -> None:
