@@ -390,6 +390,54 @@ def test_crop_sampler_centres_on_landslides_and_mines_hard_negatives():
     np.testing.assert_array_equal(expected[2], again[2])
 
 
+def test_mosaic_context_surrounds_an_image_with_other_training_images():
+    """A 256-px crop of a small image holds the image once, other images (with their own
+    labels) around it, and no mirror of it; landslides are found away from the centre."""
+    from landslide_mapper.training.sampler import CropMix, CropSampler
+
+    samples = _blob_samples(8, 6)
+    for k, sample in enumerate(samples):  # each image a constant of its own, so every crop pixel says its source
+        sample.sources["green"] = np.full(sample.mask.shape, float(k), np.float32)
+    sampler = CropSampler(samples, CropMix(positive_share=1.0, context="mosaic"), seed=0, size=256,
+                          augment_crops=False)
+    sources, masks, images = sampler.draw(60)
+    centres = []
+    for green, mask, index in zip([s["green"] for s in sources], masks, images):
+        h, w = samples[index].mask.shape
+        ys, xs = np.nonzero(green == index)
+        box = (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+        assert box[0] <= h and box[1] <= w and len(ys) == box[0] * box[1]  # the image once, never mirrored
+        assert len(np.unique(green)) > 1  # and other images around it
+        ys, xs = np.nonzero(mask * (green == index))
+        centres.append((ys.mean(), xs.mean()))
+        outside = green != index  # what lies outside the image is labelled as its own image is
+        for other in np.unique(green[outside]).astype(int):
+            here = outside & (green == other)
+            assert masks.dtype == np.uint8 and set(np.unique(mask[here])) <= {0, 1}
+    offsets = np.abs(np.array(centres) - 128).max(axis=1)
+    assert offsets.max() > 60  # the scar is not held at the centre
+    # the mirror context, for comparison, stays inside the image and mirrors it
+    mirror = CropSampler(samples, CropMix(positive_share=1.0), seed=0, size=256, augment_crops=False)
+    sources, _, images = mirror.draw(5)
+    assert all(np.unique(s["green"]).tolist() == [i] for s, i in zip(sources, images))
+
+
+def test_validation_mosaic_packs_every_image_once_and_cuts_it_back():
+    from landslide_mapper.training.evaluate import ValidationMosaic
+
+    samples = _blob_samples(7, 7) + _blob_samples(3, 8, landslides=False)
+    mosaic = ValidationMosaic.of(samples, width=600)
+    assert mosaic.scene.mask.shape[1] <= 600 + 260 and mosaic.scene.mask.shape[0] > 260  # several shelves
+    for sample, red, mask in zip(samples, mosaic.cut(mosaic.scene.sources["red"]), mosaic.masks()):
+        np.testing.assert_array_equal(red, sample.sources["red"])
+        np.testing.assert_array_equal(mask, sample.mask)
+    assert mosaic.scene.mask.sum() == sum(int(s.mask.sum()) for s in samples)  # no label in the leftovers
+    taken = np.zeros(mosaic.scene.mask.shape, int)
+    for top, left, h, w in mosaic.placements:
+        taken[top:top + h, left:left + w] += 1
+    assert taken.max() == 1  # no two images overlap
+
+
 def test_learning_rate_warms_up_then_decays_on_the_global_step():
     from landslide_mapper.training.campaign import CampaignConfig, learning_rate
 

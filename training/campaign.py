@@ -12,8 +12,11 @@ spends the same steps better:
   validation threshold lands near the middle, not at 0.99;
 - optionally a presence head ("does this window hold a landslide?") trained jointly;
 - an "epoch" of a fixed number of steps, after which the model is run *as Detect runs it*
-  (whole validation images, blended windows) and scored over a threshold grid: progress
-  every few minutes, and the checkpoint kept is the one with the best validation F1.
+  (blended windows) over the validation images, each alone and all of them packed into
+  one scene (:class:`training.evaluate.ValidationMosaic`), and scored over a threshold
+  grid: progress every few minutes, and the checkpoint kept is the one with the best F1
+  in the scene (per-image scores reward the framing of an isolated image, which a
+  mapper's scene does not have).
 
 Run folder: ``last.keras`` (model + optimizer, every epoch), ``best.keras``, ``state.json``
 (step, scores, sampler state: random stream and hard-negative scores), ``spec.json``,
@@ -48,6 +51,7 @@ class CampaignConfig:
     loss: str = "bce_dice"
     presence_weight: float = 0.5
     batch_size: int = 16
+    patch_size: int = 128  # training crops, and the window Detect runs the model in
     steps: int = 4000  # the schedule's length; a run may stop earlier (max_minutes) and resume
     epoch_steps: int = 200
     warmup_steps: int = 200
@@ -98,11 +102,21 @@ class KerasPredictor:
         return np.asarray(self._forward(np.ascontiguousarray(batch.transpose(0, 2, 3, 1))))[..., 0]
 
 
-def validation_scores(model, spec: ModelSpec, samples: list[Sample]) -> tuple[float, dict]:
-    """(best threshold, its scores) of the model run as Detect runs it on whole images."""
-    from .evaluate import best_threshold
+def validation_scores(model, spec: ModelSpec, samples: list[Sample], mosaic=None) -> dict[str, tuple[float, dict]]:
+    """(best threshold, its scores) of the model run as Detect runs it, per view: "image"
+    (each image alone) and, given the validation ``mosaic``, "mosaic" (one scene)."""
+    from .evaluate import best_threshold, best_threshold_in_mosaic
 
-    return best_threshold(KerasPredictor(model, spec), samples)
+    predictor = KerasPredictor(model, spec)
+    views = {"image": best_threshold(predictor, samples)}
+    if mosaic is not None:
+        views["mosaic"] = best_threshold_in_mosaic(predictor, mosaic)
+    return views
+
+
+def _score_columns(prefix: str, threshold: float, scores: dict) -> dict:
+    return {f"{prefix}threshold": threshold, **{f"{prefix}{k}": v for k, v in scores.items() if isinstance(v, (int, float))},
+            f"{prefix}flagged_share": scores["landslide_free_images_with_detections"] / max(1, scores["landslide_free_images"])}
 
 
 def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_dir: str | Path,
@@ -113,13 +127,15 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
     import tensorflow as tf
 
     from .architectures import FULL_NAMES, build_model, gated_model
+    from .evaluate import ValidationMosaic
     from .losses import MAP_LOSSES, binary_crossentropy
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     spec_file, state_file, log_file = run / "spec.json", run / "state.json", run / "log.csv"
     keras.utils.set_random_seed(config.seed)
-    sampler = CropSampler(train_samples, config.mix, config.seed)
+    sampler = CropSampler(train_samples, config.mix, config.seed, size=config.patch_size)
+    mosaic = ValidationMosaic.of(val_samples)
     if resume and (run / "last.keras").exists():
         spec = ModelSpec.from_json(spec_file.read_text())
         model = keras.models.load_model(run / "last.keras", compile=False)
@@ -145,7 +161,7 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
             else:
                 load_compact_weights(model, init_weights)
             log(f"initialised from {started_from}")
-        spec = _spec(config.bands, mean, std, name, name, training={
+        spec = _spec(config.bands, mean, std, name, name, patch_size=config.patch_size, training={
             **asdict(config), "bands": list(config.bands), "recipe": config.recipe,
             "train_images": len(train_samples), "val_images": len(val_samples),
             **({"init_weights": started_from} if started_from else {})})
@@ -196,15 +212,16 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         # an epoch: validate as Detect runs, keep the best, checkpoint everything
         train_seconds = time.monotonic() - epoch_started
         state["epoch"] += 1
-        threshold, scores = validation_scores(gated_model(model), spec, val_samples)
+        views = validation_scores(gated_model(model), spec, val_samples, mosaic)
+        threshold, scores = views["image"]
+        scene_threshold, scene_scores = views["mosaic"]
         row = {"step": state["step"], "loss": float(np.mean(losses)), "learning_rate": learning_rate(
             config, state["step"] - 1), "seconds_per_step": train_seconds / len(losses),
-            "val_threshold": threshold, **{f"val_{k}": v for k, v in scores.items() if isinstance(v, (int, float))},
-            "val_flagged_share": scores["landslide_free_images_with_detections"] / max(1, scores["landslide_free_images"])}
+            **_score_columns("val_", threshold, scores), **_score_columns("val_mosaic_", scene_threshold, scene_scores)}
         _append_log(log_file, state["epoch"], row)
-        if state["best_f1"] is None or scores["f1"] > state["best_f1"]:
-            state.update(best_f1=scores["f1"], best_epoch=state["epoch"], best_step=state["step"],
-                         best_scores={f"val_{k}": v for k, v in scores.items() if isinstance(v, (int, float))})
+        if state["best_f1"] is None or scene_scores["f1"] > state["best_f1"]:
+            state.update(best_f1=scene_scores["f1"], best_on="validation mosaic", best_epoch=state["epoch"],
+                         best_step=state["step"], best_scores={k: v for k, v in row.items() if k.startswith("val_")})
             model.save(run / "best.keras")
             save_compact_weights(model, run / "best.weights.npz")
         model.save(run / "last.keras")
@@ -212,9 +229,11 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         state["seconds"] += time.monotonic() - epoch_started
         state["sampler"] = sampler.state()
         log(f"epoch {state['epoch']} step {state['step']}: loss {row['loss']:.4f}, "
-            f"{row['seconds_per_step']:.2f} s/step; validation F1 {scores['f1']:.3f} (P {scores['precision']:.3f}"
+            f"{row['seconds_per_step']:.2f} s/step; validation F1 per image {scores['f1']:.3f} (P {scores['precision']:.3f}"
             f" R {scores['recall']:.3f}) at {threshold}, landslide-free images flagged "
-            f"{scores['landslide_free_images_with_detections']}/{scores['landslide_free_images']}")
+            f"{scores['landslide_free_images_with_detections']}/{scores['landslide_free_images']}; in one scene "
+            f"{scene_scores['f1']:.3f} (P {scene_scores['precision']:.3f} R {scene_scores['recall']:.3f}) at "
+            f"{scene_threshold}, flagged {scene_scores['landslide_free_images_with_detections']}")
         if config.max_minutes and (time.monotonic() - started) / 60 > config.max_minutes:
             state["stopped"] = f"time limit at step {state['step']} (resume with --resume)"
         state_file.write_text(json.dumps(state, indent=1))
@@ -269,6 +288,7 @@ def shared_layers_note(source_architecture: str, copied: int, total: int) -> str
 
 def plot_campaign(log_file: Path, png: Path) -> None:
     plot_log(log_file, png, "step", [("loss", "training loss")], "training loss (per epoch of steps)",
-             [("val_f1", "validation F1"), ("val_precision", "precision"), ("val_recall", "recall"),
+             [("val_mosaic_f1", "validation F1, one scene"), ("val_f1", "validation F1, per image"),
+              ("val_precision", "precision"), ("val_recall", "recall"),
               ("val_threshold", "chosen threshold"), ("val_flagged_share", "landslide-free images flagged")],
              "validation images, run as Detect runs")

@@ -40,10 +40,12 @@ def cmd_train(args) -> None:
 def train_campaign_on(args, dataset, split) -> None:
     """The default recipe: whole images, crops drawn each step (training/campaign.py)."""
     from .campaign import CampaignConfig, train_campaign
+    from .sampler import CropMix
 
     config = CampaignConfig(
         architecture=args.arch, bands=args.bands, base_filters=args.base_filters or 16, presence=not args.no_presence,
-        loss=args.loss, batch_size=args.batch_size, steps=args.steps, epoch_steps=args.epoch_steps,
+        loss=args.loss, batch_size=args.batch_size, patch_size=args.patch_size, mix=CropMix(context=args.context),
+        steps=args.steps, epoch_steps=args.epoch_steps,
         peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
         max_minutes=args.max_minutes, dataset=dataset.provenance(args.val_share))
     state = train_campaign(dataset.samples(split.train), dataset.samples(split.validation), args.out, config,
@@ -125,6 +127,12 @@ def main(argv=None) -> None:
                    help="the architecture the --init-weights belong to, when not --arch: the layers the two "
                         "share are copied, the rest start fresh")
     t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--patch-size", type=int, default=128,
+                   help="default recipe: training crops and the model's window in Detect (256: batch 4 costs "
+                        "what 16 of 128 cost)")
+    t.add_argument("--context", choices=("mirror", "mosaic"), default="mirror",
+                   help="default recipe: past an image's edge a crop sees the image mirrored, or other training "
+                        "images around it, as in a scene")
     t.add_argument("--lr", type=float, help="learning rate (paper: 5e-5; default recipe: peak 2e-3)")
     t.add_argument("--patience", type=int, default=30)
     t.add_argument("--base-filters", type=int, help="paper: 32; default recipe: 16")

@@ -10,9 +10,12 @@ touches them, false-alarm objects, and landslide-free images with detections.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..core.engine.streaming import WindowSettings, predict_raster
+from ..core.engine.windows import reflect_indices
 from ..core.evaluation.metrics import IMAGES_KEYS, ObjectTally, Scorecard, label_objects
 from ..core.imagery.inputs import ModelInput
 from ..core.io.readers import ArrayReader
@@ -100,3 +103,52 @@ def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=N
     return {**filtered_scores(objects, [kept_by(object_filter, o) for o in objects]), "threshold": threshold,
             "min_area_m2": min_area_m2, "object_filter": object_filter is not None, "images": len(objects)}
 
+
+@dataclass
+class ValidationMosaic:
+    """Images packed edge to edge into one raster, run as one scene (a mapper's view: the
+    windows see neighbouring images, not an image mirrored), then scored image by image.
+    Shelf-packed by height so little is left over; what is (below a shorter image) holds
+    that image mirrored and is never scored."""
+
+    scene: Sample
+    placements: list[tuple[int, int, int, int]]  # (row, column, height, width) of each image
+
+    @classmethod
+    def of(cls, samples, width: int = 2048) -> "ValidationMosaic":
+        samples = list(samples)
+        order = sorted(range(len(samples)), key=lambda i: -samples[i].mask.shape[0])
+        placements: list = [None] * len(samples)
+        top, left, shelf_height = 0, 0, 0
+        for i in order:
+            h, w = samples[i].mask.shape
+            if left and left + w > width:
+                top, left, shelf_height = top + shelf_height, 0, 0
+            shelf_height = max(shelf_height, h)
+            placements[i] = (top, left, h, w)
+            left += w
+        height, full_width = top + shelf_height, max(r[1] + r[3] for r in placements)
+        names = list(samples[0].sources)
+        sources = {n: np.zeros((height, full_width), np.float32) for n in names}
+        mask = np.zeros((height, full_width), np.uint8)
+        shelf_bottoms = {}
+        for (top, left, h, w) in placements:
+            shelf_bottoms[top] = max(shelf_bottoms.get(top, 0), top + h)
+        for sample, (top, left, h, w) in zip(samples, placements):
+            rows = reflect_indices(0, shelf_bottoms[top] - top, h)
+            for n in names:
+                sources[n][top:shelf_bottoms[top], left:left + w] = sample.sources[n][rows]
+            mask[top:top + h, left:left + w] = sample.mask
+        return cls(Sample("validation-mosaic", sources, mask), placements)
+
+    def cut(self, probability: np.ndarray) -> list[np.ndarray]:
+        return [probability[t:t + h, c:c + w] for (t, c, h, w) in self.placements]
+
+    def masks(self) -> list[np.ndarray]:
+        return self.cut(self.scene.mask)
+
+
+def best_threshold_in_mosaic(model: OnnxModel, mosaic: ValidationMosaic,
+                             candidates=THRESHOLDS) -> tuple[float, dict]:
+    """:func:`best_threshold` with the images run as one scene (validation images, never test)."""
+    return best_threshold_of(mosaic.cut(predict_sample(model, mosaic.scene)), mosaic.masks(), candidates)

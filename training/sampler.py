@@ -12,6 +12,13 @@ crop is drawn when it is needed:
   training step's own predictions, so it costs nothing), and images with many false
   alarms are drawn more often.
 
+With ``context="mosaic"`` a crop may reach past its image's edges, and what lies there
+is other training images (drawn at random for each crop, their landslides labelled), not
+the image mirrored: a scene has unrelated terrain around every landslide, and a network
+that learned the framing of an isolated, mirror-padded image loses F1 in a scene (Bijie's
+images are 60-300 px; a 256-px crop of one is mostly mirror). Landslide pixels then land
+anywhere in the crop, not near its centre.
+
 The random state and the scores are saved with each checkpoint, so a resumed run draws
 what the uninterrupted run would have drawn.
 """
@@ -33,6 +40,8 @@ class CropMix:
     hard_negative_share: float = 0.5  # of the other crops: images drawn by false-alarm score
     jitter: int = 40  # pixels the centre may move off the landslide pixel
     score_memory: float = 0.7  # weight of an image's previous score in the running average
+    context: str = "mirror"  # past an image's edge: "mirror" it, or "mosaic": other training images
+    margin: int = 16  # mosaic context: a landslide pixel lies at least this far inside its crop
 
 
 class CropSampler:
@@ -48,13 +57,14 @@ class CropSampler:
         """(sources list, masks (N, size, size) uint8, image indices) of ``count`` crops."""
         sources, masks, images = [], [], []
         for _ in range(count):
+            in_mosaic = self.mix.context == "mosaic"
             if self.with_landslides.size and self.rng.random() < self.mix.positive_share:
                 index = int(self.rng.choice(self.with_landslides))
-                y0, x0 = self._around_landslide(index)
+                y0, x0 = self._off_centre(index) if in_mosaic else self._around_landslide(index)
             else:
                 index = self._background_image()
-                y0, x0 = self._anywhere(index)
-            crop, mask = self.crop(self.samples[index], y0, x0)
+                y0, x0 = self._overlapping(index) if in_mosaic else self._anywhere(index)
+            crop, mask = self.crop_in_mosaic(index, y0, x0) if in_mosaic else self.crop(self.samples[index], y0, x0)
             if self.augment_crops:
                 crop, mask = augment(crop, mask, self.rng)
             sources.append(crop)
@@ -66,6 +76,34 @@ class CropSampler:
         h, w = sample.mask.shape
         take = np.ix_(reflect_indices(y0, y0 + self.size, h), reflect_indices(x0, x0 + self.size, w))
         return {k: v[take].astype(np.float32) for k, v in sample.sources.items()}, sample.mask[take]
+
+    def crop_in_mosaic(self, index: int, y0: int, x0: int):
+        """The crop at (y0, x0) of image ``index``, which may reach past the image: the
+        image sits in a 3 x 3 block whose eight outer cells each hold a random other
+        training image (mirrored only where that one is smaller than its cell)."""
+        sample = self.samples[index]
+        h, w = sample.mask.shape
+        size = self.size
+        sources = {k: np.empty((size, size), np.float32) for k in sample.sources}
+        mask = np.zeros((size, size), np.uint8)
+        for row, (top, bottom) in enumerate(_cell_spans(y0, size, h)):
+            for col, (left, right) in enumerate(_cell_spans(x0, size, w)):
+                if bottom <= top or right <= left:
+                    continue
+                out = np.s_[top - y0:bottom - y0, left - x0:right - x0]
+                if row == col == 1:
+                    take = np.s_[top:bottom, left:right]
+                    source = sample
+                else:
+                    source = self.samples[self._other_image(index)]
+                    hn, wn = source.mask.shape
+                    oy = int(self.rng.integers(0, max(hn - (bottom - top), 0) + 1))
+                    ox = int(self.rng.integers(0, max(wn - (right - left), 0) + 1))
+                    take = np.ix_(reflect_indices(oy, oy + bottom - top, hn), reflect_indices(ox, ox + right - left, wn))
+                for name, band in sources.items():
+                    band[out] = source.sources[name][take]
+                mask[out] = source.mask[take]
+        return sources, mask
 
     def record(self, images: np.ndarray, false_alarm_shares: np.ndarray) -> None:
         """Fold the step's per-crop share of wrongly marked pixels into each image's score."""
@@ -86,6 +124,24 @@ class CropSampler:
         h, w = self.samples[index].mask.shape
         return int(self.rng.integers(0, max(h - self.size, 0) + 1)), int(self.rng.integers(0, max(w - self.size, 0) + 1))
 
+    def _off_centre(self, index: int) -> tuple[int, int]:
+        """Mosaic context: a random landslide pixel anywhere in the crop (but the margin)."""
+        cy, cx = divmod(int(self.rng.choice(self.landslide_pixels[index])), self.samples[index].mask.shape[1])
+        low, high = self.mix.margin, self.size - self.mix.margin
+        return cy - int(self.rng.integers(low, high)), cx - int(self.rng.integers(low, high))
+
+    def _overlapping(self, index: int) -> tuple[int, int]:
+        """Mosaic context: a crop whose centre lies in the image."""
+        h, w = self.samples[index].mask.shape
+        half = self.size // 2
+        return int(self.rng.integers(0, h)) - half, int(self.rng.integers(0, w)) - half
+
+    def _other_image(self, index: int) -> int:
+        if len(self.samples) == 1:
+            return index
+        other = int(self.rng.integers(len(self.samples) - 1))
+        return other + (other >= index)
+
     def _background_image(self) -> int:
         if self.rng.random() < self.mix.hard_negative_share:
             weights = self.false_alarm_scores + 1e-3
@@ -99,3 +155,9 @@ class CropSampler:
     def load_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.false_alarm_scores = np.array(state["false_alarm_scores"], dtype=float)
+
+
+def _cell_spans(start: int, size: int, length: int) -> tuple[tuple[int, int], ...]:
+    """The parts of ``[start, start + size)`` before, inside and after ``[0, length)``."""
+    stop = start + size
+    return ((start, min(stop, 0)), (max(start, 0), min(stop, length)), (max(start, length), stop))
