@@ -36,7 +36,7 @@ from ..core.model.catalog import NO_MODEL, bundled_models, ensemble_members
 from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError
 from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
-from .qgis_reader import QgsProviderReader, reader_for, resampled_grid
+from .qgis_reader import QgsProviderReader, open_raster_inputs, reader_for, resampled_grid
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 STYLES_DIR = PLUGIN_DIR / "styles"
@@ -91,6 +91,16 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):
         return type(self)()
+
+    # the raster files named are opened here, before Processing opens them, so that no
+    # statistics file is left beside them (see qgis_reader.open_raster_inputs)
+    def checkParameterValues(self, parameters, context):
+        open_raster_inputs(self, parameters, context)
+        return super().checkParameterValues(parameters, context)
+
+    def prepareAlgorithm(self, parameters, context, feedback):
+        open_raster_inputs(self, parameters, context)
+        return True
 
 
 def add_band_parameters(alg: QgsProcessingAlgorithm) -> None:

@@ -37,6 +37,8 @@ PATHS: dict[str, tuple[str, ...]] = {
     "FLOAT64": ("qgis.core:Qgis.DataType.Float64",),
     "ARGB32": ("qgis.core:Qgis.DataType.ARGB32",),
     "ARGB32_PREMULTIPLIED": ("qgis.core:Qgis.DataType.ARGB32_Premultiplied",),
+    "PALETTE_INDEX": ("qgis.core:Qgis.RasterColorInterpretation.PaletteIndex",
+                      "qgis.core:QgsRaster.ColorInterpretation.PaletteIndex"),
     # styling and writing
     "RAMP_INTERPOLATED": ("qgis.core:Qgis.ShaderInterpolationMethod.Linear",
                           "qgis.core:QgsColorRampShader.Type.Interpolated"),

@@ -50,8 +50,8 @@ resampled (bilinear) onto the image grid and slope is computed in degrees.</li>
 <li><b>Bundled model</b> / <b>Custom model file</b>: an ONNX model carrying a Landslide
 Mapper spec (its bands, normalization, patch size and threshold). A custom file overrides
 the bundled choice.</li>
-<li><b>Probability threshold</b>: empty uses the model's own threshold (usually 0.5).
-Lower finds more landslides and more false alarms.</li>
+<li><b>Probability threshold</b>: empty uses the model's own threshold (usually 0.5);
+between 0 and 1, both excluded. Lower finds more landslides and more false alarms.</li>
 <li><b>Window size</b> and <b>overlap</b>: windows of this many pixels (a multiple of 16),
 overlapping by this many pixels; the overlap is blended with smooth weights so no seam
 shows. Borders are mirrored so edge pixels get full context.</li>
@@ -88,8 +88,11 @@ changed. Off, or a model without a filter: every polygon is kept. The filter was
 at the model's own threshold; another threshold changes what it sees.</li>
 <li><b>Outputs</b>: probability (float32 GeoTIFF, 0-1), mask (uint8 GeoTIFF: 1 landslide,
 0 not, 255 nodata), polygons with area_m2, perimeter_m, mean_prob, max_prob, model and
-threshold (and <code>filter_score</code> when the object filter ran). Outputs are written completely or not at all: a failed or cancelled run leaves
-no partial file.</li>
+threshold (and <code>filter_score</code> when the object filter ran); in a Shapefile, whose
+field names hold 10 characters, perimeter_m is <code>perim_m</code>, filter_score
+<code>filt_score</code>, mean_saliency <code>mean_sal</code> and boundary_saliency_share
+<code>bnd_sal_sh</code>. Outputs are written completely or not at all: a failed or cancelled run leaves
+no partial file, and nothing is written beside the inputs.</li>
 </ul>
 <p>""" + common.CITATION + "</p>"
 

@@ -6,11 +6,21 @@ open directly; GDAL-backed layers are read with GDAL itself, which is faster.
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
 from osgeo import gdal
-from qgis.core import QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+    QgsRectangle,
+)
 
-from ..core.io.readers import BandStorage, GdalReader, Grid, roles_by_band, storage_kind
+from ..core.io.readers import BandStorage, GdalReader, Grid, Palette, roles_by_band, storage_kind
 from . import compat
 
 _NUMPY_TYPES = {
@@ -48,13 +58,15 @@ class QgsProviderReader:
     or on any grid in the layer's CRS (a web layer read at a chosen resolution: the
     provider renders each window at that resolution). Colour (ARGB) layers, as WMS and
     XYZ services deliver them, read as three bands red, green, blue; transparent pixels
-    are invalid."""
+    are invalid. So are paletted layers (one band of colour indices and its colour table),
+    as their colours (see core.io.readers.Palette)."""
 
     def __init__(self, layer: QgsRasterLayer, grid: Grid | None = None):
         self.layer = layer
         self.provider = layer.dataProvider().clone()  # a clone is safe to use off the main thread
         self.argb = self.provider.dataType(1) in _ARGB_TYPES
-        self.band_count = 3 if self.argb else layer.bandCount()
+        self.palette = provider_palette(self.provider) if not self.argb and layer.bandCount() == 1 else None
+        self.band_count = 3 if self.argb else Palette.band_count if self.palette else layer.bandCount()
         self.grid = grid or layer_grid(layer)
 
     reads_in_any_thread = False  # a provider (a web service, say) may be tied to its thread
@@ -69,11 +81,15 @@ class QgsProviderReader:
     def band_storage(self, number: int) -> BandStorage:
         if self.argb:
             return BandStorage("byte")
+        if self.palette:
+            return self.palette.storage
         return BandStorage(storage_kind(_NUMPY_TYPES.get(self.provider.dataType(number), np.float64)))
 
     def band_roles(self) -> dict[str, int]:
         if self.argb:
             return {"red": 1, "green": 2, "blue": 3}
+        if self.palette:
+            return dict(self.palette.roles)
         return roles_by_band((self.provider.colorInterpretationName(n),) for n in range(1, self.band_count + 1))
 
     def _extent(self, x0, y0, width, height) -> QgsRectangle:
@@ -85,6 +101,12 @@ class QgsProviderReader:
         extent = self._extent(x0, y0, width, height)
         if self.argb:
             return self._read_argb(bands, extent, width, height)
+        if self.palette:
+            indices, valid = self._read_bands([1], extent, width, height)
+            return self.palette.read(bands, indices[0], valid)
+        return self._read_bands(bands, extent, width, height)
+
+    def _read_bands(self, bands, extent, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
         for i, number in enumerate(bands):
@@ -109,6 +131,14 @@ class QgsProviderReader:
         if block.dataType() == compat.ARGB32_PREMULTIPLIED:
             out = np.where(alpha > 0, out * 255.0 / np.maximum(alpha, 1.0), 0.0).astype(np.float32)
         return out, alpha > 0
+
+
+def provider_palette(provider) -> Palette | None:
+    """The palette of a provider's band 1 when its values are colour indices, else None."""
+    if provider.colorInterpretation(1) != compat.PALETTE_INDEX:
+        return None
+    entries = {int(item.value): item.color.getRgb() for item in provider.colorTable(1)}
+    return Palette(entries) if entries else None
 
 
 def resampled_grid(layer: QgsRasterLayer, extent: QgsRectangle, ground_resolution_m: float,
@@ -148,3 +178,57 @@ def reader_for(layer: QgsRasterLayer):
             reader.grid = Grid(grid.width, grid.height, reader.grid.geotransform, grid.crs_wkt)
             return reader
     return QgsProviderReader(layer)
+
+
+#: marks a raster layer opened by :func:`open_raster_inputs`
+_OPENED_WITHOUT_SIDECARS = "landslide_mapper/opened_without_sidecars"
+
+
+def open_raster_inputs(alg, parameters: dict, context) -> None:
+    """Open the raster files an algorithm's parameters name (the image, the DEM) for
+    Processing, so that nothing is written beside them.
+
+    QGIS computes statistics when it opens a raster layer (for its default rendering), and
+    GDAL saves them beside the file as ``<file>.aux.xml`` when the layer is closed: a run
+    would leave a new file in the user's folder. A file with no ``.aux.xml`` is opened here
+    with GDAL's auxiliary files off (there is nothing in one to read, and nothing is saved);
+    one that has its own is left to Processing, so what it holds (a nodata value, a CRS)
+    still counts. Processing's later look-ups of the path find the layer opened here. When
+    Processing has opened the file already (qgis_process checks every value first), that
+    layer is closed and the statistics file it leaves, which did not exist before, removed.
+    Layers of the project, and values that are not file paths, are left as they are."""
+    store = context.temporaryLayerStore()
+    for definition in alg.parameterDefinitions():
+        value = parameters.get(definition.name())
+        if (definition.type() != QgsProcessingParameterRasterLayer.typeName() or not isinstance(value, str)
+                or not os.path.isfile(value)):
+            continue
+        sidecar = value + ".aux.xml"
+        if os.path.exists(sidecar):
+            continue
+        opened = QgsProcessingUtils.mapLayerFromString(value, context, False)
+        if opened is not None:
+            if opened.customProperty(_OPENED_WITHOUT_SIDECARS) or store.mapLayer(opened.id()) is None:
+                continue  # opened here before, or a layer of the project
+            store.removeMapLayer(opened.id())  # closed: GDAL saves the statistics QGIS computed
+            opened = None
+            if os.path.exists(sidecar):
+                os.remove(sidecar)
+        options = QgsRasterLayer.LayerOptions(loadDefaultStyle=False)  # as Processing opens it
+        options.skipCrsValidation = True
+        with _gdal_option("GDAL_PAM_ENABLED", "NO"):
+            layer = QgsRasterLayer(value, Path(value).stem, "gdal", options)
+        if layer.isValid():
+            layer.setCustomProperty(_OPENED_WITHOUT_SIDECARS, True)
+            store.addMapLayer(layer)
+
+
+@contextmanager
+def _gdal_option(key: str, value: str):
+    """A GDAL configuration option set for this thread only, for the ``with`` block."""
+    before = gdal.GetThreadLocalConfigOption(key, None)
+    gdal.SetThreadLocalConfigOption(key, value)
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption(key, before)

@@ -45,7 +45,8 @@ one value per block, and not the method's gradient. The output's metadata
 this percentile of the whole raster (default 95: the top 5 %).</li>
 <li><b>Outputs</b>: saliency (float32 GeoTIFF, georeferenced like the input, nodata kept)
 and salient zones with area_m2, perimeter_m, mean_saliency, max_saliency, percentile,
-threshold and landslide_id.</li>
+threshold and landslide_id (in a Shapefile, whose field names hold 10 characters:
+<code>perim_m</code>, <code>mean_sal</code>, <code>max_sal</code> and <code>ls_id</code>).</li>
 </ul>
 <p>""" + common.CITATION + "</p>"
 

@@ -52,7 +52,7 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--scaling", choices=scaling.MODES, default=scaling.AUTO, help="input scaling (as Detect's)")
     d.add_argument("--scaling-min", type=float, help="manual scaling: the value shown as black")
     d.add_argument("--scaling-max", type=float, help="manual scaling: the value shown as white")
-    d.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
+    d.add_argument("--threshold", type=float, help="probability threshold, between 0 and 1 (default: the model's)")
     d.add_argument("--min-area", type=float, default=DEFAULT_MIN_AREA_M2, help="drop polygons smaller than this (m²)")
     d.add_argument("--tta", action="store_true", help="average four flips of every window (4x slower)")
     d.add_argument("--saliency-summary", action="store_true",

@@ -269,7 +269,7 @@ def test_a_threshold_that_leaves_nothing_gives_valid_empty_outputs(provider, sce
             self.lines.append(info)
 
     feedback = Log()
-    result = run({"INPUT": scene["image"], "MODEL_FILE": bright_model, "THRESHOLD": 1.0, **outputs(tmp_path)},
+    result = run({"INPUT": scene["image"], "MODEL_FILE": bright_model, "THRESHOLD": 0.9999, **outputs(tmp_path)},
                  feedback)
     mask = read_raster(result["OUTPUT_MASK"])[0]
     assert mask.shape == (512, 512) and not (mask == 1).any()

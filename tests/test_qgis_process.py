@@ -79,6 +79,23 @@ def test_headless_bad_input_fails_with_the_message(qgis_env, scene, bright_model
     assert not out.exists() or os.listdir(out) == []
 
 
+def test_headless_detect_writes_nothing_beside_its_inputs(qgis_env, scene, bright_model, tmp_path):
+    """qgis_process opens every raster it is given before the algorithm runs: still no
+    .aux.xml (QGIS's statistics) appears beside the image or the DEM."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name in ("image", "dem"):
+        shutil.copy(scene[name], inputs / f"{name}.tif")
+    out = tmp_path / "out"
+    proc = qgis_process(
+        qgis_env, "run", "landslidemapper:detect", "--",
+        f"INPUT={inputs / 'image.tif'}", f"DEM={inputs / 'dem.tif'}", f"MODEL_FILE={bright_model}",
+        f"OUTPUT_PROBABILITY={out / 'p.tif'}", f"OUTPUT_MASK={out / 'm.tif'}", f"OUTPUT_POLYGONS={out / 'l.gpkg'}",
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert sorted(os.listdir(inputs)) == ["dem.tif", "image.tif"]
+
+
 def test_help_lists_the_contract_parameters(qgis_env):
     proc = qgis_process(qgis_env, "help", "landslidemapper:detect")
     assert proc.returncode == 0, proc.stderr

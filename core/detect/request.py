@@ -49,6 +49,11 @@ class DetectRequest:
             raise InputError("Detect needs a model file.")
         if self.precision not in PRECISIONS:
             raise InputError(f"Unknown precision '{self.precision}': choose {' or '.join(PRECISIONS)}.")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            # 0 would mark every pixel a landslide, 1 or more none: an empty map without a word
+            raise InputError(f"The probability threshold must be between 0 and 1, both excluded (got {self.threshold:g}): "
+                             "pixels whose landslide probability reaches it are mapped. Leave it empty to use the "
+                             "model's own (usually 0.5).", "threshold")
 
     @property
     def ensemble(self) -> bool:

@@ -375,7 +375,7 @@ class _ObjectRaster:
             gt = own.geotransform
             how = (f"The {name} raster ({describe_crs(own.crs_wkt)}, {abs(gt[1]):g} x {abs(gt[5]):g} pixels) was "
                    "resampled onto it by nearest neighbour.")
-        reader = GdalReader(aligned)
+        reader = GdalReader(aligned, colours=False)  # classes, even where a colour table shows them
         indicator_path = str(stem) + "_mask.tif"
         with GeoTiffWriter(indicator_path, grid, np.uint8, 255) as out:
             for row0 in range(0, grid.height, STRIP_ROWS):

@@ -166,7 +166,9 @@ class AtomicOutputs:
     def commit(self) -> None:
         for temp, final in self._pending:
             remove_dataset(final)
-            os.replace(temp, final)
+            for temp_file, final_file in zip(dataset_files(temp), dataset_files(final)):
+                if os.path.exists(temp_file) or temp_file == temp:
+                    os.replace(temp_file, final_file)
         self._pending.clear()
         self._release()
 
@@ -190,9 +192,23 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+#: the other files of a dataset stored as several, by the main file's extension
+_MEMBERS = {".shp": (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")}
+
+
+def dataset_files(path: str) -> list[str]:
+    """The files a dataset at ``path`` is made of, main file first (a Shapefile: .shp,
+    .shx, .dbf, .prj, ...), whether they exist or not."""
+    suffix = Path(path).suffix
+    members = _MEMBERS.get(suffix.lower(), ())
+    if suffix.isupper():
+        members = tuple(m.upper() for m in members)
+    return [path] + [str(Path(path).with_suffix(m)) for m in members] + ([path + ".xml"] if members else [])
+
+
 def remove_dataset(path: str) -> None:
-    """Remove a file and the sidecars GDAL/SQLite may have left beside it."""
-    for candidate in (path, path + ".aux.xml", path + "-wal", path + "-shm", path + "-journal"):
+    """Remove a dataset's files and the sidecars GDAL/SQLite may have left beside it."""
+    for candidate in (*dataset_files(path), path + ".aux.xml", path + "-wal", path + "-shm", path + "-journal"):
         try:
             os.remove(candidate)
         except FileNotFoundError:

@@ -27,6 +27,32 @@ _DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".
 VECTOR_EXTENSIONS = tuple(suffix.lstrip(".") for suffix in _DRIVERS)
 
 
+#: Shapefile (dBase) field names hold at most 10 characters: in a .shp, the attributes
+#: with longer names take these short names (same values); every other format keeps the
+#: full names.
+SHAPEFILE_FIELD_NAMES = {
+    "perimeter_m": "perim_m",
+    "filter_score": "filt_score",
+    "mean_saliency": "mean_sal",
+    "max_saliency": "max_sal",
+    "boundary_saliency_share": "bnd_sal_sh",
+    "landslide_id": "ls_id",
+}
+SHAPEFILE = "ESRI Shapefile"
+_SHAPEFILE_NAME_LIMIT = 10
+
+
+def field_name(name: str, driver: str) -> str:
+    """The name attribute ``name`` is written under in a ``driver`` file (see SHAPEFILE_FIELD_NAMES)."""
+    if driver != SHAPEFILE:
+        return name
+    short = SHAPEFILE_FIELD_NAMES.get(name, name)
+    if len(short) > _SHAPEFILE_NAME_LIMIT:
+        raise ValueError(f"The attribute '{name}' has no Shapefile name of {_SHAPEFILE_NAME_LIMIT} characters or "
+                         "fewer: write the polygons to a GeoPackage (.gpkg) instead.")
+    return short
+
+
 def vector_driver_for(path: str) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in _DRIVERS:
@@ -58,7 +84,8 @@ def polygonize_mask(
     whatever the raster's CRS (geographic included). Polygons smaller than
     ``min_area_m2`` are dropped. With ``object_filter`` every polygon gets its
     ``filter_score``, and those under the filter's cut go to ``dropped_path`` (when
-    given) instead of ``out_path``. Returns how many went to each.
+    given) instead of ``out_path``. Returns how many went to each. In a Shapefile the
+    names longer than 10 characters are shortened as ``SHAPEFILE_FIELD_NAMES`` says.
     """
     mask_ds = gdal.Open(mask_path)
     grid = GdalReader(mask_ds).grid
@@ -95,6 +122,8 @@ def polygonize_mask(
         raw.CommitTransaction()
 
         fields: Annotations = {
+            "area_m2": (ogr.OFTReal, None),
+            "perimeter_m": (ogr.OFTReal, None),
             f"mean_{value_name}": (ogr.OFTReal, None),
             f"max_{value_name}": (ogr.OFTReal, None),
         }
@@ -103,14 +132,16 @@ def polygonize_mask(
         fields.update(annotations or {})
         if object_filter is not None:
             fields["filter_score"] = (ogr.OFTReal, None)
-        out = ogr.GetDriverByName(vector_driver_for(out_path)).CreateDataSource(out_path)
+        driver = vector_driver_for(out_path)
+        out = ogr.GetDriverByName(driver).CreateDataSource(out_path)
         dropped = None
         try:
-            layer = out.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbPolygon)
+            layer = _new_layer(out, layer_name, srs, fields, driver)
             dropped_layer = None
             if object_filter is not None and dropped_path:
-                dropped = ogr.GetDriverByName(vector_driver_for(dropped_path)).CreateDataSource(dropped_path)
-                dropped_layer = dropped.CreateLayer(f"{layer_name}_dropped", srs=srs, geom_type=ogr.wkbPolygon)
+                driver = vector_driver_for(dropped_path)
+                dropped = ogr.GetDriverByName(driver).CreateDataSource(dropped_path)
+                dropped_layer = _new_layer(dropped, f"{layer_name}_dropped", srs, fields, driver)
             return _write_polygons(layer, raw, srs, GdalReader(values_path), fields, value_name,
                                    min_area_m2, progress, object_filter, dropped_layer)
         finally:
@@ -122,15 +153,20 @@ def polygonize_mask(
                 os.remove(scratch_path + suffix)
 
 
+def _new_layer(dataset, name: str, srs, fields: Annotations, driver: str):
+    """A polygon layer with ``fields``, in their order, named for ``driver`` (see :func:`field_name`)."""
+    layer = dataset.CreateLayer(name, srs=srs, geom_type=ogr.wkbPolygon)
+    for field, (kind, _compute) in fields.items():
+        layer.CreateField(ogr.FieldDefn(field_name(field, driver), kind))
+    return layer
+
+
 def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, value_name: str,
                     min_area_m2, progress: Progress, object_filter=None, dropped_layer=None) -> PolygonCounts:
+    """Fields are set by their place in ``fields`` (the layers' order): a format may name them otherwise."""
     to_metres = equal_area_transform(srs, values.grid)
     layers = [layer] + ([dropped_layer] if dropped_layer is not None else [])
     for target in layers:
-        for name, kind in (("area_m2", ogr.OFTReal), ("perimeter_m", ogr.OFTReal)) + tuple(
-            (n, f[0]) for n, f in fields.items()
-        ):
-            target.CreateField(ogr.FieldDefn(name, kind))
         target.StartTransaction()
     total = max(1, raw.GetFeatureCount())
     kept = set_aside = 0
@@ -151,25 +187,22 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
         mean_value, max_value = _value_stats(values, geometry, srs)
         perimeter = measured.Boundary().Length()
         target = layer
+        row = {"area_m2": round(area, 2), "perimeter_m": round(perimeter, 2),
+               f"mean_{value_name}": mean_value, f"max_{value_name}": max_value}
         if object_filter is not None:
-            kept, score = object_filter.keeps(area, perimeter, mean_value, max_value)
-            if not kept:
+            passes, score = object_filter.keeps(area, perimeter, mean_value, max_value)
+            if not math.isnan(score):
+                row["filter_score"] = round(score, 4)
+            if not passes:
                 if dropped_layer is None:
                     continue
                 target = dropped_layer
         out_feature = ogr.Feature(target.GetLayerDefn())
         out_feature.SetGeometry(geometry)
-        out_feature.SetField("area_m2", round(area, 2))
-        out_feature.SetField("perimeter_m", round(perimeter, 2))
-        out_feature.SetField(f"mean_{value_name}", mean_value)
-        out_feature.SetField(f"max_{value_name}", max_value)
-        if object_filter is not None and not math.isnan(score):
-            out_feature.SetField("filter_score", round(score, 4))
-        for name, (_kind, compute) in fields.items():
-            if compute is not None:
-                value = compute(geometry)
-                if value is not None:
-                    out_feature.SetField(name, value)
+        for index, (name, (_kind, compute)) in enumerate(fields.items()):
+            value = compute(geometry) if compute is not None else row.get(name)
+            if value is not None:
+                out_feature.SetField(index, value)
         target.CreateFeature(out_feature)
         kept += target is layer
         set_aside += target is not layer

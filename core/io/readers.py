@@ -107,6 +107,42 @@ def storage_kind(dtype) -> str:
     return "integer" if np.issubdtype(dtype, np.integer) else "float"
 
 
+class Palette:
+    """The colours of a paletted image: one band of colour indices and its colour table,
+    which QGIS shows in colour. Read as those colours' red, green and blue (bands 1, 2 and
+    3, 8-bit); a pixel whose index has no entry or a fully transparent one is invalid."""
+
+    band_count = 3
+    roles = {"red": 1, "green": 2, "blue": 3}
+    storage = BandStorage("byte")
+
+    def __init__(self, entries: dict[int, tuple[int, int, int, int]]):
+        """``entries``: index -> (red, green, blue, alpha), each 0-255."""
+        size = max(entries, default=-1) + 1
+        self.colours = np.zeros((size, 3), np.float32)
+        self.visible = np.zeros(size, bool)
+        for index, (red, green, blue, alpha) in entries.items():
+            if index >= 0:
+                self.colours[index] = red, green, blue
+                self.visible[index] = alpha > 0
+
+    @classmethod
+    def of(cls, band: gdal.Band) -> Palette | None:
+        """The palette of a GDAL band whose values are colour indices, else None."""
+        table = band.GetColorTable()
+        if table is None or not table.GetCount() or band.GetColorInterpretation() != gdal.GCI_PaletteIndex:
+            return None
+        return cls({i: table.GetColorEntry(i) for i in range(table.GetCount())})
+
+    def read(self, bands, indices: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The colours (bands 1-3: red, green, blue) of the ``indices`` read from the index
+        band, with ``valid`` (the index band's own validity) narrowed to visible colours."""
+        whole = np.isfinite(indices) & (indices >= 0) & (indices < len(self.visible)) & (indices == np.round(indices))
+        at = np.where(whole, indices, 0).astype(np.intp)
+        valid = valid & whole & self.visible[at]
+        return np.stack([self.colours[at, number - 1] for number in bands]), valid
+
+
 class RasterReader(Protocol):
     grid: Grid
     band_count: int
@@ -176,10 +212,13 @@ class GdalReader:
 
     reads_in_any_thread = True  # one thread at a time: the engine reads from one helper thread
 
-    def __init__(self, source: str | gdal.Dataset):
+    def __init__(self, source: str | gdal.Dataset, colours: bool = True):
+        """``colours``: read one band of colour indices that has a colour table (a paletted
+        image) as its colours (see :class:`Palette`); False: as the indices (a class raster)."""
         self.dataset = gdal.Open(source) if isinstance(source, str) else source
         ds = self.dataset
-        self.band_count = ds.RasterCount
+        self.palette = Palette.of(ds.GetRasterBand(1)) if colours and ds.RasterCount == 1 else None
+        self.band_count = Palette.band_count if self.palette else ds.RasterCount
         self.grid = Grid(ds.RasterXSize, ds.RasterYSize, tuple(ds.GetGeoTransform()), ds.GetProjection())
 
     def release_cache(self) -> None:
@@ -188,6 +227,8 @@ class GdalReader:
         self.dataset.FlushCache()
 
     def band_storage(self, number: int) -> BandStorage:
+        if self.palette:
+            return self.palette.storage
         band = self.dataset.GetRasterBand(number)
         kind = storage_kind(gdal_array.GDALTypeCodeToNumericTypeCode(band.DataType) or np.float64)
         bits = band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE")
@@ -196,6 +237,8 @@ class GdalReader:
                            float(maximum) if maximum not in (None, "") else None)
 
     def band_roles(self) -> dict[str, int]:
+        if self.palette:
+            return dict(self.palette.roles)
         bands = [self.dataset.GetRasterBand(n) for n in range(1, self.band_count + 1)]
         return roles_by_band((b.GetDescription(), gdal.GetColorInterpretationName(b.GetColorInterpretation()))
                              for b in bands)
@@ -209,13 +252,23 @@ class GdalReader:
     def on_grid(self, grid: Grid, window: tuple[int, int, int, int] | None = None) -> GdalReader:
         col0, row0, width, height = window or (0, 0, self.grid.width, self.grid.height)
         shrinking = grid.width < width
+        if self.palette:  # colour indices are not quantities: the commonest, or the nearest, stays a colour
+            resampling = "mode" if shrinking else "nearest"
+        else:
+            resampling = "average" if shrinking else "bilinear"
         vrt = gdal.Translate("", self.dataset, format="VRT", srcWin=[col0, row0, width, height],
-                             width=grid.width, height=grid.height, resampleAlg="average" if shrinking else "bilinear")
-        resampled = GdalReader(vrt)
+                             width=grid.width, height=grid.height, resampleAlg=resampling)
+        resampled = GdalReader(vrt, colours=self.palette is not None)
         resampled.grid = grid  # the CRS the user may have assigned in QGIS, not the file's
         return resampled
 
     def _read(self, bands, x0, y0, width, height):
+        if self.palette:
+            indices, valid = self._read_bands([1], x0, y0, width, height)
+            return self.palette.read(bands, indices[0], valid)
+        return self._read_bands(bands, x0, y0, width, height)
+
+    def _read_bands(self, bands, x0, y0, width, height):
         out = np.empty((len(bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
         dataset_mask_read = False
@@ -295,7 +348,7 @@ def dem_on_grid(dem_path: str, grid: Grid) -> GdalReader:
         dstNodata=nodata,
         outputType=gdal.GDT_Float32,
     )
-    return GdalReader(gdal.Warp("", src, options=options))
+    return GdalReader(gdal.Warp("", src, options=options), colours=False)  # elevations, whatever colours they have
 
 
 def _overlaps(source: Grid, target: Grid) -> bool:
