@@ -4,10 +4,12 @@ model and input resolution, feedback adapters and error translation."""
 from __future__ import annotations
 
 import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 from qgis.core import (
+    QgsLayerTree,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -19,21 +21,24 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingUtils,
+    QgsProject,
     QgsVectorFileWriter,
 )
-from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
+from qgis.PyQt.QtGui import QColor, QIcon
 
 from ..core.engine.progress import Progress
-from ..core.engine.streaming import WindowSettings
+from ..core.engine.streaming import MODEL_WINDOW, WindowSettings
 from ..core.errors import Cancelled, NoValidPixels
 from ..core.imagery import recipe, scaling
 from ..core.imagery.inputs import InputError, ModelInput
 from ..core.imagery.recipe import InputOptions
 from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
+from ..core.model import dependencies
 from ..core.model.catalog import NO_MODEL, bundled_models, ensemble_members
-from ..core.model.onnx_model import AUTO_DEVICE, DEVICES, ModelError
+from ..core.model.onnx_model import AUTO_DEVICE, ModelError, available_devices
 from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
 from .qgis_reader import QgsProviderReader, open_raster_inputs, reader_for, resampled_grid
@@ -63,11 +68,22 @@ def icon() -> QIcon:
     return QIcon(str(PLUGIN_DIR / "icons" / "landslide.svg"))
 
 
+#: the toolbox's groups, in a mapper's order of work
+MAPPING, ASSESSMENT, TRAINING = "Mapping", "Assessment", "Training"
+#: where each algorithm's Help button leads: the README shipped in the plugin folder
+HELP_SECTIONS = {MAPPING: "using-it", ASSESSMENT: "using-it", TRAINING: "training-your-own-model"}
+
+
+#: the algorithms that need ONNX Runtime
+RUNS_MODELS = ("detect", "saliency")
+
+
 class LandslideAlgorithm(QgsProcessingAlgorithm):
     """What every Landslide Mapper algorithm says about itself: a subclass sets ``NAME``,
-    ``DISPLAY_NAME`` and ``HELP`` (HTML)."""
+    ``DISPLAY_NAME``, ``GROUP`` and ``HELP`` (HTML)."""
 
     NAME = DISPLAY_NAME = HELP = ""
+    GROUP = MAPPING
 
     def name(self):
         return self.NAME
@@ -76,10 +92,13 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
         return tr(self.DISPLAY_NAME)
 
     def group(self):
-        return ""
+        return tr(self.GROUP)
 
     def groupId(self):
-        return ""
+        return self.GROUP.lower()
+
+    def helpUrl(self):
+        return QUrl.fromLocalFile(str(PLUGIN_DIR / "README.md")).toString() + "#" + HELP_SECTIONS[self.GROUP]
 
     def shortHelpString(self):
         # QGIS shows every newline of the help as a line break: the source's line wrapping
@@ -102,17 +121,35 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
         open_raster_inputs(self, parameters, context)
         return True
 
+    def canExecute(self):
+        # opening an algorithm that runs a model without ONNX Runtime: in the desktop the plugin offers
+        # the install here (never at QGIS's start); else the toolbox or qgis_process shows what to run
+        problem = dependencies.resolve() if self.NAME in RUNS_MODELS else None
+        return (True, "") if problem is None else (False, str(problem))
 
-def add_band_parameters(alg: QgsProcessingAlgorithm) -> None:
+
+def declare(alg: QgsProcessingAlgorithm, param, help_text: str = "", advanced: bool = False):
+    """Add ``param`` with its tooltip (``help_text``), under "Advanced parameters" if asked:
+    the dialog shows up front only what a mapper needs on every run."""
+    if help_text:
+        param.setHelp(tr(" ".join(help_text.split())))
+    if advanced:
+        param.setFlags(param.flags() | compat.FLAG_ADVANCED)
+    alg.addParameter(param)
+    return param
+
+
+def add_band_parameters(alg: QgsProcessingAlgorithm, advanced: bool = True) -> None:
     """Red, green, blue, NIR band numbers of INPUT. Left empty, bands are picked by the
     raster's band names (e.g. a BGRN or RGBN product that labels its bands), else 1, 2, 3."""
-    for name, label in (
-        (RED_BAND, "Red band (empty: from the band names, else 1)"),
-        (GREEN_BAND, "Green band (empty: from the band names, else 2)"),
-        (BLUE_BAND, "Blue band (empty: from the band names, else 3)"),
-        (NIR_BAND, "Near-infrared band (only for models that use it; empty: from the band names)"),
+    for name, label, default in (
+        (RED_BAND, "Red band", "1"), (GREEN_BAND, "Green band", "2"), (BLUE_BAND, "Blue band", "3"),
     ):
-        alg.addParameter(QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True))
+        declare(alg, QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True),
+                f"The image band that holds {label.split()[0].lower()}. Empty: found from the band names "
+                f"(e.g. a BGRN product that labels its bands), else band {default}.", advanced)
+    declare(alg, QgsProcessingParameterBand(NIR_BAND, tr("Near-infrared band"), None, INPUT, optional=True),
+            "Only for models that use near-infrared. Empty: found from the band names.", advanced)
 
 
 def given_bands(alg, parameters, context) -> dict[str, int]:
@@ -124,57 +161,61 @@ def given_bands(alg, parameters, context) -> dict[str, int]:
     }
 
 
+def model_options() -> list[str]:
+    return list(bundled_models()) or [_NO_MODEL_OPTION]
+
+
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
-    """Image, bands, DEM, model and window parameters, shared by every model-running algorithm."""
-    alg.addParameter(QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")))
-    alg.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Only this extent (empty: the whole image)"),
-                                                  optional=True))
-    alg.addParameter(QgsProcessingParameterNumber(
-        RESOLUTION, tr("Read at this ground resolution, m per pixel (web layers: required, with an extent)"),
-        compat.NUMBER_DOUBLE, optional=True, minValue=0.0))
+    """Image, DEM and model up front; extent, resolution, bands, windows, scaling and
+    runtime under Advanced. Shared by every model-running algorithm."""
+    declare(alg, QgsProcessingParameterRasterLayer(INPUT, tr("Image (post-event raster)")),
+            "The post-event image: a GeoTIFF, a VRT or any raster layer QGIS shows. Nodata stays nodata.")
+    declare(alg, QgsProcessingParameterRasterLayer(DEM, tr("DEM (elevation)"), optional=True),
+            "Only for models that use slope (the model card says); any CRS and resolution, resampled onto the "
+            "image.")
+    models = model_options()
+    declare(alg, QgsProcessingParameterEnum(MODEL, tr("Model"), options=models, defaultValue=models[0],
+                                            usesStaticStrings=True),
+            "A bundled model; the first is the recommended one. Its card (models/<name>.md) says how it scores.")
+    declare(alg, QgsProcessingParameterFile(MODEL_FILE, tr("Custom model file (.onnx)"), extension="onnx",
+                                            optional=True),
+            "Your own model (e.g. trained with Landslide Mapper on your imagery). Overrides the bundled model.")
+    declare(alg, QgsProcessingParameterExtent(EXTENT, tr("Only this extent"), optional=True),
+            "Process only this part of the image (draw it on the map, or use a layer's extent). Empty: the whole "
+            "image.", advanced=True)
+    declare(alg, QgsProcessingParameterNumber(RESOLUTION, tr("Read at this ground resolution (m per pixel)"),
+                                              compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
+            "Read the image through its layer at this pixel size instead of its own pixels. Required for web "
+            "(WMS/XYZ) layers, together with an extent.", advanced=True)
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
     add_band_parameters(alg)
-    alg.addParameter(
-        QgsProcessingParameterRasterLayer(DEM, tr("DEM (elevation; needed by models that use slope)"), optional=True)
-    )
-    models = list(bundled_models()) or [_NO_MODEL_OPTION]
-    alg.addParameter(
-        QgsProcessingParameterEnum(
-            MODEL, tr("Bundled model"), options=models, defaultValue=models[0], usesStaticStrings=True
-        )
-    )
-    alg.addParameter(
-        QgsProcessingParameterFile(
-            MODEL_FILE, tr("Custom model file (.onnx; overrides the bundled model)"), extension="onnx", optional=True
-        )
-    )
-    alg.addParameter(
-        QgsProcessingParameterNumber(WINDOW, tr("Window size (pixels, multiple of 16)"), defaultValue=128, minValue=16)
-    )
-    alg.addParameter(
-        QgsProcessingParameterNumber(OVERLAP, tr("Window overlap (pixels)"), defaultValue=32, minValue=0)
-    )
-    alg.addParameter(
-        QgsProcessingParameterEnum(
-            INPUT_SCALING, tr("Input scaling (auto: 8-bit as is, other data by its bit depth or reflectance scale)"),
-            options=list(scaling.MODES), defaultValue=scaling.AUTO, usesStaticStrings=True,
-        )
-    )
-    for param in (
-        QgsProcessingParameterNumber(SCALING_MIN, tr("Manual scaling: value shown as black"),
-                                     compat.NUMBER_DOUBLE, optional=True),
-        QgsProcessingParameterNumber(SCALING_MAX, tr("Manual scaling: value shown as white"),
-                                     compat.NUMBER_DOUBLE, optional=True),
-        QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
-        QgsProcessingParameterNumber(THREADS, tr("CPU threads (0 = all cores)"), defaultValue=0, minValue=0),
-        QgsProcessingParameterEnum(DEVICE, tr("Device (auto: a GPU when ONNX Runtime has one, else the CPU)"),
-                                   options=[AUTO_DEVICE, *DEVICES], defaultValue=AUTO_DEVICE, usesStaticStrings=True),
-        QgsProcessingParameterString(CLASS, tr("Class (multi-class models: the landslide class's name or number)"),
-                                     optional=True),
+    declare(alg, QgsProcessingParameterNumber(WINDOW, tr("Window size (pixels)"), optional=True, minValue=16),
+            "The model runs on square windows of this size (a multiple of 16). Empty: the size the model was "
+            "trained on, which is where it is most accurate.", advanced=True)
+    declare(alg, QgsProcessingParameterNumber(OVERLAP, tr("Window overlap (pixels)"), defaultValue=32, minValue=0),
+            "Neighbouring windows overlap by this much and are blended, so no seam shows.", advanced=True)
+    declare(alg, QgsProcessingParameterEnum(INPUT_SCALING, tr("Input scaling"), options=list(scaling.MODES),
+                                            defaultValue=scaling.AUTO, usesStaticStrings=True),
+            "auto: 8-bit images as they are, other data by its bit depth or reflectance scale. manual: give the "
+            "values shown as black and white. none: no scaling.", advanced=True)
+    for param, help_text in (
+        (QgsProcessingParameterNumber(SCALING_MIN, tr("Manual scaling: value shown as black"),
+                                      compat.NUMBER_DOUBLE, optional=True), "Only with input scaling 'manual'."),
+        (QgsProcessingParameterNumber(SCALING_MAX, tr("Manual scaling: value shown as white"),
+                                      compat.NUMBER_DOUBLE, optional=True), "Only with input scaling 'manual'."),
+        (QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
+         "More uses more memory, and may be faster on a GPU."),
+        (QgsProcessingParameterNumber(THREADS, tr("CPU threads"), defaultValue=0, minValue=0),
+         "0: all cores."),
+        (QgsProcessingParameterEnum(DEVICE, tr("Device"), options=[AUTO_DEVICE, *available_devices()],
+                                    defaultValue=AUTO_DEVICE, usesStaticStrings=True),
+         "auto: a GPU when this ONNX Runtime has one, else the CPU. Only the devices this installation has are "
+         "listed."),
+        (QgsProcessingParameterString(CLASS, tr("Class"), optional=True),
+         "Multi-class models only: the landslide class's name or number."),
     ):
-        param.setFlags(param.flags() | compat.FLAG_ADVANCED)
-        alg.addParameter(param)
+        declare(alg, param, help_text, advanced=True)
 
 
 def model_paths(alg, parameters, context, ensemble: bool = False) -> tuple[str, ...]:
@@ -267,8 +308,9 @@ def model_input(alg, parameters, context, feedback, options: InputOptions, spec:
 
 
 def window_settings(alg, parameters, context) -> WindowSettings:
+    given = parameters.get(WINDOW) not in (None, "")
     return WindowSettings(
-        window=alg.parameterAsInt(parameters, WINDOW, context),
+        window=alg.parameterAsInt(parameters, WINDOW, context) if given else MODEL_WINDOW,
         overlap=alg.parameterAsInt(parameters, OVERLAP, context),
         batch_size=alg.parameterAsInt(parameters, BATCH_SIZE, context),
     )
@@ -298,25 +340,72 @@ def user_errors():
                                         "nothing was written.").format(where, err.strerror or err)) from None
 
 
-class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
-    """Styles an output when QGIS loads it: a QML shipped with the plugin, or
-    ``STRETCHED`` (a perceptual ramp stretched to the layer's own 2-98 % range, for
-    saliency and uncertainty, which have no fixed scale)."""
+#: How each style's layer stacks among a run's outputs (0 on top: outlines over rasters),
+#: so every output stays visible: polygons, then set-aside polygons, then rasters.
+STACK_RANK = {"polygons.qml": 0, "zones.qml": 0, "errors.qml": 0, "evaluation_objects.qml": 0,
+              "evaluation_points.qml": 0, "dropped.qml": 1, "mask.qml": 2, STRETCHED: 3, "probability.qml": 4}
+#: loaded but not drawn: the mask says what the polygons already draw (there to use, not to look at)
+LOADED_HIDDEN = {"mask.qml"}
+_RUN_PROPERTY, _RANK_PROPERTY = "landslide_mapper/run", "landslide_mapper/stack_rank"
 
-    def __init__(self, style: str):
+
+class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output when QGIS loads it (a QML shipped with the plugin, or ``STRETCHED``:
+    a perceptual ramp stretched to the layer's own 2-98 % range, for saliency and
+    uncertainty, which have no fixed scale) and stacks it among its run's other outputs."""
+
+    def __init__(self, style: str, run: str):
         super().__init__()
-        self.style = style
+        self.style, self.run = style, run
 
     def postProcessLayer(self, layer, context, feedback):
         if self.style == STRETCHED:
-            style_saliency(layer)
+            style_stretched(layer)
         elif os.path.exists(STYLES_DIR / self.style):
             layer.loadNamedStyle(str(STYLES_DIR / self.style))
+        stack_in_layer_tree(layer, context.project() or QgsProject.instance(), self.run,
+                            STACK_RANK.get(self.style, 3), self.style not in LOADED_HIDDEN)
         layer.triggerRepaint()
 
 
-def style_saliency(layer) -> None:
-    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsSingleBandPseudoColorRenderer, QgsStyle
+def stack_in_layer_tree(layer, project, run: str, rank: int, visible: bool) -> None:
+    """Move ``layer`` just above the first output of the same run that should lie under it
+    (or just under the run's last one): QGIS 3.22 loads a run's outputs in no useful order."""
+    layer.setCustomProperty(_RUN_PROPERTY, run)
+    layer.setCustomProperty(_RANK_PROPERTY, rank)
+    node = project.layerTreeRoot().findLayer(layer.id())
+    if node is None:
+        return
+    parent = node.parent()
+    target, last = None, None
+    for i, child in enumerate(parent.children()):
+        other = child.layer() if QgsLayerTree.isLayer(child) else None
+        if other is None or other.id() == layer.id() or other.customProperty(_RUN_PROPERTY) != run:
+            continue
+        last = i
+        if target is None and int(other.customProperty(_RANK_PROPERTY)) > rank:
+            target = i
+    if target is None and last is not None:
+        target = last + 1
+    if target is not None:
+        moved = node.clone()
+        parent.insertChildNode(target, moved)
+        parent.removeChildNode(node)
+        node = moved
+    node.setItemVisibilityChecked(visible)
+
+
+def style_stretched(layer) -> None:
+    """A semi-transparent Magma ramp over the layer's own 2-98 % range, the lowest values
+    clear: values with no fixed scale (saliency, uncertainty) read as low to high over the
+    image, which stays visible."""
+    from qgis.core import (
+        QgsColorRampLegendNodeSettings,
+        QgsColorRampShader,
+        QgsRasterShader,
+        QgsSingleBandPseudoColorRenderer,
+        QgsStyle,
+    )
 
     low, high = layer.dataProvider().cumulativeCut(1, 0.02, 0.98)
     if not high > low:
@@ -324,11 +413,21 @@ def style_saliency(layer) -> None:
     shader_function = QgsColorRampShader(low, high, QgsStyle.defaultStyle().colorRamp("Magma"),
                                          compat.RAMP_INTERPOLATED)
     shader_function.classifyColorRamp(8)
+    items = shader_function.colorRampItemList()
+    clear = QColor(items[0].color)
+    clear.setAlpha(0)
+    items[0].color = clear
+    shader_function.setColorRampItemList(items)
+    legend = QgsColorRampLegendNodeSettings()  # relative values: the numbers would mean nothing to a reader
+    legend.setMinimumLabel(tr("low"))
+    legend.setMaximumLabel(tr("high"))
+    shader_function.setLegendSettings(legend)
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(shader_function)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
     renderer.setClassificationMin(low)
     renderer.setClassificationMax(high)
+    renderer.setOpacity(0.75)
     layer.setRenderer(renderer)
 
 
@@ -338,13 +437,18 @@ def style_output(context, output_path: str, style: str, display_name: str) -> No
         return
     details = context.layerToLoadOnCompletionDetails(output_path)
     details.name = display_name
-    # QGIS keeps only a raw pointer to the post-processor: it must outlive the algorithm
-    # instance, so one per style lives for the whole session.
-    styler = _STYLERS.setdefault(style, StyleOnLoad(style))
+    # one key per run (the context is the run's): its outputs are stacked among themselves
+    run = getattr(context, "_landslide_mapper_run", None) or uuid.uuid4().hex
+    context._landslide_mapper_run = run
+    # QGIS keeps a raw pointer to the post-processor and deletes it once it has styled the
+    # layer: a fresh one for every output of every run (one reused across runs is a deleted
+    # object from the second run on), kept alive from Python until QGIS is done with it.
+    styler = StyleOnLoad(style, run)
+    _PENDING_STYLERS[:] = [s for s in _PENDING_STYLERS if not sip.isdeleted(s)] + [styler]
     details.setPostProcessor(styler)
 
 
-_STYLERS: dict[str, StyleOnLoad] = {}
+_PENDING_STYLERS: list[StyleOnLoad] = []
 
 
 def vector_file(layer, context, feedback) -> tuple[str, str | None]:

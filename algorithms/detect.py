@@ -24,6 +24,7 @@ TTA, ENSEMBLE, OUTPUT_UNCERTAINTY, PRECISION = "TTA", "ENSEMBLE", "OUTPUT_UNCERT
 OUTPUT_PROBABILITY, OUTPUT_MASK, OUTPUT_POLYGONS = "OUTPUT_PROBABILITY", "OUTPUT_MASK", "OUTPUT_POLYGONS"
 MATCH_RESOLUTION = "MATCH_RESOLUTION"
 OBJECT_FILTER, OUTPUT_DROPPED = "OBJECT_FILTER", "OUTPUT_DROPPED"
+SMOOTH_OUTLINES = "SMOOTH_OUTLINES"
 
 HELP = """<p>Maps landslides on a post-event image with an interpretable attention U-Net
 exported to ONNX. The image is cut into overlapping windows, each window is run through
@@ -34,47 +35,14 @@ threshold form the landslide mask, whose connected regions become polygons.</p>
 <ul>
 <li><b>Image</b>: the post-event raster (GeoTIFF, VRT or any layer QGIS reads). Nodata
 pixels stay nodata in every output.</li>
-<li><b>Input scaling</b>: the models learned on 8-bit values. <i>auto</i> keeps 8-bit
-images as they are and maps other data by its own scale: integer bands by their bit depth
-(declared by the file, else the smallest of 8, 10, 11, 12, 14 and 16 bits that holds the
-image's maximum, so a 16-bit file whose values stay under 4,096 is read as 12-bit),
-floats within 0-1 as reflectance (times 255), floats within 0-255 as they are. Only when
-the scale cannot be known is each band stretched from its 2nd-98th percentiles, and the
-log warns that this is a guess. <i>manual</i>: give the values to show as black and white;
-<i>none</i>: no scaling.</li>
-<li><b>Red / Green / Blue / Near-infrared band</b>: which image band holds each colour.
-Only the bands the model uses are read; the brightness index is computed from red, green
-and blue.</li>
 <li><b>DEM</b>: elevation raster for models that use slope; any CRS and resolution, it is
 resampled (bilinear) onto the image grid and slope is computed in degrees.</li>
-<li><b>Bundled model</b> / <b>Custom model file</b>: an ONNX model carrying a Landslide
+<li><b>Model</b> / <b>Custom model file</b>: an ONNX model carrying a Landslide
 Mapper spec (its bands, normalization, patch size and threshold). A custom file overrides
 the bundled choice.</li>
-<li><b>Probability threshold</b>: empty uses the model's own threshold (usually 0.5);
-between 0 and 1, both excluded. Lower finds more landslides and more false alarms.</li>
-<li><b>Window size</b> and <b>overlap</b>: windows of this many pixels (a multiple of 16),
-overlapping by this many pixels; the overlap is blended with smooth weights so no seam
-shows. Borders are mirrored so edge pixels get full context.</li>
-<li><b>Match the model's ground resolution</b> (advanced, on): a model learns landslides
-at the pixel size of its training imagery (the bundled ones: 0.8 m). When the image's
-pixels differ from it by more than 30 %, the model runs on the image resampled to that
-resolution (area average or bilinear) and the probability is resampled back, so every
-output is on the image's own grid. Off: the model runs on the image's pixels as they are.
-A ground resolution given above takes precedence.</li>
-<li><b>Saliency summary</b>: adds <code>mean_saliency</code> and
-<code>boundary_saliency_share</code> to each polygon: the share of the polygon's saliency
-within two pixels of its outline. High: the model looked at the scarp and the edges; low:
-at the interior tone. Needs the model's saliency graph; about three times slower.</li>
-<li><b>Flip averaging (TTA)</b>: runs every window four times (as is and flipped) and
-averages the flipped-back predictions: fewer false alarms, four times slower.</li>
-<li><b>Ensemble</b>: averages all bundled models (each with its own normalization) at the
-mean of their thresholds; the optional <b>uncertainty</b> raster holds the models'
-per-pixel standard deviation: high where they disagree, which is where to look first.
-No object filter applies (each model's was fitted on its own probabilities). As many
-times slower as there are models.</li>
-<li><b>Precision</b>: int8 runs the model's quantized variant (calibrated on real
-patches), faster on CPUs at nearly the same quality; see the README for the measured
-figures.</li>
+<li><b>Probability threshold</b>: empty uses the model's own threshold, chosen on
+validation images (the bundled default's is 0.65; each model card gives its own); between
+0 and 1, both excluded. Lower finds more landslides and more false alarms.</li>
 <li><b>Minimum polygon area</b> (m²): smaller detections are left out of the polygons
 (not of the rasters). Areas are true ground areas, also for geographic CRSs.</li>
 <li><b>Set aside likely false alarms</b> (on): a model may carry an object filter, a small
@@ -94,6 +62,51 @@ field names hold 10 characters, perimeter_m is <code>perim_m</code>, filter_scor
 <code>bnd_sal_sh</code>. Outputs are written completely or not at all: a failed or cancelled run leaves
 no partial file, and nothing is written beside the inputs.</li>
 </ul>
+<h3>Advanced parameters</h3>
+<ul>
+<li><b>Input scaling</b>: the models learned on 8-bit values. <i>auto</i> keeps 8-bit
+images as they are and maps other data by its own scale: integer bands by their bit depth
+(declared by the file, else the smallest of 8, 10, 11, 12, 14 and 16 bits that holds the
+image's maximum, so a 16-bit file whose values stay under 4,096 is read as 12-bit),
+floats within 0-1 as reflectance (times 255), floats within 0-255 as they are. Only when
+the scale cannot be known is each band stretched from its 2nd-98th percentiles, and the
+log warns that this is a guess. <i>manual</i>: give the values to show as black and white;
+<i>none</i>: no scaling.</li>
+<li><b>Red / Green / Blue / Near-infrared band</b>: which image band holds each colour.
+Only the bands the model uses are read; the brightness index is computed from red, green
+and blue.</li>
+<li><b>Only this extent</b> (advanced): process only a drawn rectangle (or a layer's
+extent) of the image. <b>Read at this ground resolution</b> (advanced): read the image
+through its QGIS layer at this pixel size, in metres; web (WMS/XYZ) layers have no pixels
+of their own and need it, with an extent.</li>
+<li><b>Window size</b> and <b>overlap</b> (advanced): windows of this many pixels (a
+multiple of 16; empty: the size the model was trained on), overlapping by this many pixels; the overlap is blended with smooth weights so no seam
+shows. Borders are mirrored so edge pixels get full context.</li>
+<li><b>Match the model's ground resolution</b> (advanced, on): a model learns landslides
+at the pixel size of its training imagery (the bundled ones: 0.8 m). When the image's
+pixels differ from it by more than 30 %, the model runs on the image resampled to that
+resolution (area average or bilinear) and the probability is resampled back, so every
+output is on the image's own grid. Off: the model runs on the image's pixels as they are.
+A ground resolution given above takes precedence.</li>
+<li><b>Saliency summary</b>: adds <code>mean_saliency</code> and
+<code>boundary_saliency_share</code> to each polygon: the share of the polygon's saliency
+within two pixels of its outline. High: the model looked at the scarp and the edges; low:
+at the interior tone. Needs the model's saliency graph; about three times slower.</li>
+<li><b>Smooth polygon outlines</b> (on): each polygon's pixel staircase is cut to a
+smooth line that stays within half a pixel of the mask's edge; area and perimeter are
+those of the smooth shape (the object filter still judges the pixels, as it was fitted).
+Off: outlines follow pixel edges exactly.</li>
+<li><b>Flip averaging (TTA)</b>: runs every window four times (as is and flipped) and
+averages the flipped-back predictions: fewer false alarms, four times slower.</li>
+<li><b>Ensemble</b>: averages all bundled models (each with its own normalization) at the
+mean of their thresholds; the optional <b>uncertainty</b> raster holds the models'
+per-pixel standard deviation: high where they disagree, which is where to look first.
+No object filter applies (each model's was fitted on its own probabilities). As many
+times slower as there are models.</li>
+<li><b>Precision</b>: int8 runs the model's quantized variant (calibrated on real
+patches), faster on CPUs at nearly the same quality; see the README for the measured
+figures.</li>
+</ul>
 <p>""" + common.CITATION + "</p>"
 
 
@@ -102,44 +115,35 @@ class DetectLandslides(common.LandslideAlgorithm):
 
     def initAlgorithm(self, config=None):
         common.add_input_parameters(self)
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                THRESHOLD,
-                tr("Probability threshold (empty: the model's own)"),
-                compat.NUMBER_DOUBLE,
-                optional=True,
-                minValue=0.0,
-                maxValue=1.0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                MIN_AREA, tr("Minimum polygon area (m²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_M2,
-                minValue=0.0
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                SALIENCY_SUMMARY, tr("Add a saliency summary to each polygon (slower: runs the saliency graph too)"),
-                False,
-            )
-        )
-        self.addParameter(QgsProcessingParameterBoolean(
-            TTA, tr("Average four flips of every window (test-time augmentation; 4x slower)"), False))
-        self.addParameter(QgsProcessingParameterBoolean(
-            ENSEMBLE, tr("Average all bundled models (ensemble; slower by the number of models)"), False))
-        self.addParameter(QgsProcessingParameterEnum(
-            PRECISION, tr("Precision (int8: the model's quantized variant, faster on CPUs)"), options=list(PRECISIONS),
-            defaultValue="float32", usesStaticStrings=True))
-        match = QgsProcessingParameterBoolean(
-            MATCH_RESOLUTION, tr("Match the model's ground resolution (resample the image to the resolution the "
-                                 "model learned at when it differs by more than 30 %; outputs on the image's grid)"),
-            True)
-        match.setFlags(match.flags() | compat.FLAG_ADVANCED)
-        self.addParameter(match)
-        self.addParameter(QgsProcessingParameterBoolean(
-            OBJECT_FILTER, tr("Set aside likely false alarms (the model's object filter; they go to their own layer)"),
-            True))
+        declare = common.declare
+        declare(self, QgsProcessingParameterNumber(THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
+                                                   optional=True, minValue=0.0, maxValue=1.0),
+                "Pixels at or above it are landslide. Empty: the model's own, chosen on validation images "
+                "(the bundled default maps at 0.65). Lower finds more landslides and more false alarms.")
+        declare(self, QgsProcessingParameterNumber(MIN_AREA, tr("Minimum polygon area (m²)"), compat.NUMBER_DOUBLE,
+                                                   DEFAULT_MIN_AREA_M2, minValue=0.0),
+                "Smaller detections are left out of the polygons (not of the rasters).")
+        declare(self, QgsProcessingParameterBoolean(OBJECT_FILTER, tr("Set aside likely false alarms"), True),
+                "The model's object filter scores each polygon; those it doubts go to their own layer, to review, "
+                "not deleted.")
+        declare(self, QgsProcessingParameterBoolean(SALIENCY_SUMMARY, tr("Add a saliency summary to each polygon"),
+                                                    False),
+                "mean_saliency and boundary_saliency_share per polygon: did the model look at the scarp and "
+                "edges? About three times slower.", advanced=True)
+        declare(self, QgsProcessingParameterBoolean(TTA, tr("Average four flips of every window"), False),
+                "Test-time augmentation: fewer false alarms, four times slower.", advanced=True)
+        declare(self, QgsProcessingParameterBoolean(ENSEMBLE, tr("Average all bundled models (ensemble)"), False),
+                "Slower by the number of models; gives an uncertainty raster where they disagree.", advanced=True)
+        declare(self, QgsProcessingParameterEnum(PRECISION, tr("Precision"), options=list(PRECISIONS),
+                                                 defaultValue="float32", usesStaticStrings=True),
+                "int8: the model's quantized variant, faster on CPUs at nearly the same quality.", advanced=True)
+        declare(self, QgsProcessingParameterBoolean(SMOOTH_OUTLINES, tr("Smooth polygon outlines"), True),
+                "Cut the pixel staircase off each outline (within half a pixel of the mask); area and perimeter "
+                "are those of the smooth shape. Off: outlines follow the pixels exactly.", advanced=True)
+        declare(self, QgsProcessingParameterBoolean(MATCH_RESOLUTION, tr("Match the model's ground resolution"),
+                                                    True),
+                "Resample the image to the pixel size the model learned at when it differs by more than 30 %; "
+                "outputs stay on the image's grid.", advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_PROBABILITY, tr("Landslide probability")))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_MASK, tr("Landslide mask")))
         self.addParameter(QgsProcessingParameterVectorDestination(OUTPUT_POLYGONS, tr("Landslide polygons")))
@@ -166,6 +170,7 @@ class DetectLandslides(common.LandslideAlgorithm):
                 tta=self.parameterAsBool(parameters, TTA, context),
                 saliency_summary=self.parameterAsBool(parameters, SALIENCY_SUMMARY, context),
                 object_filter=self.parameterAsBool(parameters, OBJECT_FILTER, context),
+                smooth_outlines=self.parameterAsBool(parameters, SMOOTH_OUTLINES, context),
                 **common.runtime_options(self, parameters, context),
             )
             model = load_model(request)

@@ -52,6 +52,10 @@ MESSAGES = {
     scoring.EXTENT_OUTSIDE: "{input} does not overlap the maps: draw it over the area they cover.",
     scoring.PIXEL_SIZE_NEEDED: "Both maps are polygon layers: give {input}, the size of the grid they are scored on "
                                "(in the prediction layer's CRS units).",
+    scoring.NOT_A_MASK: "{input}{source} is an image with {bands} bands: it expects a landslide mask (one band: 1 "
+                        "landslide, 0 not; e.g. the 'Landslide mask' of Detect landslides) or a polygon layer.",
+    scoring.SAME_MAP: "The landslide map and the reference inventory are the same layer: choose the map to score in "
+                      "'Landslide map' and an independent inventory in 'Reference inventory'.",
 }
 
 
@@ -98,6 +102,7 @@ thresholds when a probability raster is given.</p>"""
 
 class EvaluateLandslideMap(common.LandslideAlgorithm):
     NAME, DISPLAY_NAME, HELP = "evaluate", "Evaluate landslide map", HELP
+    GROUP = common.ASSESSMENT
 
     def initAlgorithm(self, config=None):
         map_types = [compat.SOURCE_RASTER, compat.SOURCE_POLYGON]
@@ -106,10 +111,10 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(REFERENCE, tr("Reference inventory (polygons or mask raster)"),
                                                          types=map_types))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            REFERENCE_POINTS, tr("Inventory points (optional)"), [compat.SOURCE_POINT], optional=True))
+            REFERENCE_POINTS, tr("Inventory points"), [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            AREA, tr("Score only inside these polygons (optional)"), [compat.SOURCE_POLYGON], optional=True))
-        self.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Score only inside this extent (optional)"),
+            AREA, tr("Score only inside these polygons"), [compat.SOURCE_POLYGON], optional=True))
+        self.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Score only inside this extent"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             MIN_COVERAGE, tr("Minimum covered share for a landslide to count as detected (0 = any overlap)"),
@@ -120,10 +125,10 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
             PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), compat.NUMBER_DOUBLE,
             optional=True, minValue=0.0))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            PROBABILITY, tr("Probability raster the map was made from (optional, for the report)"), optional=True))
+            PROBABILITY, tr("Probability raster the map was made from (for the report)"), optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            THRESHOLD, tr("Threshold the map was made at (for the report)"), compat.NUMBER_DOUBLE, 0.5,
-            minValue=0.0, maxValue=1.0))
+            THRESHOLD, tr("Threshold the map was made at (for the report)"), compat.NUMBER_DOUBLE,
+            optional=True, minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT_OBJECTS, tr("Landslides found, missed and false alarms"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(
@@ -164,7 +169,8 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
                     point_tolerance=self.parameterAsInt(parameters, POINT_TOLERANCE, context),
                     pixel_size=pixel_size,
                     probability=probability,
-                    threshold=self.parameterAsDouble(parameters, THRESHOLD, context),
+                    threshold=self.parameterAsDouble(parameters, THRESHOLD, context)
+                    if parameters.get(THRESHOLD) not in (None, "") else None,  # None: what Detect recorded
                     progress=common.progress_of(feedback),
                 )
             except EvaluationError as err:
@@ -193,7 +199,8 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         name = SUBJECTS.get(err.subject)
         label = f"'{self.parameterDefinition(name).description()}' ({name})" if name else tr("A layer")
         source = f" ('{err.source}'" + (f", layer '{err.layer}'" if err.layer else "") + ")" if err.source else ""
-        return tr(MESSAGES[err.problem]).format(input=label, source=source, file=err.source, layer=err.layer)
+        return tr(MESSAGES[err.problem]).format(input=label, source=source, file=err.source, layer=err.layer,
+                                                bands=err.bands)
 
     def _map(self, parameters, name, context, feedback) -> LandslideMap:
         layer = self.parameterAsLayer(parameters, name, context)

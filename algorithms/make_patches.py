@@ -39,6 +39,7 @@ DEM).</li>
 
 class MakePatches(common.LandslideAlgorithm):
     NAME, DISPLAY_NAME, HELP = "make_patches", "Create training patches", HELP
+    GROUP = common.TRAINING
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer(common.INPUT, tr("Image")))

@@ -20,8 +20,8 @@ from .common import tr
 LANDSLIDES, PERCENTILE, FALLBACK = "LANDSLIDES", "PERCENTILE", "FALLBACK"
 OUTPUT_SALIENCY, OUTPUT_ZONES = "OUTPUT_SALIENCY", "OUTPUT_ZONES"
 
-HELP = """<p>Explains a landslide model: the vanilla-gradient saliency of the method (Eq. 11),
-the mean over input bands of |∂ mean predicted probability / ∂ input|, computed window by
+HELP = """<p>Explains a landslide model: the vanilla-gradient saliency of the method, the
+mean over input bands of |∂ mean predicted probability / ∂ input|, computed window by
 window with the model's exported saliency graph and stitched with the same blended,
 streaming windows as <i>Detect landslides</i>. Bright pixels are those whose change would
 most change the model's prediction: typically scarps, edges and terrain breaks.</p>
@@ -32,7 +32,7 @@ other (the layer is styled from its own 2-98 % range).</p>
 <h3>Parameters</h3>
 <ul>
 <li><b>Image, bands, DEM, model</b>: as in <i>Detect landslides</i>. The model must carry a
-saliency graph (models exported by <code>python -m training export</code> do).</li>
+saliency graph (the bundled models and every model Landslide Mapper trains carry one).</li>
 <li><b>Window size</b>: must equal the model's patch size (the saliency graph has a fixed
 window); <b>overlap</b> as in Detect.</li>
 <li><b>Landslide polygons</b> (optional): e.g. Detect's output; each zone gets the id of
@@ -41,8 +41,10 @@ the landslide it overlaps most.</li>
 16 x 16 px blocks instead and record the change of the window's mean probability: slower,
 one value per block, and not the method's gradient. The output's metadata
 (SALIENCY_METHOD) and the zones' <code>method</code> field say which was used.</li>
-<li><b>Percentile</b>: zones are the connected regions of pixels whose saliency is above
-this percentile of the whole raster (default 95: the top 5 %).</li>
+<li><b>Percentile</b>: salient zones are where the saliency, averaged over 7 x 7 pixels
+(the raw gradient is noisy pixel by pixel), is above this percentile of the whole image
+(default 95: the top 5 %); zones under 50 pixels are left out, so there are areas to
+review, not specks.</li>
 <li><b>Outputs</b>: saliency (float32 GeoTIFF, georeferenced like the input, nodata kept)
 and salient zones with area_m2, perimeter_m, mean_saliency, max_saliency, percentile,
 threshold and landslide_id (in a Shapefile, whose field names hold 10 characters:
@@ -57,7 +59,7 @@ class SaliencyMap(common.LandslideAlgorithm):
     def initAlgorithm(self, config=None):
         common.add_input_parameters(self)
         self.addParameter(QgsProcessingParameterVectorLayer(
-            LANDSLIDES, tr("Landslide polygons (optional, e.g. from Detect landslides)"),
+            LANDSLIDES, tr("Landslide polygons (e.g. from Detect landslides)"),
             [compat.SOURCE_POLYGON], optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             PERCENTILE, tr("Salient zones: saliency above this percentile"), compat.NUMBER_DOUBLE,

@@ -24,7 +24,7 @@ from .detect.pipeline import DetectOutputs, detect
 from .detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
 from .detect.tiling import DEFAULT_TILE_SIZE, cached_model, dask_runner, detect_tiled
 from .engine.progress import Progress
-from .engine.streaming import WindowSettings
+from .engine.streaming import MODEL_WINDOW, WindowSettings
 from .imagery import scaling
 from .imagery.recipe import InputOptions, model_input
 from .io.readers import GdalReader
@@ -60,7 +60,10 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--no-object-filter", action="store_true",
                    help="keep every polygon (default: those the model's object filter scores as likely false "
                         "alarms go to set_aside.gpkg)")
-    d.add_argument("--window", type=int, default=128)
+    d.add_argument("--pixel-outlines", action="store_true",
+                   help="polygons follow the pixel edges (default: the staircase smoothed, within half a pixel)")
+    d.add_argument("--window", type=int, default=MODEL_WINDOW,
+                   help="window size in pixels (default: the model's own patch size)")
     d.add_argument("--overlap", type=int, default=32)
     d.add_argument("--batch", type=int, default=8)
     d.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per task (0: one per core)")
@@ -93,9 +96,12 @@ def request_from(args: argparse.Namespace) -> DetectRequest:
     threads = 1 if args.scheduler == "local" and not args.threads else args.threads
     bands = {role: getattr(args, role) for role in IMAGE_BANDS if getattr(args, role) is not None}
     return DetectRequest(
-        paths, InputOptions(bands, args.dem, args.scaling, args.scaling_min, args.scaling_max, args.match_resolution),
-        WindowSettings(args.window, args.overlap, args.batch), args.precision, args.class_name, args.threshold,
-        args.min_area, args.tta, args.saliency_summary, not args.no_object_filter, threads, args.device)
+        paths,
+        inputs=InputOptions(bands, args.dem, args.scaling, args.scaling_min, args.scaling_max, args.match_resolution),
+        settings=WindowSettings(args.window, args.overlap, args.batch), precision=args.precision,
+        class_name=args.class_name, threshold=args.threshold, min_area_m2=args.min_area, tta=args.tta,
+        saliency_summary=args.saliency_summary, object_filter=not args.no_object_filter,
+        smooth_outlines=not args.pixel_outlines, threads=threads, device=args.device)
 
 
 def main(argv=None) -> int:

@@ -27,11 +27,16 @@ from .imagery.inputs import ModelInput
 from .io.outputs import AtomicOutputs, GeoTiffWriter
 from .io.polygons import polygonize_mask
 from .io.readers import GdalReader
+from .io.resolution import pixel_size_m
 from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
 from .model.protocol import Model
 
 SALIENCY_NODATA = PROBABILITY_NODATA
 ZONES_LAYER = "salient_zones"
+#: salient zones: the saliency's mean over (2 r + 1)² pixels is thresholded, and zones under
+#: ZONE_MIN_PIXELS pixels are left out (tens of zones a person can review, not specks)
+ZONE_SMOOTHING_PX = 3
+ZONE_MIN_PIXELS = 50
 
 
 def saliency_model_for(model_path: str | Path, threads: int = 0, device: str = AUTO_DEVICE) -> OnnxModel:
@@ -102,6 +107,7 @@ def saliency(
     ``landslide_id`` maps a zone's geometry to the id of the landslide it falls in.
     Outputs appear only when complete, as in :func:`core.detect.pipeline.detect`.
     """
+    settings = settings.for_model(model.spec.patch_size, model.fixed_window)
     settings.check(model.spec.size_multiple, model.fixed_window)
     if not 0 < percentile < 100:
         raise ValueError(f"The percentile must be between 0 and 100 (got {percentile}).")
@@ -113,17 +119,23 @@ def saliency(
                                            metadata={"SALIENCY_METHOD": method, "MODEL": model.spec.name})
         if valid_pixels == 0:
             raise NoValidPixels("Every pixel of the input is nodata: there is nothing to explain.")
-        threshold = raster_percentile(raster_path, percentile)
-        zone_count = 0
+        zone_count, threshold = 0, raster_percentile(raster_path, percentile)
         if zones_path:
+            # zones are read from the saliency's local mean: the gradient is noisy pixel by
+            # pixel, and its top pixels alone make thousands of specks nobody can review
+            smoothed_path = atomic.temporary(str(Path(zones_path).with_suffix(".zones-smoothed.tif")))
+            write_local_mean(raster_path, smoothed_path, ZONE_SMOOTHING_PX)
+            threshold = raster_percentile(smoothed_path, percentile)
             mask_path = atomic.temporary(str(Path(zones_path).with_suffix(".zones-mask.tif")))
-            write_above(raster_path, mask_path, threshold)
+            write_above(smoothed_path, mask_path, threshold)
+            atomic.discard(smoothed_path)
+            pixel_w, pixel_h = pixel_size_m(GdalReader(raster_path).grid)
             annotations = {"landslide_id": (ogr.OFTInteger, landslide_id)} if landslide_id else {}
             zone_count, _set_aside = polygonize_mask(
                 mask_path, raster_path, atomic.temporary(zones_path), value_name="saliency",
                 constants={"percentile": percentile, "threshold": threshold,
                            "method": "occlusion" if isinstance(model, OcclusionSaliency) else "gradient"},
-                progress=progress.part(0.85, 1.0),
+                progress=progress.part(0.85, 1.0), min_area_m2=ZONE_MIN_PIXELS * pixel_w * pixel_h, smooth=True,
                 layer_name=ZONES_LAYER, annotations=annotations,
             )
             atomic.discard(mask_path)
@@ -171,6 +183,32 @@ def raster_percentile(path: str, percentile: float, bins: int = 4096) -> float:
     ordered = np.sort(np.concatenate(chosen))
     a, b = ordered[below - before], ordered[above - before]
     return float(a + (b - a) * (rank - below))
+
+
+def box_sum(values: np.ndarray, radius: int) -> np.ndarray:
+    """Sum over the (2 r + 1)² square around each pixel (zero outside the array)."""
+    padded = np.pad(values, radius + 1)[:-1, :-1]  # one extra leading row/column of zeros for the differences
+    table = padded.cumsum(0).cumsum(1)
+    size = 2 * radius + 1
+    h, w = values.shape
+    return (table[size:size + h, size:size + w] - table[:h, size:size + w]
+            - table[size:size + h, :w] + table[:h, :w])
+
+
+def write_local_mean(path: str, out_path: str, radius: int, rows: int = 256) -> None:
+    """The mean of each pixel's valid neighbours within ``radius`` (nodata kept), in strips
+    read with ``radius`` rows of margin so strips join seamlessly."""
+    reader = GdalReader(path)
+    grid = reader.grid
+    with GeoTiffWriter(out_path, grid, np.float32, SALIENCY_NODATA) as out:
+        for row0 in range(0, grid.height, rows):
+            top, bottom = max(0, row0 - radius), min(grid.height, row0 + rows + radius)
+            values, valid = reader.read([1], 0, top, grid.width, bottom - top)
+            total = box_sum(np.where(valid, values[0], 0.0).astype(np.float64), radius)
+            count = box_sum(valid.astype(np.float64), radius)
+            mean = np.where(valid, total / np.maximum(count, 1.0), SALIENCY_NODATA).astype(np.float32)
+            out.write_rows(row0, mean[row0 - top:min(row0 + rows, grid.height) - top])
+            reader.release_cache()
 
 
 def write_above(path: str, mask_path: str, threshold: float) -> None:

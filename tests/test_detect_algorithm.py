@@ -1,6 +1,7 @@
 """Detect through real QGIS Processing: processing.run, a saved .model3 and bad inputs."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -335,21 +336,43 @@ def test_raster_smaller_than_a_window(provider, bright_model, tmp_path):
     assert mask[7:13, 12:28].all() and not mask[:, :5].any()
 
 
-def test_outputs_are_styled_when_loaded(provider, scene, bright_model, tmp_path):
+def test_outputs_are_styled_when_loaded_run_after_run(provider, scene, bright_model, tmp_path):
+    """Loaded as the dialog loads them (Processing's post-processing), twice in one session:
+    the second run is styled as the first (a post-processor QGIS deleted after the first run
+    used to stop it), and each run's layers read top to bottom polygons, rasters, image."""
     import processing
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
-    project = QgsProject()
-    context = QgsProcessingContext()
-    context.setProject(project)
-    processing.runAndLoadResults(
-        ALG, {"INPUT": scene["image"], "MODEL_FILE": bright_model, **outputs(tmp_path)},
-        context=context, feedback=QgsProcessingFeedback(),
-    )
-    layers = {layer.name(): layer for layer in QgsProject.instance().mapLayers().values()}
-    assert {"Landslide probability", "Landslide mask", "Landslide polygons"} <= set(layers)
-    assert layers["Landslide probability"].renderer().type() == "singlebandpseudocolor"
-    assert layers["Landslide mask"].renderer().type() == "paletted"
+    project = QgsProject.instance()
+    for run_number in (1, 2):
+        context = QgsProcessingContext()
+        context.setProject(project)
+        processing.runAndLoadResults(
+            ALG, {"INPUT": scene["image"], "MODEL_FILE": bright_model, **outputs(tmp_path / f"run{run_number}")},
+            context=context, feedback=QgsProcessingFeedback(),
+        )
+        order = [node.layer() for node in project.layerTreeRoot().findLayers()]
+        newest = {layer.name(): layer for layer in order[:3]}
+        assert list(newest) == ["Landslide polygons", "Landslide mask", "Landslide probability"], [
+            layer.name() for layer in order]
+        assert sum(layer.name() == "Landslide polygons" for layer in order) == run_number
+        assert newest["Landslide probability"].renderer().type() == "singlebandpseudocolor"
+        assert newest["Landslide mask"].renderer().type() == "paletted"
+        assert newest["Landslide polygons"].renderer().symbol().color().alpha() == 0  # outlines: the image shows
+        assert not project.layerTreeRoot().findLayer(newest["Landslide mask"].id()).isVisible()
+    project.removeAllMapLayers()
+
+
+def test_the_window_defaults_to_the_models_own_patch_size(provider, scene, bright_model, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    run({"INPUT": scene["image"], "MODEL_FILE": bright_model, **outputs(tmp_path)}, feedback)
+    assert "windows of 64 x 64 pixels" in feedback.textLog()  # the test model's spec: patch 64
+    feedback = QgsProcessingFeedback()
+    run({"INPUT": scene["image"], "MODEL_FILE": bright_model, "WINDOW": 128, **outputs(tmp_path / "asked")}, feedback)
+    assert "windows of 128 x 128 pixels" in feedback.textLog()
+    assert re.search(r"of \d[\d,]* windows \(\d+ %\), about .* left", feedback.textLog())  # stages with time left
 
 
 def mount_tmpfs(folder, options: str):

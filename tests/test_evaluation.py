@@ -262,7 +262,8 @@ def test_errors_carry_facts_and_no_dialog_wording(tmp_path):
             write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
     assert (raised.value.problem, raised.value.subject, raised.value.source) == (scoring.NO_CRS, "prediction", "p.tif")
     assert set(adapter.MESSAGES) == {scoring.NO_CRS, scoring.UNREADABLE, scoring.NO_SUCH_LAYER, scoring.NO_OVERLAP,
-                                     scoring.NOTHING_SCORED, scoring.EXTENT_OUTSIDE, scoring.PIXEL_SIZE_NEEDED}
+                                     scoring.NOTHING_SCORED, scoring.EXTENT_OUTSIDE, scoring.PIXEL_SIZE_NEEDED,
+                                     scoring.NOT_A_MASK, scoring.SAME_MAP}
     room = Path(scoring.__file__).parent
     notation = {"TP", "FP", "FN", "TN", "F1"}  # the method's, which the report prints too
     dialog_words = {*adapter.NUMBERS, *adapter.SUBJECTS.values(), "OUTPUT_OBJECTS", "OUTPUT_REPORT", "MIN_COVERAGE",
@@ -408,3 +409,43 @@ def test_report_renders_in_a_real_browser(tmp_path):
     # far more than text on white: the map, the matrix and the curve are drawn
     coloured = (pixels[:3].max(axis=0).astype(int) - pixels[:3].min(axis=0)) > 60
     assert coloured.mean() > 0.02, coloured.mean()
+
+
+def test_evaluate_refuses_an_image_and_a_map_scored_against_itself(provider, tmp_path):
+    """An RGB image as the map (every pixel > 0 is 'landslide') scored F1 1.000 against
+    itself; now each mistake is named in the dialog's terms and nothing is written."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    image = write_raster(tmp_path / "rgb.tif", np.stack([square(*SHIFTED_SQUARE) * 200] * 3))
+    mask = write_raster(tmp_path / "mask.tif", square(*SHIFTED_SQUARE))
+    with pytest.raises(QgsProcessingException, match=r"'Landslide map .*' \(PREDICTION\) \('rgb.tif'\) is an image "
+                                                     r"with 3 bands: it expects a landslide mask"):
+        processing.run("landslidemapper:evaluate", {"PREDICTION": image, "REFERENCE": mask,
+                                                    "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    with pytest.raises(QgsProcessingException, match=r"\(REFERENCE\) \('rgb.tif'\) is an image with 3 bands"):
+        processing.run("landslidemapper:evaluate", {"PREDICTION": mask, "REFERENCE": image,
+                                                    "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    with pytest.raises(QgsProcessingException, match="are the same layer"):
+        processing.run("landslidemapper:evaluate", {"PREDICTION": mask, "REFERENCE": mask,
+                                                    "OUTPUT_REPORT": str(tmp_path / "report.html")})
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_report_reads_the_threshold_detect_recorded_and_leaves_pyplot_alone(tmp_path):
+    """The report's curve marks the threshold the map was cut at (Detect writes it into its
+    rasters) instead of 0.5; and drawing it neither switches matplotlib's backend nor
+    closes a figure the host program (QGIS's Python) has open."""
+    import matplotlib.pyplot as plt
+    from landslide_mapper.core.io.outputs import THRESHOLD_METADATA
+    from osgeo import gdal
+
+    prediction, reference, probability = _mapped_scene(tmp_path)
+    gdal.Open(probability, gdal.GA_Update).SetMetadataItem(THRESHOLD_METADATA, "0.65")
+    backend, figure = plt.get_backend(), plt.figure()
+    try:
+        run(tmp_path, prediction, reference, probability=probability)
+        assert "At the chosen threshold 0.65" in (tmp_path / "report.html").read_text()
+        assert plt.get_backend() == backend and plt.fignum_exists(figure.number)
+    finally:
+        plt.close(figure)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def test_detect_dialog_shows_the_active_layer_and_the_defaults(provider, qgis_ap
     assert QgsProject.instance().mapLayer(shown["INPUT"]) is layer
     recommended = next(iter(bundled_models()), "none")
     assert (shown["MODEL"], shown["WINDOW"], shown["OVERLAP"], shown["INPUT_SCALING"], shown["PRECISION"],
-            shown["DEVICE"], shown["MIN_AREA"]) == (recommended, 128, 32, "auto", "float32", "auto", 100.0)
+            shown["DEVICE"], shown["MIN_AREA"]) == (recommended, None, 32, "auto", "float32", "auto", 100.0)
     assert shown["TTA"] is False and shown["ENSEMBLE"] is False and shown["THRESHOLD"] is None
     assert "\n" not in algorithm.shortHelpString() and "Detect" in dialog.windowTitle() + algorithm.displayName()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -42,10 +43,18 @@ def test_detect_dialog_shows_the_active_layer_and_the_defaults(provider, qgis_ap
     QgsProject.instance().removeMapLayer(layer.id())
 
 
-@pytest.mark.slow
-def test_real_qgis_desktop_under_xvfb_opens_detect_with_the_active_layer(tmp_path, scene):
-    """The `qgis` binary itself on an X server (Xvfb): the plugin loads from its folder as
-    a user's would, and Detect's dialog shows the active layer and the defaults."""
+def desktop_image(tmp_path, scene) -> str:
+    """Real Bijie imagery where ../shared/data is present (what the screenshots should
+    show), else the generated scene."""
+    from rasters import bijie_mosaic
+
+    bijie = ROOT.parent / "shared" / "data" / "bijie"
+    return bijie_mosaic(bijie, tmp_path)[1] if (bijie / "index.csv").exists() else scene["image"]
+
+
+def run_desktop_session(tmp_path, image: str) -> dict:
+    """The `qgis` binary itself on an X server (Xvfb), a fresh profile with the plugin
+    enabled as a user's would be, running tests/desktop/desktop_session.py."""
     if not (shutil.which("qgis") and shutil.which("xvfb-run")):
         pytest.skip("needs the qgis desktop and xvfb-run (make setup installs both)")
     profiles = tmp_path / "profiles"
@@ -58,23 +67,87 @@ def test_real_qgis_desktop_under_xvfb_opens_detect_with_the_active_layer(tmp_pat
                           capture_output=True, text=True, check=True).stdout.strip()
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env.update(QT_QPA_PLATFORM="xcb", QGIS_PLUGINPATH=str(ROOT / "build" / "plugins"), PYTHONPATH=site,
-               LANDSLIDE_GUI_OUT=str(out), LANDSLIDE_GUI_IMAGE=scene["image"])
+               LANDSLIDE_GUI_OUT=str(out), LANDSLIDE_GUI_IMAGE=image)
     run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "qgis", "--nologo", "--noversioncheck",
-                          "--profiles-path", str(profiles), "--code", str(ROOT / "tests" / "desktop" /
-                                                                            "open_detect_dialog.py")],
-                         env=env, capture_output=True, text=True, timeout=300)
+                          "--profiles-path", str(profiles), "--code",
+                          str(ROOT / "tests" / "desktop" / "desktop_session.py")],
+                         env=env, capture_output=True, text=True, timeout=600)
     result_file = out / "result.json"
     assert result_file.exists(), f"QGIS exited ({run.returncode}) without a result:\n{run.stderr[-3000:]}"
     result = json.loads(result_file.read_text())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for png in out.glob("*.png"):
+        shutil.copy(png, ARTIFACTS / f"desktop_{png.name}")
     assert "error" not in result, result["error"]
+    return result
+
+
+def _by_name(run: dict) -> dict:
+    return {layer["name"]: layer for layer in run["layers"]}
+
+
+@pytest.mark.slow
+def test_a_mappers_first_session_in_the_real_qgis_desktop(tmp_path, scene):
+    """In the real desktop under Xvfb: every dialog opens (Detect with at most 8 inputs up
+    front), and Detect, Saliency, Detect again run through the dialog's Run path, each
+    loading its layers styled, stacked for reading and counted right in the log."""
+    result = run_desktop_session(tmp_path, desktop_image(tmp_path, scene))
     assert "landslide_mapper" in result["active_plugins"]
     assert result["qt_platform"] == "xcb"  # a real X display, not the offscreen platform
-    shown = result["shown"]
     assert result["input_is_active_layer"]
+    dialogs = result["dialogs"]
+    assert len(dialogs["detect"]["up_front"]) <= 8, dialogs["detect"]["up_front"]
+    assert {"INPUT", "MODEL", "THRESHOLD"} <= set(dialogs["detect"]["up_front"])
+    assert all(d["group"] for d in dialogs.values()) and all(d["help_url"] for d in dialogs.values())
     recommended = next(iter(bundled_models()), "none")
-    assert (shown["MODEL"], shown["WINDOW"], shown["OVERLAP"], shown["INPUT_SCALING"], shown["MATCH_RESOLUTION"],
-            shown["MIN_AREA"]) == (recommended, 128, 32, "auto", True, 100.0)
-    assert result["dialog_png"] and result["window_png"]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for name in ("detect_dialog_desktop.png", "qgis_desktop.png"):
-        shutil.copy(out / name, ARTIFACTS / name)
+    assert (dialogs["detect"]["shown"]["MODEL"], dialogs["detect"]["shown"]["MIN_AREA"]) == (recommended, 100.0)
+
+    first, saliency, second = result["runs"]
+    for run in (first, second):  # the second Detect of the session works as the first did
+        assert run["ok"], run["log"][-2000:]
+        layers = _by_name(run)
+        assert {"Landslide probability", "Landslide mask", "Landslide polygons"} <= set(layers), list(layers)
+        polygons = layers["Landslide polygons"]
+        logged = re.search(r"(\d+) landslide polygon", run["log"])
+        assert logged and int(logged.group(1)) == polygons["features"], (logged, polygons["features"])
+        assert polygons["fill_alpha"] == 0 and polygons["visible"]  # an outline: the image stays readable
+        probability = layers["Landslide probability"]
+        assert probability["renderer"] == "singlebandpseudocolor" and probability["opacity"] < 1
+        assert not layers["Landslide mask"]["visible"]  # loaded for use, drawn as the polygons already are
+        # read top to bottom: this run's polygons, set-aside polygons, then rasters, then the image
+        order = [n for n in run["tree_order"]]
+        ours = [n for n in ("Landslide polygons", "Set aside as likely false alarms", "Landslide mask",
+                            "Landslide probability") if n in layers]
+        assert [order.index(n) for n in ours] == sorted(order.index(n) for n in ours), order
+        assert order.index("Landslide probability") < order.index("post-event image")
+    assert saliency["ok"], saliency["log"][-2000:]
+    assert len(second["tree_order"]) == len(first["tree_order"]) + len(saliency["layers"]) + len(second["layers"])
+    assert second["tree_order"][0] == "Landslide polygons"  # the newest run on top
+    assert result["map_png"] and result["window_png"]
+
+
+def test_every_algorithm_has_a_group_a_help_link_and_a_short_form(provider):
+    """The toolbox a mapper sees: algorithms in groups, a Help button that leads to the
+    README, Detect's form short enough for a screen (the rest under Advanced, each with a
+    tooltip) and only the devices this ONNX Runtime has."""
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    registry = QgsApplication.processingRegistry()
+    groups = {a.name(): a.group() for a in registry.providerById("landslidemapper").algorithms()}
+    assert groups == {"detect": "Mapping", "saliency": "Mapping", "evaluate": "Assessment",
+                      "make_patches": "Training"}
+    detect = registry.algorithmById("landslidemapper:detect")
+    for algorithm in registry.providerById("landslidemapper").algorithms():
+        url = algorithm.helpUrl()
+        assert url.startswith("file://") and Path(url[7:].split("#")[0]).is_file(), url
+        labels = [p.description() for p in algorithm.parameterDefinitions()]
+        assert not any("(optional)" in label for label in labels), labels  # QGIS says [optional] itself
+    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    up_front = [p.name() for p in detect.parameterDefinitions() if not p.isDestination() and not p.flags() & advanced]
+    assert len(up_front) <= 8 and {"INPUT", "MODEL", "THRESHOLD"} <= set(up_front), up_front
+    assert all(p.help() for p in detect.parameterDefinitions() if not p.isDestination()), "every input has a tooltip"
+    import onnxruntime
+
+    offered = detect.parameterDefinition("DEVICE").options()
+    assert "cpu" in offered and ("cuda" in offered) == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
+    assert "usually 0.5" not in detect.shortHelpString()

@@ -1,5 +1,7 @@
 """Landslide polygons: true areas in m² in any CRS, and their probability statistics."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
@@ -21,7 +23,8 @@ def test_polygons_have_true_areas_and_probabilities(tmp_path, bright_model):
     model = OnnxModel(bright_model)
     inputs = ModelInput(model.spec, GdalReader(path), {"red": 1, "green": 2, "blue": 3})
     out = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "poly.gpkg"))
-    result = detect(request(model, WindowSettings(64, 16), 100), inputs, model, out)
+    pixel_outlines = replace(request(model, WindowSettings(64, 16), 100), smooth_outlines=False)
+    result = detect(pixel_outlines, inputs, model, out)
     mask = read_raster(out.mask)[0]
     assert result.polygon_count == 1
     dataset = ogr.Open(out.polygons)
@@ -52,3 +55,32 @@ def test_polygon_area_in_a_geographic_crs_is_in_square_metres(tmp_path, bright_m
     lat = np.radians(27.0 - 30 * deg)
     pixel_area = (deg * 111320 * np.cos(lat)) * (deg * 110800)  # ~ m² of one pixel at 27° N
     assert feature["area_m2"] == pytest.approx(pixels * pixel_area, rel=0.01)
+
+
+def test_outlines_are_smoothed_within_half_a_pixel_of_the_mask(tmp_path):
+    """A disc's pixel outline is a staircase (perimeter 4/pi times the circle's); smoothed,
+    it keeps the mask's pixels (area within 1 %, every vertex within half a pixel of the
+    pixel outline) and loses the stairs (perimeter near the circle's)."""
+    from landslide_mapper.core.io.polygons import polygonize_mask
+
+    yy, xx = np.mgrid[:80, :80]
+    mask = (((yy - 40) ** 2 + (xx - 40) ** 2) < 30 ** 2).astype(np.uint8)
+    gt = (440000.0, 1.0, 0.0, 3020000.0, 0.0, -1.0)
+    mask_path = write_raster(tmp_path / "mask.tif", mask, geotransform=gt)
+    values_path = write_raster(tmp_path / "values.tif", mask.astype(np.float32), geotransform=gt)
+    shapes = {}
+    for smooth in (False, True):
+        out = str(tmp_path / f"smooth_{smooth}.gpkg")
+        polygonize_mask(mask_path, values_path, out, smooth=smooth)
+        dataset = ogr.Open(out)
+        feature = dataset.GetLayer().GetNextFeature()
+        shapes[smooth] = (feature["area_m2"], feature["perimeter_m"], feature.GetGeometryRef().Clone())
+    (pixel_area, pixel_perimeter, pixel_outline), (area, perimeter, smooth_outline) = shapes[False], shapes[True]
+    assert pixel_area == pytest.approx(mask.sum(), rel=2e-3)
+    assert area == pytest.approx(pixel_area, rel=0.01)
+    circle = 2 * np.pi * 30
+    assert pixel_perimeter > 1.2 * circle and perimeter < 1.05 * circle
+    boundary = pixel_outline.Boundary()
+    ring = smooth_outline.GetGeometryRef(0)
+    assert max(boundary.Distance(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
+               for x, y in ring.GetPoints()[:: max(1, ring.GetPointCount() // 200)]) <= 0.5

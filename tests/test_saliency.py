@@ -12,6 +12,7 @@ from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.onnx_model import ModelError, OnnxModel
 from landslide_mapper.core.saliency import raster_percentile, saliency, saliency_model_for, write_above
 from osgeo import gdal, ogr
+from scipy import ndimage
 from rasters import random_image, read_raster, write_raster
 
 pytestmark = pytest.mark.slow
@@ -269,3 +270,35 @@ def test_occlusion_fallback_is_offered_and_labelled(provider, scene, bright_mode
     assert values[truth == 1].mean() > 3 * values[truth == 0].mean()
     zones = ogr.Open(result["OUTPUT_ZONES"])
     assert {f["method"] for f in zones.GetLayer()} == {"occlusion"}
+
+
+def test_salient_zones_come_from_the_local_mean_and_are_big_enough_to_review(tmp_path):
+    """Speckled saliency (the raw gradient) gives thousands of one-pixel zones; the zones
+    are read from its 7 x 7 local mean instead (exact, nodata kept, strips joined
+    seamlessly), so two blobs of raised saliency give two zones, not a speckle field."""
+    from landslide_mapper.core.saliency import ZONE_MIN_PIXELS, ZONE_SMOOTHING_PX, write_local_mean
+
+    rng = np.random.default_rng(1)
+    values = rng.gamma(2.0, 1e-4, (300, 257)).astype(np.float32)
+    values[40:90, 30:100] *= 3.0
+    values[200:260, 150:230] *= 3.0
+    values[:10, :10] = -9999.0
+    path = write_raster(tmp_path / "sal.tif", values, nodata=-9999.0)
+    smoothed_path = str(tmp_path / "smoothed.tif")
+    write_local_mean(path, smoothed_path, ZONE_SMOOTHING_PX, rows=64)  # several strips
+    smoothed = read_raster(smoothed_path)[0]
+    r, valid = ZONE_SMOOTHING_PX, values != -9999.0
+    for y, x in ((0, 12), (63, 100), (64, 100), (150, 0), (299, 256), (45, 60)):
+        window = np.s_[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]
+        assert smoothed[y, x] == pytest.approx(values[window][valid[window]].mean(), rel=1e-5)
+    assert np.all(smoothed[:10, :10] == -9999.0)
+    raw_specks = ndimage.label(values > np.percentile(values[valid], 95))[1]
+    mask_path = str(tmp_path / "above.tif")
+    write_above(smoothed_path, mask_path, raster_percentile(smoothed_path, 95.0))
+    labels, _count = ndimage.label(read_raster(mask_path)[0] == 1)
+    sizes = np.bincount(labels.ravel())[1:]
+    kept = sizes >= ZONE_MIN_PIXELS  # what becomes a zone
+    assert raw_specks > 500 and kept.sum() <= 10, sorted(sizes)[-12:]
+    assert sizes[kept].sum() > 0.8 * sizes.sum()  # and they hold most of the salient pixels
+    inside = labels[40:90, 30:100].any() and labels[200:260, 150:230].any()
+    assert inside and not labels[100:190, :].any()  # both blobs, nothing between them

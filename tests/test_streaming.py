@@ -61,3 +61,18 @@ def test_no_seams_at_window_borders(tmp_path):
     blended_error = np.abs(blended[:, borders] - expected[:, borders])[8:-8].max()
     assert seam_error > 0.01
     assert blended_error < np.sin(0.5 * np.pi * 1.5 / 32) ** 2  # the blend weight 1 px in
+
+
+def test_a_long_stage_says_how_far_it_is_and_how_long_is_left():
+    from landslide_mapper.core.engine.progress import Progress
+
+    fractions, messages, now = [], [], [0.0]
+    progress = Progress(fractions.append, info=messages.append).part(0.5, 1.0)
+    count = progress.counter(400, "windows", clock=lambda: now[0])
+    for done in range(1, 401):
+        now[0] = done * 1.5  # 1.5 s a window: 600 s in all
+        count(done)
+    assert fractions[0] == pytest.approx(0.5 + 0.5 / 400) and fractions[-1] == 1.0
+    assert len(messages) == 9  # every tenth of the way, none at the end
+    assert messages[0] == "40 of 400 windows (10 %), about 9 min left"
+    assert messages[-1] == "360 of 400 windows (90 %), about 1 min left"

@@ -24,8 +24,15 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
-# ColorBrewer YlOrRd: transparent-looking low values, saturated red for likely landslides
-PROBABILITY_RAMP = [(0.0, "#ffffcc", 0), (0.3, "#fed976", 120), (0.5, "#fd8d3c", 200), (0.7, "#e31a1c", 230), (1.0, "#800026", 255)]
+# The three Detect layers are designed together, to be read over the image at a glance:
+# - probability: ColorBrewer RdPu (a hue no terrain has), clear below 0.3 and never opaque,
+#   so the image shows through where the model is unsure;
+# - polygons: an unfilled yellow outline on a dark halo, on top, readable on any terrain;
+# - mask: cyan, translucent, loaded unchecked (it says what the polygons draw);
+# - set-aside polygons: thin grey dots, visible but quiet.
+PROBABILITY_RAMP = [(0.0, "#feebe2", 0), (0.3, "#fcc5c0", 0), (0.5, "#fa9fb5", 60), (0.7, "#f768a1", 100),
+                    (0.85, "#c51b8a", 130), (1.0, "#7a0177", 150)]
+POLYGON_OUTLINE, POLYGON_HALO = "#ffeb3b", "20,20,20,170"
 
 
 def scratch_raster(path: str, dtype) -> QgsRasterLayer:
@@ -85,27 +92,30 @@ def main():
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
     renderer.setClassificationMin(0.0)
     renderer.setClassificationMax(1.0)
+    renderer.setOpacity(0.85)
     layer.setRenderer(renderer)
     layer.saveNamedStyle(str(STYLES / "probability.qml"))
 
     layer = scratch_raster("/tmp/_lm_mask.tif", gdal.GDT_Byte)
     classes = [
         QgsPalettedRasterRenderer.Class(0, QColor(0, 0, 0, 0), "not landslide"),
-        QgsPalettedRasterRenderer.Class(1, QColor("#e31a1c"), "landslide"),
+        QgsPalettedRasterRenderer.Class(1, QColor(0, 188, 212, 140), "landslide"),
     ]
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
     layer.saveNamedStyle(str(STYLES / "mask.qml"))
 
     vector = QgsVectorLayer("Polygon?crs=EPSG:32648", "scratch", "memory")
     symbol = QgsFillSymbol.createSimple(
-        {"color": "227,26,28,40", "outline_color": "#e31a1c", "outline_width": "0.6", "outline_width_unit": "MM"}
-    )
+        {"color": "0,0,0,0", "outline_color": POLYGON_HALO, "outline_width": "1.1", "outline_width_unit": "MM"})
+    outline = QgsFillSymbol.createSimple(
+        {"color": "0,0,0,0", "outline_color": POLYGON_OUTLINE, "outline_width": "0.5", "outline_width_unit": "MM"})
+    symbol.appendSymbolLayer(outline.symbolLayer(0).clone())
     vector.setRenderer(QgsSingleSymbolRenderer(symbol))
     vector.saveNamedStyle(str(STYLES / "polygons.qml"))
 
     outline_only("#00e5ff", "0.5", "dash", "zones.qml")
     # polygons the object filter set aside: present, but quiet (grey, dotted)
-    outline_only("#8c8c8c", "0.4", "dot", "dropped.qml")
+    outline_only("#d0d0d0", "0.35", "dot", "dropped.qml")
     # Evaluate's layers: false positives red, false negatives blue (the usual error colours)
     categorized("Polygon", "error_code", [(1, "false positive", "#d7191c"), (2, "false negative", "#2c7bb6")],
                 "errors.qml")

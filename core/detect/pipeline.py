@@ -29,7 +29,7 @@ from ..engine.streaming import (
 )
 from ..errors import NoValidPixels
 from ..imagery.inputs import InputError, ModelInput
-from ..io.outputs import AtomicOutputs, GeoTiffWriter
+from ..io.outputs import THRESHOLD_METADATA, AtomicOutputs, GeoTiffWriter
 from ..io.polygons import PolygonCounts, boundary_summary, polygonize_mask
 from ..model.ensemble import ModelEnsemble
 from ..model.onnx_model import OnnxModel
@@ -99,10 +99,12 @@ class DetectRasters:
         self.probability_path = atomic.temporary(outputs.probability)
         self.mask_path = atomic.temporary(outputs.mask)
         self._files = ExitStack()
-        self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA))
+        # the threshold travels with the rasters, so Evaluate's report can say where the map was cut
+        made_at = {THRESHOLD_METADATA: f"{threshold:g}"}
+        self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA, made_at))
         # one float32 writer per channel of the values: probability, then the ensemble's spread
         self._float_writers = [self._files.enter_context(
-            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA))]
+            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA, made_at))]
         if self.with_spread:
             self._float_writers.append(self._files.enter_context(GeoTiffWriter(
                 atomic.temporary(outputs.uncertainty), grid, np.float32, PROBABILITY_NODATA,
@@ -154,7 +156,7 @@ def detect(
     complete: an error or a cancel leaves no output behind.
     """
     spec = model.spec
-    settings = request.settings
+    settings = request.window_settings(model)
     settings.check(spec.size_multiple, model.fixed_window)
     threshold = spec.threshold if request.threshold is None else request.threshold
     objects = spec.object_filter if request.object_filter else None
@@ -192,11 +194,13 @@ def detect(
                 write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
                                     PROBABILITY_NODATA, progress.part(0.5, 0.9))
                 annotations = boundary_summary(saliency_path, "saliency")
+            progress.info("Tracing the landslides' outlines into polygons.")
             counts = polygonize_mask(
                 rasters.mask_path, rasters.probability_path, atomic.temporary(outputs.polygons), value_name="prob",
                 constants={"model": spec.name, "threshold": threshold}, min_area_m2=request.min_area_m2,
                 progress=progress.part(0.9, 1.0), annotations=annotations, object_filter=objects,
-                dropped_path=atomic.temporary(outputs.dropped) if objects is not None and outputs.dropped else None)
+                dropped_path=atomic.temporary(outputs.dropped) if objects is not None and outputs.dropped else None,
+                smooth=request.smooth_outlines)
             if saliency_path:
                 atomic.discard(saliency_path)
         atomic.commit()

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..engine.streaming import WindowSettings
+from ..engine.streaming import MODEL_WINDOW, WindowSettings
 from ..imagery.inputs import InputError
 from ..imagery.recipe import InputOptions
 from ..model.catalog import variant
@@ -33,7 +33,7 @@ class DetectRequest:
 
     models: tuple[str, ...]  # one model file; several: their mean, an ensemble
     inputs: InputOptions = field(default_factory=InputOptions)
-    settings: WindowSettings = WindowSettings(128, 32, 8)
+    settings: WindowSettings = WindowSettings(MODEL_WINDOW, 32, 8)
     precision: str = "float32"  # "int8": each model's quantized variant
     class_name: str | None = None  # multi-class models: the landslide class's name or number
     threshold: float | None = None  # None: the model's own
@@ -41,6 +41,7 @@ class DetectRequest:
     tta: bool = False  # average the four flips of every window
     saliency_summary: bool = False  # per-polygon saliency statistics (runs the saliency graph too)
     object_filter: bool = True  # set aside what the model's object filter scores as likely false alarms
+    smooth_outlines: bool = True  # polygons without the pixel staircase (area and perimeter of the smooth shape)
     threads: int = 0  # ONNX Runtime threads; 0: one per core
     device: str = AUTO_DEVICE
 
@@ -58,6 +59,10 @@ class DetectRequest:
     @property
     def ensemble(self) -> bool:
         return len(self.models) > 1
+
+    def window_settings(self, model) -> WindowSettings:
+        """The windows the model runs in: the window asked for, else the model's own."""
+        return self.settings.for_model(model.spec.patch_size, model.fixed_window)
 
 
 def load_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:

@@ -104,7 +104,7 @@ def run_tile(job: DetectJob, region: Region, folder: str) -> TileResult:
     with AtomicOutputs() as atomic, ExitStack() as files:
         write = channel_files(files, [atomic.temporary(path) for path in finals], grid)
         valid_pixels = predict_raster(inputs, predictor(model, job.request.tta, job.channels > 1),
-                                      job.request.settings, write, channels=job.channels, region=region)
+                                      job.request.window_settings(model), write, channels=job.channels, region=region)
         files.close()
         atomic.commit()
     return TileResult(region, finals, valid_pixels)

@@ -7,6 +7,7 @@ their world: QGIS's feedback, or ``print`` for the command line.
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from ..errors import Cancelled
@@ -39,12 +40,47 @@ class Progress:
         if self.cancelled:
             raise Cancelled()
 
+    def counter(self, total: int, unit: str, clock: Callable[[], float] = time.monotonic) -> "Counter":
+        """Counts ``total`` ``unit`` through this part, saying how far and how long is left."""
+        return Counter(self, total, unit, clock)
+
     def info(self, text: str) -> None:
         if self._info is not None:
             self._info(text)
 
     def warn(self, text: str) -> None:
         (self._warn or self._info or (lambda _text: None))(text)
+
+
+class Counter:
+    """Counts the units of a long stage (windows, polygons): the progress bar moves with
+    every unit, and every tenth of the way a message says how many are done and about how
+    long the rest will take (what a mapper watches during a ten-minute run)."""
+
+    STEPS = 10
+
+    def __init__(self, progress: Progress, total: int, unit: str, clock: Callable[[], float] = time.monotonic):
+        self.progress, self.total, self.unit, self.clock = progress, max(total, 1), unit, clock
+        self.started, self.told = clock(), 0
+
+    def __call__(self, done: int) -> None:
+        self.progress(done / self.total)
+        step = self.STEPS * done // self.total
+        if step <= self.told or done >= self.total:
+            return
+        self.told = step
+        elapsed = self.clock() - self.started
+        left = elapsed * (self.total - done) / max(done, 1)
+        self.progress.info(f"{done:,} of {self.total:,} {self.unit} ({100 * done // self.total} %), "
+                           f"about {duration_text(left)} left")
+
+
+def duration_text(seconds: float) -> str:
+    """A rough duration as a person says it: 'under a minute' below one, '4 min', '1 h 05 min'."""
+    if seconds < 60:
+        return "under a minute" if seconds >= 10 else "a few seconds"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 #: For callers with nothing to report to.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -32,11 +32,22 @@ PROBABILITY_NODATA = -9999.0
 RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
 
 
+#: WindowSettings.window meaning "the model's own": its fixed window, else the patch size it was trained on
+MODEL_WINDOW = 0
+
+
 @dataclass(frozen=True)
 class WindowSettings:
-    window: int
+    window: int  # pixels; MODEL_WINDOW: the model's own
     overlap: int
     batch_size: int = 8
+
+    def for_model(self, patch_size: int, fixed_window: int | None = None) -> "WindowSettings":
+        """These settings with the model's own window where none was chosen: a model sees
+        at its best the context it was trained with."""
+        if self.window != MODEL_WINDOW:
+            return self
+        return replace(self, window=fixed_window or patch_size)
 
     def check(self, size_multiple: int, fixed_window: int | None = None) -> None:
         if fixed_window is not None and self.window != fixed_window:
@@ -95,6 +106,9 @@ def predict_raster(
     valid_strip = np.zeros((win, width), dtype=bool)
     total_windows = (rows_last - rows_first + 1) * (cols_last - cols_first + 1)
     done_windows, valid_pixels = 0, 0
+    progress.info(f"Running the model over {total_windows:,} windows of {win} x {win} pixels "
+                  f"({settings.overlap} px overlap).")
+    count = progress.counter(total_windows, "windows")
     # batches start at the same window columns as the whole raster's: a batch's windows
     # do not depend on where a region begins
     batch_starts = range(cols_first - cols_first % batch_size, cols_last + 1, batch_size)
@@ -148,7 +162,7 @@ def predict_raster(
             for o, values in zip(offsets, predicted):
                 accumulator[:, :, px + o : px + o + win] += values * weights
         done_windows += last - first
-        progress(done_windows / total_windows)
+        count(done_windows)
     return valid_pixels + finish_row(rows_last)
 
 

@@ -122,12 +122,21 @@ def confusion_svg(scores: dict) -> str:
     return "\n".join(parts)
 
 
-def _png(figure) -> str:
-    import matplotlib.pyplot as plt
+def _figure(width: float, height: float):
+    """(figure, axes) drawn by Agg, without pyplot: pyplot's global state (its backend,
+    its open figures) belongs to the host program, QGIS's Python included, and this runs
+    on a worker thread."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def _png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -145,13 +154,9 @@ def _rings(geometry: ogr.Geometry):
 def overview_figure(objects: list[ReportObject], crs_name: str) -> str:
     """An overview map: reference outlines, predicted objects coloured by status, missed
     reference landslides filled; a scale bar and the CRS."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    figure, ax = plt.subplots(figsize=(8, 8))
+    figure, ax = _figure(8, 8)
     for o in objects:
         for x, y in _rings(o.geometry):
             if o.map == "reference":
@@ -206,12 +211,7 @@ def largest_table(title: str, objects: list[ReportObject], crs_name: str) -> str
 
 
 def curve_figure(curve: ThresholdCurve) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(7, 4))
+    figure, ax = _figure(7, 4)
     for values, label in ((curve.precision, "precision"), (curve.recall, "recall"), (curve.f1, "F1")):
         ax.plot(curve.thresholds, values, label=label)
     at = int(np.clip(np.searchsorted(curve.thresholds, curve.chosen, side="right") - 1, 0, len(curve.thresholds) - 1))

@@ -27,7 +27,7 @@ from osgeo import gdal, ogr, osr
 from ..engine.progress import SILENT, Progress
 from ..evaluation.metrics import MAP_KEYS, ObjectTally, Scorecard
 from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
-from ..io.outputs import AtomicOutputs, GeoTiffWriter
+from ..io.outputs import AtomicOutputs, GeoTiffWriter, threshold_made_at
 from ..io.polygons import equal_area_transform, lut_vrt, vector_driver_for
 from ..io.readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds
 
@@ -43,6 +43,7 @@ ERROR_NAMES = {FALSE_POSITIVE: "false positive", FALSE_NEGATIVE: "false negative
 NO_CRS, UNREADABLE, NO_SUCH_LAYER = "no_crs", "unreadable", "no_such_layer"
 NO_OVERLAP, NOTHING_SCORED, EXTENT_OUTSIDE, PIXEL_SIZE_NEEDED = (
     "no_overlap", "nothing_scored", "extent_outside", "pixel_size_needed")
+NOT_A_MASK, SAME_MAP = "not_a_mask", "same_map"
 
 
 class EvaluationError(ValueError):
@@ -52,8 +53,9 @@ class EvaluationError(ValueError):
     None when it is not one input), ``source`` (its file, when that helps) and ``layer``
     (a layer of it). ``str()`` says it plainly, without any program's wording."""
 
-    def __init__(self, problem: str, subject: str | None = None, source: str | None = None, layer: str | None = None):
-        self.problem, self.subject, self.source, self.layer = problem, subject, source, layer
+    def __init__(self, problem: str, subject: str | None = None, source: str | None = None, layer: str | None = None,
+                 bands: int | None = None):
+        self.problem, self.subject, self.source, self.layer, self.bands = problem, subject, source, layer, bands
         super().__init__(self._plain())
 
     def _plain(self) -> str:
@@ -71,6 +73,10 @@ class EvaluationError(ValueError):
             EXTENT_OUTSIDE: "The extent does not overlap the maps.",
             PIXEL_SIZE_NEEDED: "Both maps are polygon layers: a pixel size (in the prediction layer's CRS units) is "
                                "needed for the grid they are scored on.",
+            NOT_A_MASK: f"{named} has {self.bands} bands: a landslide map is a mask with one band (1 landslide, 0 "
+                        "not, e.g. Detect's landslide mask) or a polygon layer, not an image.",
+            SAME_MAP: "The prediction and the reference are the same map: score a map against an independent "
+                      "inventory.",
         }[self.problem]
 
 
@@ -120,12 +126,12 @@ def evaluate_maps(
     pixel_size: float | None = None,
     progress: Progress = SILENT,
     probability: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
 ) -> EvaluationResult:
     """Score ``prediction`` against ``reference`` and write the requested outputs.
 
     With ``probability`` (the probability raster the map was thresholded from, at
-    ``threshold``), the report adds precision, recall and F1 across thresholds and the
+    ``threshold``; None: the one Detect recorded in the rasters, else 0.5), the report adds precision, recall and F1 across thresholds and the
     false alarms' mean probability.
 
     A reference object counts as detected when predicted pixels cover at least
@@ -135,6 +141,11 @@ def evaluate_maps(
     in either raster, outside ``area`` polygons or outside ``extent`` (xmin, ymin, xmax,
     ymax, CRS WKT) are not scored. Outputs are published all together or not at all.
     """
+    check_maps(prediction, reference)
+    if threshold is None:
+        recorded = [threshold_made_at(path) for path in (probability, prediction.path if prediction.is_raster
+                                                         else None) if path]
+        threshold = next((t for t in recorded if t is not None), 0.5)
     scratch = tempfile.mkdtemp(prefix="landslide-evaluate-")
     try:
         grid, alignment = scoring_grid(prediction, reference, pixel_size)
@@ -200,6 +211,18 @@ def evaluate_maps(
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_maps(prediction: LandslideMap, reference: LandslideMap) -> None:
+    """Refuse what would score nonsense: an image instead of a mask (every pixel > 0 would
+    be landslide: F1 1.000 for an image against itself), or one map against itself."""
+    if (Path(prediction.path).resolve(), prediction.layer) == (Path(reference.path).resolve(), reference.layer):
+        raise EvaluationError(SAME_MAP)
+    for name, candidate in (("prediction", prediction), ("reference", reference)):
+        if candidate.is_raster:
+            bands = gdal.Open(candidate.path).RasterCount
+            if bands != 1:
+                raise EvaluationError(NOT_A_MASK, name, Path(candidate.path).name, bands=bands)
 
 
 # --- the scoring grid ---------------------------------------------------------------

@@ -19,6 +19,19 @@ _GDAL_TYPES = {np.dtype(np.float32): gdal.GDT_Float32, np.dtype(np.uint8): gdal.
                np.dtype(np.int32): gdal.GDT_Int32}
 
 
+#: GeoTIFF metadata item of Detect's probability and mask: the threshold the mask was cut at
+THRESHOLD_METADATA = "LANDSLIDE_THRESHOLD"
+
+
+def threshold_made_at(path: str) -> float | None:
+    """The threshold a Detect raster says its mask was cut at (None: not a Detect raster)."""
+    try:
+        value = gdal.Open(path).GetMetadataItem(THRESHOLD_METADATA)
+        return float(value) if value else None
+    except (RuntimeError, AttributeError, ValueError):
+        return None
+
+
 class GeoTiffWriter:
     """A single-band tiled, compressed GeoTIFF on ``grid``, written a few rows at a time.
 

@@ -74,8 +74,13 @@ def polygonize_mask(
     annotations: Annotations | None = None,
     object_filter: ObjectFilter | None = None,
     dropped_path: str | None = None,
+    smooth: bool = False,
 ) -> PolygonCounts:
     """Write one polygon per connected region of mask value 1 to ``out_path``.
+
+    With ``smooth`` the pixel staircase of each outline is cut to a smooth line (see
+    :func:`smoothed_outline`) before anything is measured: area, perimeter and values are
+    those of the polygon the mapper sees.
 
     Attributes: ``area_m2``, ``perimeter_m``, ``mean_<value_name>`` and
     ``max_<value_name>`` (of the ``values_path`` raster's pixels inside), then the
@@ -143,7 +148,7 @@ def polygonize_mask(
                 dropped = ogr.GetDriverByName(driver).CreateDataSource(dropped_path)
                 dropped_layer = _new_layer(dropped, f"{layer_name}_dropped", srs, fields, driver)
             return _write_polygons(layer, raw, srs, GdalReader(values_path), fields, value_name,
-                                   min_area_m2, progress, object_filter, dropped_layer)
+                                   min_area_m2, progress, object_filter, dropped_layer, smooth)
         finally:
             out = dropped = None  # closed before the files are moved into place or removed
     finally:
@@ -162,7 +167,8 @@ def _new_layer(dataset, name: str, srs, fields: Annotations, driver: str):
 
 
 def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, value_name: str,
-                    min_area_m2, progress: Progress, object_filter=None, dropped_layer=None) -> PolygonCounts:
+                    min_area_m2, progress: Progress, object_filter=None, dropped_layer=None,
+                    smooth: bool = False) -> PolygonCounts:
     """Fields are set by their place in ``fields`` (the layers' order): a format may name them otherwise."""
     to_metres = equal_area_transform(srs, values.grid)
     layers = [layer] + ([dropped_layer] if dropped_layer is not None else [])
@@ -179,18 +185,20 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
             values.release_cache()
             progress(0.5 + 0.5 * i / total)
         geometry = feature.GetGeometryRef()
-        measured = geometry.Clone()
-        measured.Transform(to_metres)
-        area = measured.GetArea()
+        area, perimeter = _measured(geometry, to_metres)
         if area < min_area_m2:
             continue
+        # the values, and the filter's view, are those of the mask's pixels (as the filter was fitted)
         mean_value, max_value = _value_stats(values, geometry, srs)
-        perimeter = measured.Boundary().Length()
+        pixel_area, pixel_perimeter = area, perimeter
+        if smooth:
+            geometry = smoothed_outline(geometry, abs(values.grid.geotransform[1]))
+            area, perimeter = _measured(geometry, to_metres)
         target = layer
         row = {"area_m2": round(area, 2), "perimeter_m": round(perimeter, 2),
                f"mean_{value_name}": mean_value, f"max_{value_name}": max_value}
         if object_filter is not None:
-            passes, score = object_filter.keeps(area, perimeter, mean_value, max_value)
+            passes, score = object_filter.keeps(pixel_area, pixel_perimeter, mean_value, max_value)
             if not math.isnan(score):
                 row["filter_score"] = round(score, 4)
             if not passes:
@@ -209,6 +217,40 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
     for target in layers:
         target.CommitTransaction()
     return PolygonCounts(kept, set_aside)
+
+
+def _measured(geometry, to_metres) -> tuple[float, float]:
+    """(area m², perimeter m) in the equal-area projection."""
+    measured = geometry.Clone()
+    measured.Transform(to_metres)
+    return measured.GetArea(), measured.Boundary().Length()
+
+
+def smoothed_outline(polygon, pixel_size: float, iterations: int = 2):
+    """The polygon with its pixel staircase cut away: the outline through the middles of its
+    pixel edges (a one-pixel stair becomes a slope), rounded by Chaikin's corner cutting,
+    so it stays within half a pixel of the pixels' edges (the shape, its area and its holes
+    stay the mask's), then the extra vertices of straight runs dropped.
+    Where cutting would make an invalid shape (a one-pixel neck), the pixel outline stays."""
+    dense = polygon.Clone()
+    dense.Segmentize(pixel_size)  # vertices a pixel apart: each cut then takes at most a quarter pixel
+    result = ogr.Geometry(ogr.wkbPolygon)
+    for i in range(dense.GetGeometryCount()):
+        points = np.array(dense.GetGeometryRef(i).GetPoints())[:-1, :2]  # closed ring: last repeats first
+        if len(points) >= 4:  # the middles of the pixel edges: a one-pixel stair becomes a straight slope
+            points = 0.5 * (points + np.roll(points, -1, axis=0))
+        for _ in range(iterations if len(points) >= 4 else 0):
+            following = np.roll(points, -1, axis=0)
+            cut = np.empty((2 * len(points), 2))
+            cut[0::2], cut[1::2] = 0.75 * points + 0.25 * following, 0.25 * points + 0.75 * following
+            points = cut
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for x, y in points:
+            ring.AddPoint_2D(float(x), float(y))
+        ring.CloseRings()
+        result.AddGeometry(ring)
+    result = result.SimplifyPreserveTopology(pixel_size / 8)
+    return result if result is not None and result.IsValid() and not result.IsEmpty() else polygon.Clone()
 
 
 class PolygonCounts(NamedTuple):

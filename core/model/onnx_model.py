@@ -40,6 +40,16 @@ DEVICES = {
 AUTO_DEVICE = "auto"
 
 
+def available_devices() -> list[str]:
+    """The DEVICES this ONNX Runtime can run on (the CPU at least, and only it while ONNX
+    Runtime is missing: the choice must not fail before the message that says what to install)."""
+    try:
+        available = import_onnxruntime().get_available_providers()
+    except Exception:
+        return ["cpu"]
+    return [device for device, provider in DEVICES.items() if provider in available or device == "cpu"]
+
+
 def providers_for(device: str = AUTO_DEVICE) -> list[str]:
     """The execution providers to ask ONNX Runtime for: ``auto`` takes the best one this
     installation has (CUDA, DirectML, CoreML, else CPU); a named device must be there."""
