@@ -1,4 +1,5 @@
-"""A dialog that installs ONNX Runtime into QGIS's Python with pip, showing pip's output."""
+"""A dialog that installs ONNX Runtime into the plugin's own folder with pip, showing pip's
+output; what it installs imports at once, in the same QGIS session."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout
 
 from ..algorithms import compat
-from ..core.model.dependencies import command_text, install_command
+from ..core.model import dependencies
+from ..core.model.dependencies import command_text
 
 
 class InstallDialog(QDialog):
     def __init__(self, parent=None, command: list[str] | None = None):
         super().__init__(parent)
-        self.command = command or install_command()
+        self.command = list(command or dependencies.prepare_install())
         self.setWindowTitle("Landslide Mapper: installing ONNX Runtime")
         self.status = QLabel(f"Running: {command_text(self.command)}")
         self.status.setWordWrap(True)
@@ -39,10 +41,19 @@ class InstallDialog(QDialog):
         self.output.appendPlainText(text.rstrip("\n"))
 
     def _finished(self, exit_code, _status) -> None:
-        self.succeeded = exit_code == 0
-        self.status.setText("Done. Restart QGIS to use Landslide Mapper." if self.succeeded else
-                            f"The installation failed (exit code {exit_code}); see the output above, or run "
-                            f"in a terminal: {command_text(self.command)}")
+        if exit_code != 0:
+            self.succeeded = False
+            self.status.setText(f"The installation failed (exit code {exit_code}); see the output above, or run "
+                                f"in a terminal: {command_text(self.command)}")
+            return
+        dependencies.refresh()  # what pip just wrote imports now, without restarting QGIS
+        problem = dependencies.onnxruntime_problem()
+        self.succeeded = problem is None
+        self.status.setText(
+            f"Done: ONNX Runtime {dependencies.onnxruntime_version()} is installed; Detect landslides and "
+            "Saliency map work now." if problem is None else
+            f"pip finished, but {problem.what} Restart QGIS and try again (an older ONNX Runtime loaded in this "
+            "session stays until then).")
 
     def _failed_to_start(self, error) -> None:
         if error == compat.FAILED_TO_START:

@@ -1,8 +1,9 @@
 """Build the plugin ZIP that QGIS's plugin manager installs ("Install from ZIP").
 
 Only what the plugin runs on goes in: entry points, algorithms/, core/, styles/, icons/,
-the README and licence, and bundled models (by default only the recommended one: each
-model with its saliency graph is about 64 MB). No tests, training code, benchmarks or data.
+the README and licence, and bundled models (by default only the recommended one: each goes
+with its saliency graph and its INT8 variant, about 18 MB). No tests, training code, benchmarks
+or data.
 
     .venv/bin/python tools/package.py                   # dist/landslide_mapper-<version>.zip
     .venv/bin/python tools/package.py --models all      # every bundled model (ENSEMBLE needs them)
@@ -21,12 +22,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
-from landslide_mapper.core.model.catalog import RECOMMENDED, bundled_models  # noqa: E402
+from landslide_mapper.core.model.catalog import COMPANION_SUFFIXES, RECOMMENDED, bundled_models  # noqa: E402
 
 PLUGIN_NAME = "landslide_mapper"  # the folder QGIS installs it as
 FILES = ("metadata.txt", "__init__.py", "plugin.py", "plugin_root.py", "README.md", "LICENSE")
 FOLDERS = ("algorithms", "core", "gui", "styles", "icons")
-MODEL_COMPANIONS = ("{key}.onnx", "{key}_saliency.onnx", "{key}.md", "{key}_curves.png")
+#: every file beside a model that Detect can ask for (its saliency graph, its INT8 variant: the
+#: catalog's companions), its card and its curves
+MODEL_COMPANIONS = ("{key}.onnx", *(f"{{key}}{suffix}.onnx" for suffix in COMPANION_SUFFIXES), "{key}.md",
+                    "{key}_curves.png")
 
 
 def version() -> str:

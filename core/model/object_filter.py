@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage
 
-from ..evaluation.metrics import LANDSLIDE_IMAGE_SCORES, OBJECT_COUNTS, Confusion, MapOutcome, Scorecard
+from ..evaluation.metrics import CONNECTIVITY, LANDSLIDE_IMAGE_SCORES, OBJECT_COUNTS, Confusion, MapOutcome, Scorecard
 from ..model.spec import SpecError
 
 FEATURES = ("log10_area_m2", "mean_prob", "max_prob", "compactness")
-#: GDAL polygonizes 4-connected regions: objects everywhere are those regions
-CONNECTIVITY = ndimage.generate_binary_structure(2, 1)
+# CONNECTIVITY: GDAL polygonizes 4-connected regions, so objects everywhere are those regions
 
 
 def feature_vector(area_m2: float, perimeter_m: float, mean_prob: float, max_prob: float) -> np.ndarray:
@@ -107,6 +105,8 @@ def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: flo
                   min_area_m2: float = 0.0) -> ImageObjects:
     """Objects as Detect polygonizes them (4-connected regions of probability >= threshold,
     those under ``min_area_m2`` dropped), their features and their overlap with the reference."""
+    from scipy import ndimage  # fitting and benchmarks only: the plugin (Detect) never needs SciPy
+
     predicted = probability >= threshold
     labels, count = ndimage.label(predicted, CONNECTIVITY)
     ref_labels, ref_count = ndimage.label(reference, CONNECTIVITY)
