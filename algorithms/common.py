@@ -396,9 +396,9 @@ def stack_in_layer_tree(layer, project, run: str, rank: int, visible: bool) -> N
 
 
 def style_stretched(layer) -> None:
-    """A semi-transparent Magma ramp over the layer's own 2-98 % range, the lowest values
-    clear: values with no fixed scale (saliency, uncertainty) read as low to high over the
-    image, which stays visible."""
+    """A Magma ramp over the layer's own 2-98 % range whose opacity rises with the value:
+    values with no fixed scale (saliency, uncertainty) read as low to high over the image,
+    which stays visible where they are low."""
     from qgis.core import (
         QgsColorRampLegendNodeSettings,
         QgsColorRampShader,
@@ -414,9 +414,10 @@ def style_stretched(layer) -> None:
                                          compat.RAMP_INTERPOLATED)
     shader_function.classifyColorRamp(8)
     items = shader_function.colorRampItemList()
-    clear = QColor(items[0].color)
-    clear.setAlpha(0)
-    items[0].color = clear
+    for i, item in enumerate(items):  # clear at the low end, rising to mostly opaque: the image shows through
+        colour = QColor(item.color)
+        colour.setAlpha(int(220 * i / max(1, len(items) - 1)))
+        item.color = colour
     shader_function.setColorRampItemList(items)
     legend = QgsColorRampLegendNodeSettings()  # relative values: the numbers would mean nothing to a reader
     legend.setMinimumLabel(tr("low"))
@@ -427,7 +428,6 @@ def style_stretched(layer) -> None:
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
     renderer.setClassificationMin(low)
     renderer.setClassificationMax(high)
-    renderer.setOpacity(0.75)
     layer.setRenderer(renderer)
 
 
