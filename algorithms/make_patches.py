@@ -24,8 +24,9 @@ from .qgis_reader import reader_for
 POLYGONS, BANDS, NEGATIVE_SHARE, OVERLAP, OUTPUT_FOLDER = "POLYGONS", "BANDS", "NEGATIVE_SHARE", "OVERLAP", "OUTPUT_FOLDER"
 
 HELP = """<p>Cuts a georeferenced image and landslide polygons digitized over it into
-128-pixel training patches, for training your own model with the plugin's training
-package (<code>python -m training train --patches FOLDER</code>).</p>
+128-pixel training patches, to teach a model your own terrain with the plugin's training
+package (the README's section "Training your own model" says how; it needs TensorFlow,
+which QGIS does not bring).</p>
 <ul>
 <li>The polygons are reprojected and rasterized onto the image grid; the bands (and slope
 from the DEM) are read exactly as Detect reads them, at the image's native resolution.</li>
