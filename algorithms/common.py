@@ -37,7 +37,7 @@ from ..core.imagery.recipe import InputOptions
 from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
 from ..core.model import dependencies
-from ..core.model.catalog import NO_MODEL, bundled_models, ensemble_members
+from ..core.model.catalog import NO_MODEL, READABLE_NAMES, bundled_models, ensemble_members
 from ..core.model.onnx_model import AUTO_DEVICE, ModelError, available_devices
 from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
@@ -176,7 +176,9 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     models = model_options()
     declare(alg, QgsProcessingParameterEnum(MODEL, tr("Model"), options=models, defaultValue=models[0],
                                             usesStaticStrings=True),
-            "A bundled model; the first is the recommended one. Its card (models/<name>.md) says how it scores.")
+            "A bundled model; the first is the recommended one. Its card (models/<name>.md) says how it scores. "
+            + "; ".join(f"{key}: {READABLE_NAMES.get(key, 'your own')}" for key in models if key != _NO_MODEL_OPTION)
+            + ".")
     declare(alg, QgsProcessingParameterFile(MODEL_FILE, tr("Custom model file (.onnx)"), extension="onnx",
                                             optional=True),
             "Your own model (e.g. trained with Landslide Mapper on your imagery). Overrides the bundled model.")

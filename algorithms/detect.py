@@ -15,6 +15,7 @@ from qgis.core import (
 
 from ..core.detect.pipeline import DetectOutputs, detect
 from ..core.detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
+from ..core.model.catalog import readable_name
 from ..core.model.ensemble import ModelEnsemble
 from . import common, compat
 from .common import tr
@@ -179,7 +180,7 @@ class DetectLandslides(common.LandslideAlgorithm):
                               f"{', '.join(m.path.name for m in model.members)}; threshold {model.spec.threshold} "
                               "(the mean of theirs).")
         feedback.pushInfo(
-            f"Model: {model.spec.name} ({model.spec.architecture}), bands {', '.join(model.spec.bands)}; "
+            f"Model: {readable_name(model.spec.name)}, bands {', '.join(model.spec.bands)}; "
             f"execution provider: {', '.join(model.providers)}"
         )
         inputs = common.model_input(self, parameters, context, feedback, request.inputs, model.spec)

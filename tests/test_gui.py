@@ -151,3 +151,5 @@ def test_every_algorithm_has_a_group_a_help_link_and_a_short_form(provider):
     offered = detect.parameterDefinition("DEVICE").options()
     assert "cpu" in offered and ("cuda" in offered) == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
     assert "usually 0.5" not in detect.shortHelpString()
+    if "spatial_attention_unet" in detect.parameterDefinition("MODEL").options():  # the models are named for people
+        assert "spatial_attention_unet: Spatial-attention U-Net" in detect.parameterDefinition("MODEL").help()

@@ -18,6 +18,20 @@ def variant(model_path: Path, precision: str) -> Path:
     return model_path if precision == "float32" else model_path.with_name(f"{model_path.stem}_{precision}.onnx")
 
 
+#: what a person calls each bundled architecture (the model lists show the id beside it)
+READABLE_NAMES = {
+    "spatial_attention_unet": "Spatial-attention U-Net",
+    "channel_attention_unet": "Channel-attention U-Net",
+    "squeeze_excitation_unet": "Squeeze-and-excitation U-Net",
+    "unet": "Plain U-Net",
+}
+
+
+def readable_name(key: str) -> str:
+    """'Spatial-attention U-Net (spatial_attention_unet)', or the key of an unknown model."""
+    return f"{READABLE_NAMES[key]} ({key})" if key in READABLE_NAMES else key
+
+
 def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     """Bundled model keys (file stems) to paths, the recommended one first."""
     paths = sorted(p for p in Path(models_dir).glob("*.onnx") if not p.stem.endswith(COMPANION_SUFFIXES))
