@@ -44,7 +44,7 @@ from landslide_mapper.core.model.catalog import bundled_models  # noqa: E402
 from landslide_mapper.core.model.onnx_model import OnnxModel  # noqa: E402
 from landslide_mapper.training.datasets import Bijie  # noqa: E402
 from landslide_mapper.core.evaluation.metrics import bootstrap_intervals  # noqa: E402
-from landslide_mapper.core.model.object_filter import kept_by  # noqa: E402
+from landslide_mapper.core.evaluation.filter_fitting import kept_by  # noqa: E402
 from landslide_mapper.training.evaluate import (  # noqa: E402
     ValidationMosaic,
     detect_objects,
@@ -92,6 +92,9 @@ def main(argv=None) -> None:
                              "for choosing between models, never for reporting quality)")
     parser.add_argument("--scene", action="store_true",
                         help="run the images packed into one raster, as one scene, then score each image")
+    parser.add_argument("--gutter", type=int, default=0,
+                        help="with --scene: the images this many pixels apart, nodata between them (a mosaic of "
+                             "separate scenes, as the independent set was measured: 64)")
     parser.add_argument("--limit", type=int, help="score only the first N images (quick look)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     parser.add_argument("--min-area", type=float, default=DEFAULT_MIN_AREA_M2, help="Detect's MIN_AREA (m²)")
@@ -104,12 +107,13 @@ def main(argv=None) -> None:
     ids = split.validation if args.validation else split.test
     samples = bijie.samples(ids[: args.limit] if args.limit else ids)
     masks = [s.mask for s in samples]
-    mosaic = ValidationMosaic.of(samples) if args.scene else None
+    mosaic = ValidationMosaic.of(samples, gutter=args.gutter) if args.scene else None
     which = "validation (thresholds and filters fitted on them)" if args.validation else "held-out"
     print(f"# quality benchmark: {len(samples)} {which} Bijie images "
           f"({sum(bool(m.any()) for m in masks)} with landslides), overlap {args.overlap}, "
           f"window {args.window or 'of the spec'}"
-          + (f"; run as one scene of {mosaic.scene.mask.shape[1]} x {mosaic.scene.mask.shape[0]} px" if mosaic else
+          + (f"; run as one scene of {mosaic.scene.mask.shape[1]} x {mosaic.scene.mask.shape[0]} px"
+             + (f" with {args.gutter}-px nodata gutters" if args.gutter else "") if mosaic else
              "; each image alone (borders mirrored)"))
     print(f"# {' '.join(sys.argv)}  |  {platform.node()}, {platform.processor() or platform.machine()}")
     print()

@@ -208,7 +208,12 @@ def test_a_paletted_image_is_read_as_its_colours(provider, scene, bright_model, 
     mask = read_raster(on_palette["OUTPUT_MASK"])[0]
     rgb_mask = read_raster(on_rgb["OUTPUT_MASK"])[0]
     rgb_mask[indices == 0] = 255  # the paletted image's nodata
-    np.testing.assert_array_equal(mask, rgb_mask)
+    # within the test network's reach (2 px) of nodata the inputs differ (nodata is filled
+    # from its valid neighbours, the RGB copy has the colours): compare beyond it
+    from scipy import ndimage
+
+    near_nodata = ndimage.binary_dilation(indices == 0, iterations=3) & (indices != 0)
+    np.testing.assert_array_equal(mask[~near_nodata], rgb_mask[~near_nodata])
     assert (mask == 1).sum() > 1000
 
 

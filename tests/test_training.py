@@ -436,6 +436,13 @@ def test_validation_mosaic_packs_every_image_once_and_cuts_it_back():
     for top, left, h, w in mosaic.placements:
         taken[top:top + h, left:left + w] += 1
     assert taken.max() == 1  # no two images overlap
+    guttered = ValidationMosaic.of(samples, width=600, gutter=16)
+    for sample, red in zip(samples, guttered.cut(guttered.scene.sources["red"])):
+        np.testing.assert_array_equal(red, sample.sources["red"])
+    outside = np.ones(guttered.scene.mask.shape, bool)
+    for top, left, h, w in guttered.placements:
+        outside[top:top + h, left:left + w] = False
+    assert np.isnan(guttered.scene.sources["red"][outside]).all()  # nodata between the images
 
 
 def test_learning_rate_warms_up_then_decays_on_the_global_step():

@@ -34,3 +34,20 @@ def test_reflect_indices_match_numpy_reflect_padding(length):
     pad = 40
     expected = np.pad(data, pad, mode="reflect") if length > 1 else np.full(length + 2 * pad, 0)
     np.testing.assert_array_equal(data[reflect_indices(-pad, length + pad, length)], expected)
+
+
+def test_nodata_continues_the_nearest_valid_pixels():
+    from landslide_mapper.core.engine.windows import fill_from_nearest_valid
+
+    stack = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
+    valid = np.ones((4, 6), bool)
+    valid[0, :] = False  # a row of nodata: takes the nearest row's values
+    valid[1, 1:3] = False  # a gap: each side from its nearer neighbour (ties: the left)
+    valid[2, 4:] = False  # a collar at the right edge
+    filled = fill_from_nearest_valid(stack, valid)
+    np.testing.assert_array_equal(filled[:, valid], stack[:, valid])
+    np.testing.assert_array_equal(filled[0, 1], [6, 6, 9, 9, 10, 11])
+    np.testing.assert_array_equal(filled[:, 0], filled[:, 1])
+    np.testing.assert_array_equal(filled[0, 2, 4:], [15, 15])
+    assert not fill_from_nearest_valid(stack, np.zeros((4, 6), bool)).any()
+    assert fill_from_nearest_valid(stack, np.ones((4, 6), bool)) is stack

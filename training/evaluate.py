@@ -31,7 +31,9 @@ def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_si
     """The blended probability of one image, as Detect computes it (``tta``: flip-averaged;
     ``window``: the spec's patch size unless given)."""
     names = [n for n in SOURCE_ORDER if n in sample.sources]
-    reader = ArrayReader(np.stack([sample.sources[n] for n in names]))
+    stack = np.stack([sample.sources[n] for n in names])
+    valid = np.isfinite(stack).all(axis=0)  # NaN: nodata (a scene's gutters)
+    reader = ArrayReader(np.nan_to_num(stack), valid=None if valid.all() else valid)
     inputs = ModelInput(model.spec, reader, {n: i + 1 for i, n in enumerate(names)})
     prob = np.zeros(sample.mask.shape, np.float32)
 
@@ -88,7 +90,7 @@ def best_threshold(model: OnnxModel, samples, candidates=THRESHOLDS) -> tuple[fl
 
 def detect_objects(probabilities, masks, threshold: float, pixel_size_m: float, min_area_m2: float) -> list:
     """Each image's objects as Detect draws them (at ``threshold``, at least ``min_area_m2``)."""
-    from ..core.model.object_filter import image_objects
+    from ..core.evaluation.filter_fitting import image_objects
 
     return [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2) for p, m in zip(probabilities, masks)]
 
@@ -98,7 +100,7 @@ def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=N
     (those the object filter sets aside left out), pixel scores over all images and over
     the images holding landslides, landslides found, landslide-free images flagged (with at
     least one kept polygon)."""
-    from ..core.model.object_filter import filtered_scores, kept_by
+    from ..core.evaluation.filter_fitting import filtered_scores, kept_by
 
     return {**filtered_scores(objects, [kept_by(object_filter, o) for o in objects]), "threshold": threshold,
             "min_area_m2": min_area_m2, "object_filter": object_filter is not None, "images": len(objects)}
@@ -115,29 +117,30 @@ class ValidationMosaic:
     placements: list[tuple[int, int, int, int]]  # (row, column, height, width) of each image
 
     @classmethod
-    def of(cls, samples, width: int = 2048) -> "ValidationMosaic":
+    def of(cls, samples, width: int = 2048, gutter: int = 0) -> "ValidationMosaic":
         samples = list(samples)
         order = sorted(range(len(samples)), key=lambda i: -samples[i].mask.shape[0])
         placements: list = [None] * len(samples)
-        top, left, shelf_height = 0, 0, 0
+        top, left, shelf_height = gutter, gutter, 0
         for i in order:
             h, w = samples[i].mask.shape
-            if left and left + w > width:
-                top, left, shelf_height = top + shelf_height, 0, 0
+            if left > gutter and left + w > width:
+                top, left, shelf_height = top + shelf_height + gutter, gutter, 0
             shelf_height = max(shelf_height, h)
             placements[i] = (top, left, h, w)
-            left += w
-        height, full_width = top + shelf_height, max(r[1] + r[3] for r in placements)
+            left += w + gutter
+        height, full_width = top + shelf_height + gutter, max(r[1] + r[3] for r in placements) + gutter
         names = list(samples[0].sources)
-        sources = {n: np.zeros((height, full_width), np.float32) for n in names}
+        sources = {n: np.full((height, full_width), np.nan if gutter else 0.0, np.float32) for n in names}
         mask = np.zeros((height, full_width), np.uint8)
         shelf_bottoms = {}
         for (top, left, h, w) in placements:
             shelf_bottoms[top] = max(shelf_bottoms.get(top, 0), top + h)
         for sample, (top, left, h, w) in zip(samples, placements):
-            rows = reflect_indices(0, shelf_bottoms[top] - top, h)
+            bottom = top + h if gutter else shelf_bottoms[top]  # with gutters, what is left over is nodata too
+            rows = reflect_indices(0, bottom - top, h)
             for n in names:
-                sources[n][top:shelf_bottoms[top], left:left + w] = sample.sources[n][rows]
+                sources[n][top:bottom, left:left + w] = sample.sources[n][rows]
             mask[top:top + h, left:left + w] = sample.mask
         return cls(Sample("validation-mosaic", sources, mask), placements)
 

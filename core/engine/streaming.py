@@ -14,14 +14,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from ..engine.windows import AxisGrid, Region, blend_weights_2d
-from ..imagery.inputs import ModelInput
+from ..engine.windows import AxisGrid, Region, blend_weights_2d, fill_from_nearest_valid
 from ..io.outputs import GeoTiffWriter, remove_dataset
-from ..io.readers import RasterReader
+from ..io.readers import Grid, RasterReader
 from ..io.resolution import resampled_rows
 from .progress import SILENT, Progress
 
@@ -30,6 +29,21 @@ log = logging.getLogger(__name__)
 PROBABILITY_NODATA = -9999.0
 
 RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+class WindowSource(Protocol):
+    """What the engine reads windows from: the model's normalized input
+    (:class:`core.imagery.inputs.ModelInput`, a layer above: the engine knows nothing of how it is built)."""
+
+    grid: Grid
+    image_band_numbers: Sequence[int]  # the image bands it reads: they decide which pixels are valid
+
+    @property
+    def reads_in_any_thread(self) -> bool: ...
+
+    def read(self, x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def release_cache(self) -> None: ...
 
 
 #: WindowSettings.window meaning "the model's own": its fixed window, else the patch size it was trained on
@@ -65,7 +79,7 @@ class WindowSettings:
 
 
 def predict_raster(
-    inputs: ModelInput,
+    inputs: WindowSource,
     predict: Callable[[np.ndarray], np.ndarray],
     settings: WindowSettings,
     on_rows: RowsFn,
@@ -155,7 +169,10 @@ def predict_raster(
         offsets = [(j - first) * stride for j in range(first, last)]
         offsets = [o for o in offsets if valid[:, o : o + win].any()]
         if offsets:
-            batch = np.stack([stack[:, :, o : o + win] for o in offsets])
+            # nodata continues the nearest valid pixels, window by window (so a window's input
+            # is the same whichever block or region it was read in)
+            batch = np.stack([fill_from_nearest_valid(stack[:, :, o : o + win], valid[:, o : o + win])
+                              for o in offsets])
             predicted = predict(batch)
             if channels == 1:
                 predicted = predicted[:, None]
@@ -178,7 +195,7 @@ def channel_files(files: ExitStack, paths, grid) -> RowsFn:
     return write
 
 
-def resampled_onto(original: RasterReader, inputs: ModelInput, temporary: str, fill: Callable[[RowsFn], int],
+def resampled_onto(original: RasterReader, inputs: WindowSource, temporary: str, fill: Callable[[RowsFn], int],
                    on_rows: RowsFn, channels: int = 1) -> int:
     """Values made on ``inputs``' grid (the model's resolution) by ``fill(write)``, then
     resampled onto ``original``'s grid and handed to ``on_rows`` there; pixels invalid in
@@ -214,7 +231,7 @@ def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
             yield item
 
 
-def write_values_raster(inputs: ModelInput, predict, settings: WindowSettings, path: str, nodata: float,
+def write_values_raster(inputs: WindowSource, predict, settings: WindowSettings, path: str, nodata: float,
                         progress: Progress = SILENT, metadata: dict[str, str] | None = None) -> int:
     """``predict`` over the raster, blended, into a float32 GeoTIFF; returns the valid pixel count."""
     with GeoTiffWriter(path, inputs.grid, np.float32, nodata, metadata) as out:

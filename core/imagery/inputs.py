@@ -7,20 +7,11 @@ from typing import Mapping
 import numpy as np
 
 from ..engine.windows import reflect_indices
-from ..imagery.bands import build_stack, ground_pixel_size, slope_degrees
+from ..errors import InputError
+from ..imagery.bands import build_stack, slope_degrees
 from ..io.readers import RasterReader
+from ..io.resolution import ground_pixel_size
 from ..model.spec import ModelSpec
-
-
-class InputError(ValueError):
-    """The image, its bands or the DEM do not fit the model; the message says how.
-
-    ``subject`` names what is wrong in the engine's terms (e.g. ``"crs"``), so an
-    adapter can add where its users fix it."""
-
-    def __init__(self, message: str, subject: str | None = None):
-        super().__init__(message)
-        self.subject = subject
 
 
 class ModelInput:
@@ -96,8 +87,9 @@ class ModelInput:
     def read(self, x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Normalized (bands, height, width) float32 stack and validity mask of a window.
 
-        Invalid pixels are set to 0 (the band's mean after normalization) so they do
-        not pull their neighbours' predictions towards an extreme value.
+        Invalid pixels are set to 0 (the band's mean after normalization); the engine
+        then continues the nearest valid pixels into them, window by window (see
+        :func:`core.engine.windows.fill_from_nearest_valid`).
         """
         image_bands, slope, valid = self.read_sources(x0, y0, width, height)
         stack = build_stack(self.spec, image_bands, slope)
