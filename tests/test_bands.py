@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from landslide_mapper.core.imagery.bands import brightness_index, build_stack, ground_pixel_size, slope_degrees
+from landslide_mapper.core.imagery.bands import brightness_index, build_stack, slope_degrees
+from landslide_mapper.core.io.resolution import ground_pixel_size
 from landslide_mapper.core.model.spec import ModelSpec
 from model_factory import default_spec
 

@@ -33,7 +33,7 @@ def area_filter(cut_area_m2: float) -> dict:
 
 
 def test_perimeter_counts_outer_and_inner_rings_as_polygons_do():
-    from landslide_mapper.core.model.object_filter import image_objects
+    from landslide_mapper.core.evaluation.filter_fitting import image_objects
 
     probability = np.zeros((7, 7), np.float32)
     probability[1:4, 1:4] = 0.9
@@ -50,7 +50,8 @@ def test_perimeter_counts_outer_and_inner_rings_as_polygons_do():
 def test_features_from_a_raster_equal_those_of_detects_polygons(provider, scene, bright_model, tmp_path):
     """One feature definition: objects measured on the probability raster (as when fitting
     and benchmarking) have exactly the features of the polygons Detect writes."""
-    from landslide_mapper.core.model.object_filter import feature_vector, image_objects
+    from landslide_mapper.core.evaluation.filter_fitting import image_objects
+    from landslide_mapper.core.model.object_filter import feature_vector
 
     out = tmp_path / "o"
     out.mkdir()
@@ -113,7 +114,7 @@ def test_a_malformed_filter_is_named():
 def test_fitting_separates_false_alarms_and_keeps_the_landslides():
     """Objects like those the models draw: true ones large and confident, false alarms
     small or weak. The fitted cut drops most false alarms and no landslide."""
-    from landslide_mapper.core.model.object_filter import fit_object_filter, image_objects
+    from landslide_mapper.core.evaluation.filter_fitting import fit_object_filter, image_objects
 
     rng = np.random.default_rng(0)
     images = []
@@ -140,7 +141,7 @@ def test_detect_default_scores_by_hand():
     """What Detect gives, scored by the one scorer: the kept polygons are the map. An image
     with landslides A (4 px) and B (6 px) and objects P1 (touching A), P2 (touching nothing)
     and P3 (1 px, under the minimum area); a landslide-free image with one 2-px object."""
-    from landslide_mapper.core.model.object_filter import filtered_scores, image_objects
+    from landslide_mapper.core.evaluation.filter_fitting import filtered_scores, image_objects
 
     def drawn(*rows):
         return np.array([[c == "#" for c in row] for row in rows])

@@ -45,7 +45,7 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     validation samples when the caller has read them already.
     """
     from ..core.detect.request import DEFAULT_MIN_AREA_M2
-    from ..core.model.object_filter import fit_object_filter
+    from ..core.evaluation.filter_fitting import fit_object_filter
     from .evaluate import best_threshold_of, detect_objects, detect_scores, predict_sample, score_probabilities
 
     model_spec = ModelSpec.from_dict(spec)

@@ -1,4 +1,5 @@
 """Scoring a landslide map against a reference inventory: the one scorer of pixels and
 objects, pure NumPy, that Evaluate, training and the benchmarks share (:mod:`.metrics`);
 maps of any kind brought onto one grid and scored, with their outputs (:mod:`.scoring`);
-and the HTML report (:mod:`.report`), which computes no score itself."""
+the HTML report (:mod:`.report`), which computes no score itself; and fitting the
+false-alarm filter on validation images (:mod:`.filter_fitting`)."""

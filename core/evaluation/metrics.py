@@ -2,7 +2,7 @@
 
 Evaluate (:mod:`.scoring`, strip by strip over a map's object-id rasters), the campaign's
 validation and the model cards (``training/evaluate.py``, image by image) and the quality
-benchmark (``bench/quality.py``, through :func:`core.model.object_filter.filtered_scores`)
+benchmark (``bench/quality.py``, through :func:`core.evaluation.filter_fitting.filtered_scores`)
 all count and judge here, and name what they measure in one vocabulary, the keys the
 bundled models' specs already carry:
 

@@ -18,18 +18,20 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..engine.progress import SILENT, Progress
+from ..errors import EXTENT_OUTSIDE, NO_CRS, NO_OVERLAP, NOT_A_MASK, NOTHING_SCORED, PIXEL_SIZE_NEEDED, SAME_MAP, EvaluationError
+from ..errors import NO_SUCH_LAYER, UNREADABLE  # noqa: F401 (raised in io.vectors; adapters name every problem as scoring.X)
 from ..evaluation.metrics import MAP_KEYS, ObjectTally, Scorecard
 from ..evaluation.report import ReportObject, ThresholdCurve, curve_from_histograms, html_report
 from ..io.outputs import AtomicOutputs, GeoTiffWriter, threshold_made_at
 from ..io.polygons import equal_area_transform, lut_vrt, vector_driver_for
 from ..io.readers import GdalReader, Grid, crop_window, srs_from, sub_grid, transform_bounds
+from ..io.vectors import LandslideMap, describe_crs, open_layer, reprojected_features
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -37,64 +39,6 @@ ogr.UseExceptions()
 STRIP_ROWS = 512
 FALSE_POSITIVE, FALSE_NEGATIVE = 1, 2
 ERROR_NAMES = {FALSE_POSITIVE: "false positive", FALSE_NEGATIVE: "false negative"}
-
-
-#: what can be wrong with the inputs (:attr:`EvaluationError.problem`)
-NO_CRS, UNREADABLE, NO_SUCH_LAYER = "no_crs", "unreadable", "no_such_layer"
-NO_OVERLAP, NOTHING_SCORED, EXTENT_OUTSIDE, PIXEL_SIZE_NEEDED = (
-    "no_overlap", "nothing_scored", "extent_outside", "pixel_size_needed")
-NOT_A_MASK, SAME_MAP = "not_a_mask", "same_map"
-
-
-class EvaluationError(ValueError):
-    """Inputs that cannot be scored, as facts an adapter words in its own terms:
-    ``problem`` (one of the constants above), ``subject`` (the input concerned:
-    "prediction", "reference", "points", "area", "probability", "extent" or "pixel_size";
-    None when it is not one input), ``source`` (its file, when that helps) and ``layer``
-    (a layer of it). ``str()`` says it plainly, without any program's wording."""
-
-    def __init__(self, problem: str, subject: str | None = None, source: str | None = None, layer: str | None = None,
-                 bands: int | None = None):
-        self.problem, self.subject, self.source, self.layer, self.bands = problem, subject, source, layer, bands
-        super().__init__(self._plain())
-
-    def _plain(self) -> str:
-        what = {"prediction": "prediction map", "reference": "reference map", "points": "point layer",
-                "area": "area layer", "probability": "probability raster"}.get(self.subject, "layer")
-        named = (f"The {what}" + (f" '{self.source}'" if self.source else "")
-                 + (f" (layer '{self.layer}')" if self.layer and self.problem != NO_SUCH_LAYER else ""))
-        return {
-            NO_CRS: f"{named} has no coordinate reference system: assign one first.",
-            UNREADABLE: f"{named} is neither a raster nor a vector layer GDAL can read.",
-            NO_SUCH_LAYER: f"{named} has no layer '{self.layer}'.",
-            NO_OVERLAP: f"The {what} does not overlap the area being scored: the maps do not overlap.",
-            NOTHING_SCORED: "No pixel could be scored: the maps do not overlap (or every pixel is nodata or outside "
-                            "the area/extent).",
-            EXTENT_OUTSIDE: "The extent does not overlap the maps.",
-            PIXEL_SIZE_NEEDED: "Both maps are polygon layers: a pixel size (in the prediction layer's CRS units) is "
-                               "needed for the grid they are scored on.",
-            NOT_A_MASK: f"{named} has {self.bands} bands: a landslide map is a mask with one band (1 landslide, 0 "
-                        "not, e.g. Detect's landslide mask) or a polygon layer, not an image.",
-            SAME_MAP: "The prediction and the reference are the same map: score a map against an independent "
-                      "inventory.",
-        }[self.problem]
-
-
-@dataclass(frozen=True)
-class LandslideMap:
-    """A landslide map: a raster (pixels > 0 are landslide, nodata is not scored) or a
-    polygon layer (every polygon is a landslide)."""
-
-    path: str
-    layer: str | None = None  # vector layer name; None: the first layer
-    band: int = 1
-
-    @cached_property
-    def is_raster(self) -> bool:
-        try:
-            return gdal.OpenEx(self.path, gdal.OF_RASTER) is not None
-        except RuntimeError:
-            return False
 
 
 @dataclass
@@ -256,7 +200,7 @@ def _overlaps_grid(source: LandslideMap, grid: Grid, role: str) -> bool:
         own = GdalReader(source.path).grid
         bounds = transform_bounds(own.bounds, own.crs_wkt, grid.crs_wkt) if own.crs_wkt else own.bounds
     else:
-        _dataset, layer, _srs = _open_layer(source, role)
+        _dataset, layer, _srs = open_layer(source, role)
         if layer.GetFeatureCount() == 0:
             return True
         _, bounds = _layer_extent(source, role, grid.crs_wkt)
@@ -272,12 +216,6 @@ def crop_to_extent(grid: Grid, extent: tuple[float, float, float, float, str]) -
         raise EvaluationError(EXTENT_OUTSIDE, "extent") from None
 
 
-def describe_crs(wkt: str) -> str:
-    srs = srs_from(wkt)
-    authority, code = srs.GetAuthorityName(None), srs.GetAuthorityCode(None)
-    return f"{authority}:{code}" if authority and code else (srs.GetName() or "unnamed CRS")
-
-
 def describe_grid(grid: Grid) -> str:
     units = "°" if grid.is_geographic else " m" if srs_from(grid.crs_wkt).GetLinearUnits() == 1.0 else " units"
     gt = grid.geotransform
@@ -286,56 +224,13 @@ def describe_grid(grid: Grid) -> str:
 
 # --- maps as object-id rasters --------------------------------------------------------
 
-def _open_layer(source: LandslideMap, role: str | None):
-    """(dataset, layer, its CRS): the dataset must stay referenced while the layer is used;
-    ``role``: which input it is (for errors)."""
-    name = Path(source.path).name
-    dataset = gdal.OpenEx(source.path, gdal.OF_VECTOR)
-    if dataset is None:
-        raise EvaluationError(UNREADABLE, role, name)
-    layer = dataset.GetLayerByName(source.layer) if source.layer else dataset.GetLayer(0)
-    if layer is None:
-        raise EvaluationError(NO_SUCH_LAYER, role, name, source.layer)
-    srs = layer.GetSpatialRef()
-    if srs is None:
-        raise EvaluationError(NO_CRS, role, name, layer.GetName())
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return dataset, layer, srs
-
-
 def _layer_extent(source: LandslideMap, role: str, target_wkt: str | None = None):
-    dataset, layer, srs = _open_layer(source, role)
+    dataset, layer, srs = open_layer(source, role)
     xmin, xmax, ymin, ymax = layer.GetExtent()
     bounds = (xmin, ymin, xmax, ymax)
     if target_wkt:
         bounds = transform_bounds(bounds, srs.ExportToWkt(), target_wkt)
     return srs, bounds
-
-
-def reprojected_features(source: LandslideMap, target_wkt: str, role: str | None = None):
-    """The layer's features in ``target_wkt``, in an in-memory layer with ``obj`` = 1..n
-    in reading order; returns (layer holder, source fids, source CRS description).
-    ``role``: which input the layer is (for errors)."""
-    dataset, layer, srs = _open_layer(source, role)
-    target = srs_from(target_wkt)
-    transform = None if srs.IsSame(target) else osr.CoordinateTransformation(srs, target)
-    memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
-    out = memory.CreateLayer("objects", srs=target, geom_type=layer.GetGeomType())
-    out.CreateField(ogr.FieldDefn("obj", ogr.OFTInteger))
-    fids = []
-    for feature in layer:
-        geometry = feature.GetGeometryRef()
-        if geometry is None or geometry.IsEmpty():
-            continue
-        geometry = geometry.Clone()
-        if transform is not None:
-            geometry.Transform(transform)
-        copy = ogr.Feature(out.GetLayerDefn())
-        copy.SetGeometry(geometry)
-        fids.append(feature.GetFID())
-        copy.SetField("obj", len(fids))
-        out.CreateFeature(copy)
-    return (memory, out), fids, describe_crs(srs.ExportToWkt())
 
 
 def _rasterize(holder, grid: Grid, path: str, gdal_type, burn: int | None = None) -> None:

@@ -7,17 +7,11 @@ those it was trained on (tests pin this).
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import numpy as np
 
 from ..model.spec import ModelSpec, normalize
-
-# WGS84 ellipsoid, for the ground size of a pixel in a geographic CRS.
-_WGS84_A = 6378137.0
-_WGS84_E2 = 6.69437999014e-3
-
 
 def brightness_index(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
     """Brightness index BI = sqrt((R² + G² + B²) / 3), in the units of the inputs.
@@ -49,27 +43,6 @@ def slope_degrees(dem: np.ndarray, x_spacing, y_spacing) -> np.ndarray:
     dz_dx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * np.asarray(x_spacing, dtype=np.float32))
     dz_dy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * np.asarray(y_spacing, dtype=np.float32))
     return np.degrees(np.arctan(np.hypot(dz_dx, dz_dy))).astype(np.float32)
-
-
-def ground_pixel_size(geotransform, is_geographic: bool, rows: np.ndarray | None = None):
-    """Ground size (metres) of a pixel: (x, y) scalars, or per-row columns when geographic.
-
-    For a geographic CRS the degree sizes are converted with the WGS84 radii of
-    curvature at each row's latitude, so slope stays right away from the equator.
-    """
-    px = math.hypot(geotransform[1], geotransform[2])
-    py = math.hypot(geotransform[4], geotransform[5])
-    if not is_geographic:
-        return px, py
-    if rows is None:
-        raise ValueError("rows are needed for a geographic grid")
-    lat = np.radians(geotransform[3] + (rows.astype(np.float64) + 0.5) * geotransform[5])
-    w = 1.0 - _WGS84_E2 * np.sin(lat) ** 2
-    prime_vertical = _WGS84_A / np.sqrt(w)
-    meridional = _WGS84_A * (1.0 - _WGS84_E2) / w**1.5
-    x = np.radians(px) * prime_vertical * np.cos(lat)
-    y = np.radians(py) * meridional
-    return x[:, None].astype(np.float32), y[:, None].astype(np.float32)
 
 
 def build_stack(

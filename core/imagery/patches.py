@@ -23,6 +23,7 @@ from osgeo import gdal
 from ..engine.windows import reflect_indices
 from ..imagery.inputs import ModelInput
 from ..io.readers import GdalReader, dem_on_grid
+from ..io.vectors import LandslideMap, reprojected_features
 from ..model.spec import RGB, ModelSpec
 
 gdal.UseExceptions()
@@ -62,8 +63,6 @@ def inventory_sample(image: str, polygons: str, band_numbers: dict[str, int], de
     are read with the same ModelInput that Detect uses (identity normalization, so these
     are raw values). ``crs_wkt``: the image's CRS when it is not the file's own (one a
     user assigned in QGIS)."""
-    from ..evaluation.scoring import LandslideMap, reprojected_features
-
     identity = ModelSpec.from_dict({
         "spec_version": 1, "name": "raw", "architecture": "none", "bands": list(bands),
         "normalization": {"mean": [0.0] * len(bands), "std": [1.0] * len(bands)},

@@ -11,12 +11,12 @@ resampled back (bilinear) onto the input's grid, where the mask and polygons are
 
 from __future__ import annotations
 
+import math
 from typing import Iterator, Sequence
 
 import numpy as np
 from osgeo import gdal
 
-from ..imagery.bands import ground_pixel_size
 from ..io.readers import Grid, RasterReader, srs_from
 from ..model.spec import ModelSpec
 
@@ -24,6 +24,31 @@ gdal.UseExceptions()
 
 TOLERANCE = 0.3  # relative: a 0.8 m model takes 0.56-1.04 m imagery as it is
 STRIP_ROWS = 64
+
+# WGS84 ellipsoid, for the ground size of a pixel in a geographic CRS.
+_WGS84_A = 6378137.0
+_WGS84_E2 = 6.69437999014e-3
+
+
+def ground_pixel_size(geotransform, is_geographic: bool, rows: np.ndarray | None = None):
+    """Ground size (metres) of a pixel: (x, y) scalars, or per-row columns when geographic.
+
+    For a geographic CRS the degree sizes are converted with the WGS84 radii of
+    curvature at each row's latitude, so slope stays right away from the equator.
+    """
+    px = math.hypot(geotransform[1], geotransform[2])
+    py = math.hypot(geotransform[4], geotransform[5])
+    if not is_geographic:
+        return px, py
+    if rows is None:
+        raise ValueError("rows are needed for a geographic grid")
+    lat = np.radians(geotransform[3] + (rows.astype(np.float64) + 0.5) * geotransform[5])
+    w = 1.0 - _WGS84_E2 * np.sin(lat) ** 2
+    prime_vertical = _WGS84_A / np.sqrt(w)
+    meridional = _WGS84_A * (1.0 - _WGS84_E2) / w**1.5
+    x = np.radians(px) * prime_vertical * np.cos(lat)
+    y = np.radians(py) * meridional
+    return x[:, None].astype(np.float32), y[:, None].astype(np.float32)
 
 
 def pixel_size_m(grid: Grid) -> tuple[float, float]:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..imagery.inputs import InputError
+from ..errors import InputError
 
 Predict = Callable[[np.ndarray], np.ndarray]
 

@@ -36,10 +36,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-if TYPE_CHECKING:
-    from .object_filter import ObjectFilter
+from ..errors import SpecError
+from .object_filter import ObjectFilter
 
 METADATA_KEY = "landslide_mapper"
 SPEC_VERSION = 1
@@ -74,10 +74,6 @@ def image_bands_of(bands) -> tuple[str, ...]:
     if "brightness" in bands:
         needed |= set(RGB)
     return tuple(b for b in IMAGE_BANDS if b in needed)
-
-
-class SpecError(ValueError):
-    """A model spec is missing or invalid; the message names every problem found."""
 
 
 @dataclass(frozen=True)
@@ -259,8 +255,6 @@ OPTIONAL_FIELDS = ("resolution_m", "input_percentiles", "saliency_model", "class
 
 def _optional_fields(data: Mapping[str, Any], bands: list, problems: list[str], source: str) -> dict[str, Any]:
     """The optional fields present in ``data``, typed; each wrong one adds a problem naming it."""
-    from .object_filter import ObjectFilter
-
     found: dict[str, Any] = {}
     if data.get("resolution_m") is not None:
         if _is_number(data["resolution_m"]) and data["resolution_m"] > 0:
