@@ -106,29 +106,40 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
 
     def initAlgorithm(self, config=None):
         map_types = [compat.SOURCE_RASTER, compat.SOURCE_POLYGON]
-        self.addParameter(QgsProcessingParameterMapLayer(PREDICTION, tr("Landslide map (mask raster or polygons)"),
-                                                         types=map_types))
-        self.addParameter(QgsProcessingParameterMapLayer(REFERENCE, tr("Reference inventory (polygons or mask raster)"),
-                                                         types=map_types))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            REFERENCE_POINTS, tr("Inventory points"), [compat.SOURCE_POINT], optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            AREA, tr("Score only inside these polygons"), [compat.SOURCE_POLYGON], optional=True))
-        self.addParameter(QgsProcessingParameterExtent(EXTENT, tr("Score only inside this extent"),
-                                                       optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            MIN_COVERAGE, tr("Minimum covered share for a landslide to count as detected (0 = any overlap)"),
-            compat.NUMBER_DOUBLE, 0.0, minValue=0.0, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterNumber(
-            POINT_TOLERANCE, tr("Point tolerance (pixels)"), compat.NUMBER_INTEGER, 0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
+        declare = common.declare
+        declare(self, QgsProcessingParameterMapLayer(PREDICTION, tr("Landslide map (mask raster or polygons)"),
+                                                     types=map_types),
+                "The map to score: Detect's landslide mask or polygons, or any one-band mask (1 landslide, 0 not).")
+        declare(self, QgsProcessingParameterMapLayer(REFERENCE, tr("Reference inventory (polygons or mask raster)"),
+                                                     types=map_types),
+                "The truth: landslide polygons mapped independently of the map, or a one-band mask.")
+        declare(self, QgsProcessingParameterFeatureSource(
+            REFERENCE_POINTS, tr("Inventory points"), [compat.SOURCE_POINT], optional=True),
+            "One point per known landslide, as agencies often have: each is hit when a mapped pixel lies within the "
+            "point tolerance.")
+        declare(self, QgsProcessingParameterFeatureSource(
+            AREA, tr("Score only inside these polygons"), [compat.SOURCE_POLYGON], optional=True),
+            "E.g. the area the reference inventory covers: pixels outside are not scored.")
+        declare(self, QgsProcessingParameterExtent(EXTENT, tr("Score only inside this extent"), optional=True),
+                "Pixels outside are not scored.", advanced=True)
+        declare(self, QgsProcessingParameterNumber(
+            MIN_COVERAGE, tr("Minimum covered share for a landslide to count as detected"),
+            compat.NUMBER_DOUBLE, 0.0, minValue=0.0, maxValue=1.0),
+            "0: any overlap detects a landslide; 0.5: half of its pixels must be mapped.", advanced=True)
+        declare(self, QgsProcessingParameterNumber(
+            POINT_TOLERANCE, tr("Point tolerance (pixels)"), compat.NUMBER_INTEGER, 0, minValue=0),
+            "How far from an inventory point a mapped pixel may lie for the point to count as hit.", advanced=True)
+        declare(self, QgsProcessingParameterNumber(
             PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), compat.NUMBER_DOUBLE,
-            optional=True, minValue=0.0))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            PROBABILITY, tr("Probability raster the map was made from (for the report)"), optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+            optional=True, minValue=0.0),
+            "Two polygon layers are scored on a grid of this size, in the map's CRS units.", advanced=True)
+        declare(self, QgsProcessingParameterRasterLayer(
+            PROBABILITY, tr("Probability raster the map was made from (for the report)"), optional=True),
+            "Detect's probability: the report then shows the scores across thresholds.", advanced=True)
+        declare(self, QgsProcessingParameterNumber(
             THRESHOLD, tr("Threshold the map was made at (for the report)"), compat.NUMBER_DOUBLE,
-            optional=True, minValue=0.0, maxValue=1.0))
+            optional=True, minValue=0.0, maxValue=1.0),
+            "Empty: the threshold Detect recorded in its rasters, else 0.5.", advanced=True)
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT_OBJECTS, tr("Landslides found, missed and false alarms"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(
