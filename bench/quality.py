@@ -13,7 +13,9 @@ Evaluate counts). The raw mask's pixel F1 (every pixel over the threshold) is gi
 beside. Also scored: flip test-time augmentation (``--tta``) and the mean ensemble of the
 models given (``--ensemble``, at the mean of their thresholds, no filter: the ensemble
 carries none). Every F1 and the recall carry a 95 % bootstrap interval over images (1,000
-resamples): on ~100 images a figure moves by several hundredths between samples. With
+resamples): on ~100 images a figure moves by several hundredths between samples; with
+several models, each one's difference from the first is given with its paired interval
+(the same images drawn for both), which is what says whether a change is real. With
 ``--scene`` the images are packed edge to edge into one raster and run as one scene (each
 window sees neighbouring images, not an image mirrored), then scored image by image: the
 view that matches a mapper's scene. Prints a Markdown table; not a test.
@@ -76,7 +78,16 @@ def scored(probabilities, masks, threshold, object_filter, args) -> dict:
     objects = detect_objects(probabilities, masks, threshold, Bijie.resolution_m, args.min_area)
     outcomes = [o.outcome(kept_by(object_filter, o)) for o in objects]
     return {**detect_scores(objects, threshold, args.min_area, object_filter),
-            "intervals": bootstrap_intervals(outcomes, WITH_INTERVALS)}
+            "intervals": bootstrap_intervals(outcomes, WITH_INTERVALS), "outcomes": outcomes}
+
+
+def difference_line(name: str, scores: dict, first: tuple[str, dict]) -> str:
+    """The paired bootstrap of this model's scores minus the first model's, on the same images."""
+    first_name, first_scores = first
+    change = bootstrap_intervals(scores["outcomes"], WITH_INTERVALS, baseline=first_scores["outcomes"])
+    parts = [f"{k} {scores[k] - first_scores[k]:+.3f} ({change[k][0]:+.3f} to {change[k][1]:+.3f})"
+             for k in WITH_INTERVALS]
+    return f"#   {name} minus {first_name}, paired over the same images (95 %): {'; '.join(parts)}"
 
 
 def main(argv=None) -> None:
@@ -125,6 +136,7 @@ def main(argv=None) -> None:
           "raw mask F1 | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ensemble_probabilities, thresholds, members = None, [], 0
+    first, differences = None, []
     for path in paths:
         model = OnnxModel(path, threads=args.threads)
         threshold = model.spec.threshold
@@ -139,6 +151,10 @@ def main(argv=None) -> None:
             object_filter = None if args.no_object_filter else model.spec.object_filter
             scores = scored(probabilities, masks, threshold, object_filter, args)
             print(row(path.stem + suffix, scores, raw["f1"], seconds), flush=True)
+            if first is None:
+                first = (path.stem + suffix, scores)
+            else:
+                differences.append(difference_line(path.stem + suffix, scores, first))
             if not tta and not path.stem.endswith("_int8"):  # the ensemble Detect offers: float32 models
                 members += 1
                 thresholds.append(threshold)
@@ -153,6 +169,9 @@ def main(argv=None) -> None:
         raw = score_probabilities(mean, masks, [threshold], args.overlap)[threshold]
         print(row(f"mean of {members} models (ENSEMBLE)", scored(mean, masks, threshold, None, args), raw["f1"], 0),
               flush=True)
+    if differences:
+        print()
+        print("\n".join(differences))
     for name, (f1, iou) in PAPER.items():
         if any(p.stem == name for p in paths):
             print(f"| paper: {name} (other split, with slope; pixel scores) | 0.5 | — | {f1:.2f} | "

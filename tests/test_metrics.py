@@ -136,3 +136,26 @@ def test_a_map_of_counted_outcomes_sums_as_counted():
     assert scores["precision"] == pytest.approx(10 / 19) and scores["f1"] == pytest.approx(20 / 34)
     assert (scores["objects_detected"], scores["objects_missed"], scores["false_alarm_objects"]) == (2, 1, 2)
     assert set(scores) == set(MAP_KEYS)
+
+
+def test_bootstrap_intervals_cover_the_score_and_pair_a_difference():
+    from landslide_mapper.core.evaluation.metrics import Confusion, MapOutcome, Scorecard, bootstrap_intervals
+
+    rng = np.random.default_rng(0)
+
+    def outcome(tp, fp, fn):
+        return MapOutcome(Confusion(tp, fp, fn, 1000 - tp - fp - fn), 1, 0, 1, 0)
+
+    a = [outcome(*rng.integers(20, 80, 3)) for _ in range(100)]
+    better = [MapOutcome(Confusion(o.confusion.tp + 5, o.confusion.fp, o.confusion.fn - 5, o.confusion.tn), 1, 0, 1, 0)
+              for o in a]
+    f1 = Scorecard()
+    for o in a:
+        f1.add(o)
+    low, high = bootstrap_intervals(a, ["f1"])["f1"]
+    assert low < f1.scores()["f1"] < high and high - low > 0.01
+    # the same 5 more true pixels on every image: the paired difference is sure and narrow,
+    # while the two intervals side by side overlap
+    change_low, change_high = bootstrap_intervals(better, ["f1"], baseline=a)["f1"]
+    better_low, _ = bootstrap_intervals(better, ["f1"])["f1"]
+    assert 0 < change_low < change_high < 0.1 and better_low < high
