@@ -8,6 +8,7 @@ from .detect import DetectLandslides
 from .evaluate import EvaluateLandslideMap
 from .make_patches import MakePatches
 from .saliency import SaliencyMap
+from .train import TrainLandslideModel
 
 
 class LandslideMapperProvider(QgsProcessingProvider):
@@ -28,6 +29,7 @@ class LandslideMapperProvider(QgsProcessingProvider):
         self.addAlgorithm(SaliencyMap())
         self.addAlgorithm(EvaluateLandslideMap())
         self.addAlgorithm(MakePatches())
+        self.addAlgorithm(TrainLandslideModel())
 
     def supportsNonFileBasedOutput(self):
         return False  # the engine streams into files and publishes them atomically

@@ -135,7 +135,7 @@ def test_every_algorithm_has_a_group_a_help_link_and_a_short_form(provider):
     registry = QgsApplication.processingRegistry()
     groups = {a.name(): a.group() for a in registry.providerById("landslidemapper").algorithms()}
     assert groups == {"detect": "Mapping", "saliency": "Mapping", "evaluate": "Assessment",
-                      "make_patches": "Training"}
+                      "make_patches": "Training", "train": "Training"}
     detect = registry.algorithmById("landslidemapper:detect")
     for algorithm in registry.providerById("landslidemapper").algorithms():
         url = algorithm.helpUrl()

@@ -147,7 +147,7 @@ os._exit(0)
 
 def test_plugin_loads_in_a_python_without_scipy_or_onnxruntime(tmp_path):
     """QGIS's Python with only what QGIS brings (neither SciPy nor ONNX Runtime): the plugin
-    loads, lists its four algorithms, and Detect says what to install, not a traceback."""
+    loads, lists its algorithms, and Detect says what to install, not a traceback."""
     (tmp_path / "hide").mkdir()
     (tmp_path / "hide" / "sitecustomize.py").write_text(HIDE.format(hidden=("scipy", "onnxruntime")))
     (tmp_path / "run.py").write_text(LOAD_AND_RUN)
@@ -162,7 +162,7 @@ def test_plugin_loads_in_a_python_without_scipy_or_onnxruntime(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert "REPORT " in proc.stdout, proc.stdout + proc.stderr
     report = json.loads(proc.stdout.split("REPORT ", 1)[1].splitlines()[0])
-    assert report["algorithms"] == ["detect", "evaluate", "make_patches", "saliency"]
+    assert report["algorithms"] == ["detect", "evaluate", "make_patches", "saliency", "train"]
     assert not report["scipy_loaded"] and report["evaluate_can"]
     assert not report["can"] and not report["ran"]
     for message in (report["why"], "\n".join(report["errors"])):

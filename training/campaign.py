@@ -121,8 +121,11 @@ def _score_columns(prefix: str, threshold: float, scores: dict) -> dict:
 
 def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_dir: str | Path,
                    config: CampaignConfig, resume: bool = False, init_weights: str | None = None,
-                   init_architecture: str | None = None, log=print) -> dict:
-    """Train (or resume) until ``config.steps`` or ``config.max_minutes``; returns the state."""
+                   init_architecture: str | None = None, log=print, progress=None) -> dict:
+    """Train (or resume) until ``config.steps`` or ``config.max_minutes``; returns the state.
+
+    ``progress``: called with a dict after every step (``step``, ``steps``) and, after each
+    validation, with the epoch's scores too (``epoch``, ``val_f1`` in one scene, ``best_f1``)."""
     import keras
     import tensorflow as tf
 
@@ -207,6 +210,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         sampler.record(images, false_alarms.numpy())
         losses.append(float(loss))
         state["step"] += 1
+        if progress is not None:
+            progress({"step": state["step"], "steps": config.steps})
         if state["step"] % config.epoch_steps and state["step"] < config.steps:
             continue
         # an epoch: validate as Detect runs, keep the best, checkpoint everything
@@ -234,6 +239,9 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
             f"{scores['landslide_free_images_with_detections']}/{scores['landslide_free_images']}; in one scene "
             f"{scene_scores['f1']:.3f} (P {scene_scores['precision']:.3f} R {scene_scores['recall']:.3f}) at "
             f"{scene_threshold}, flagged {scene_scores['landslide_free_images_with_detections']}")
+        if progress is not None:
+            progress({"step": state["step"], "steps": config.steps, "epoch": state["epoch"],
+                      "val_f1": round(scene_scores["f1"], 4), "best_f1": round(state["best_f1"], 4)})
         if config.max_minutes and (time.monotonic() - started) / 60 > config.max_minutes:
             state["stopped"] = f"time limit at step {state['step']} (resume with --resume)"
         state_file.write_text(json.dumps(state, indent=1))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 from .data import DEFAULT_BANDS
-from .datasets import DatasetError, dataset_at, dataset_from_args
+from .datasets import DatasetError, dataset_at, dataset_from_args, dataset_from_provenance
 
 
 def _bands(text: str) -> tuple[str, ...]:
@@ -37,6 +38,52 @@ def cmd_train(args) -> None:
     print(json.dumps({"config": asdict(config), "state": state}, indent=1, default=str))
 
 
+class ProgressLines:
+    """``--progress-json``: one JSON object per line on stdout, after every validation and
+    at most every ``every`` seconds between: ``step``, ``steps``, ``seconds_left`` (by the
+    step rate so far, within ``--max-minutes``), and after a validation ``epoch``,
+    ``val_f1`` (one scene) and ``best_f1``. The "Train landslide model" algorithm reads them."""
+
+    def __init__(self, max_minutes: float | None, every: float = 2.0, clock=time.monotonic):
+        self.clock, self.every, self.started = clock, every, clock()
+        self.deadline = self.started + max_minutes * 60 if max_minutes else None
+        self.first_step, self.printed = None, 0.0
+
+    def __call__(self, report: dict) -> None:
+        now = self.clock()
+        if self.first_step is None:
+            self.first_step = (report["step"] - 1, now)  # the first step compiles: the rate counts from it
+        if "epoch" not in report and now - self.printed < self.every:
+            return
+        done, since = report["step"] - self.first_step[0] - 1, now - self.first_step[1]
+        left = (report["steps"] - report["step"]) * since / done if done > 0 else None
+        if self.deadline is not None:
+            left = max(0.0, self.deadline - now) if left is None else min(left, max(0.0, self.deadline - now))
+        print(json.dumps({**report, "seconds_left": None if left is None else round(left)}), flush=True)
+        self.printed = now
+
+
+def init_from_model(args) -> None:
+    """``--init-model``: start from an exported model's weights, with its architecture, base
+    filters, bands and presence head. The weights are the compact ones beside it
+    (``<name>.weights.npz``, as ``export --weights`` writes them) or, for a bundled model, the
+    checkpoint it is known by in ``training/checkpoints``."""
+    from ..core.model.onnx_model import read_spec
+
+    model = Path(args.init_model)
+    spec = read_spec(model)
+    training = spec.extra.get("training") or {}
+    weights = [model.with_suffix(".weights.npz"), Path(__file__).parent / "checkpoints" / f"{spec.name}.weights.npz"]
+    found = next((w for w in weights if w.is_file()), None)
+    if found is None or not training.get("architecture"):
+        sys.exit(f"{model.name}: no weights to start from ({' or '.join(str(w) for w in weights)} missing); only "
+                 "models trained by this plugin, exported with their weights, can be fine-tuned")
+    args.init_weights, args.arch = str(found), training["architecture"]
+    args.base_filters, args.bands = training.get("base_filters", 16), tuple(spec.bands)
+    args.no_presence = not training.get("presence", False)
+    args.init_architecture = None
+
+
 def train_campaign_on(args, dataset, split) -> None:
     """The default recipe: whole images, crops drawn each step (training/campaign.py)."""
     from .campaign import CampaignConfig, train_campaign
@@ -50,7 +97,8 @@ def train_campaign_on(args, dataset, split) -> None:
         max_minutes=args.max_minutes, dataset=dataset.provenance(args.val_share))
     state = train_campaign(dataset.samples(split.train), dataset.samples(split.validation), args.out, config,
                            resume=args.resume, init_weights=args.init_weights,
-                           init_architecture=args.init_architecture)
+                           init_architecture=args.init_architecture,
+                           progress=ProgressLines(args.max_minutes) if args.progress_json else None)
     print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
 
 
@@ -58,6 +106,10 @@ def cmd_export(args) -> None:
     from .export import export_run
 
     paths = export_run(args.run, args.out, dataset=args.dataset, check_patches=args.check_patches)
+    if args.weights:  # what --init-model starts from
+        weights = Path(args.out).with_suffix(".weights.npz")
+        weights.write_bytes((Path(args.run) / "best.weights.npz").read_bytes())
+        paths.append(weights)
     for p in paths:
         print(f"wrote {p}")
 
@@ -104,6 +156,15 @@ def main(argv=None) -> None:
     t.add_argument("--image", help="or: a georeferenced image ...")
     t.add_argument("--polygons", help="... with a landslide polygon layer ...")
     t.add_argument("--dem", help="... and optionally a DEM")
+    t.add_argument("--polygons-layer", help="the polygons' layer, in a file that holds several")
+    t.add_argument("--split-by", choices=("patch", "region"), default="patch",
+                   help="--image: validate on the last patches (paper recipe), or on whole regions of the raster, "
+                        "by area (default recipe; neighbouring patches cannot leak)")
+    t.add_argument("--region-size", type=int, help="--split-by region: the regions' side in pixels (default: about "
+                                                   "16 regions, 256 to 1024 px)")
+    t.add_argument("--mapped-area", help="--split-by region: polygons of the area the mapper reviewed (default: "
+                                         "the whole raster); only regions mostly inside it are used")
+    t.add_argument("--mapped-area-layer", help="the mapped area's layer, in a file that holds several")
     t.add_argument("--red", type=int, default=1)
     t.add_argument("--green", type=int, default=2)
     t.add_argument("--blue", type=int, default=3)
@@ -123,6 +184,8 @@ def main(argv=None) -> None:
     t.add_argument("--no-presence", action="store_true", help="default recipe: no presence head")
     t.add_argument("--no-jit", action="store_true", help="default recipe: no XLA compilation of the step")
     t.add_argument("--init-weights", help="default recipe: start from compact weights (a run's best.weights.npz)")
+    t.add_argument("--init-model", help="default recipe: start from an exported model (a bundled one, or one "
+                   "exported with --weights): its weights, architecture, base filters and bands")
     t.add_argument("--init-architecture", choices=("unet", "channel", "se", "spatial"),
                    help="the architecture the --init-weights belong to, when not --arch: the layers the two "
                         "share are copied, the rest start fresh")
@@ -143,6 +206,8 @@ def main(argv=None) -> None:
     t.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    t.add_argument("--progress-json", action="store_true",
+                   help="default recipe: JSON progress lines on stdout (step, steps, seconds_left, val_f1)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="export a run to ONNX (prediction + saliency), spec inside")
@@ -150,6 +215,12 @@ def main(argv=None) -> None:
     e.add_argument("--out", required=True, help="prediction model path, e.g. models/spatial_attention_unet.onnx")
     e.add_argument("--data", help="the run's dataset folder: real patches for the TF/ONNX check, and calibration "
                    "(threshold, object filter, input percentiles, resolution, test scores)")
+    e.add_argument("--same-data", action="store_true",
+                   help="instead of --data: the dataset the run trained on, as its spec records it (e.g. a raster "
+                        "split by region)")
+    e.add_argument("--weights", action="store_true",
+                   help="also write the compact weights beside the model (<name>.weights.npz): training can start "
+                        "from it (--init-model)")
     e.add_argument("--check-patches", type=int, default=8)
     e.set_defaults(func=cmd_export)
 
@@ -175,6 +246,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
+            if args.init_model:
+                init_from_model(args)
             args.dataset = dataset_from_args(args)
             campaign = args.recipe == "default" and args.dataset.campaign
             if args.val_share is None:
@@ -182,6 +255,9 @@ def main(argv=None) -> None:
             if not campaign:
                 args.lr = args.lr or 5e-5
                 args.base_filters = args.base_filters or 32
+        elif args.command == "export" and args.same_data:
+            spec = json.loads((Path(args.run) / "spec.json").read_text())
+            args.dataset = dataset_from_provenance(spec.get("training", {}).get("dataset", {}))
         elif args.command in ("export", "quantize", "calibrate"):
             args.dataset = dataset_at(args.data) if args.data else None
     except DatasetError as err:

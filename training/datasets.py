@@ -12,7 +12,9 @@ about it (:func:`facts`). Four layouts:
 - :class:`Landslide4Sense`: 128-px multispectral patch files with slope, each its own image;
 - :class:`RasterInventory`: a georeferenced raster + landslide polygons (+ DEM), cut into
   patches once and split by patch (the last ones validate);
-- :class:`PatchFolder`: what the 'Create training patches' algorithm writes, split the same way.
+- :class:`PatchFolder`: what the 'Create training patches' algorithm writes, split the same way;
+- :class:`RasterRegions`: a raster + polygons (+ DEM, + the area the mapper reviewed) split by
+  area into square regions, trained with the default recipe (what "Train landslide model" uses).
 
 :func:`dataset_from_args` picks one from the training CLI's arguments.
 """
@@ -265,7 +267,113 @@ class PatchFolder(_Patches):
                      no_dem=None if provenance.get("dem") else "no DEM was given", by_patch=True)
 
 
-DATASETS = {cls.name: cls for cls in (Bijie, Landslide4Sense, RasterInventory, PatchFolder)}
+class RasterRegions(Dataset):
+    """A georeferenced image and landslide polygons digitized over it (+ a DEM for slope),
+    split by area, not by patch: the raster is cut into a grid of about equal square
+    regions (``region_size`` px, default about 16 regions of 256 to 1024 px), and whole
+    regions validate, so no training crop shares pixels with a validation one (the
+    default recipe mirrors a crop at its region's edge). Its samples are the regions.
+
+    ``mapped_area``: polygons of the part the mapper reviewed. Only regions at least half
+    inside it are used, since elsewhere a pixel without a polygon is not known to be free of
+    landslides; the unreviewed rest of a kept region still counts as landslide-free.
+    """
+
+    name = "raster_regions"
+    campaign = True
+    unit = "regions"
+    MIN_REGION, MAX_REGION, REGIONS = 256, 1024, 16
+
+    def __init__(self, image: str, polygons: str, band_numbers: dict[str, int] | None = None, dem: str | None = None,
+                 bands: Sequence[str] = DEFAULT_BANDS, region_size: int | None = None, mapped_area: str | None = None,
+                 polygons_layer: str | None = None, mapped_area_layer: str | None = None):
+        if not polygons:
+            raise DatasetError(f"--image {image}: give its landslide polygons too (--polygons)")
+        self.image, self.polygons, self.dem, self.bands = image, polygons, dem, tuple(bands)
+        self.band_numbers = band_numbers or dict(DEFAULT_BAND_NUMBERS)
+        self.mapped_area, self.polygons_layer, self.mapped_area_layer = mapped_area, polygons_layer, mapped_area_layer
+        self._region_size = region_size
+
+    @cached_property
+    def _sample(self) -> Sample:
+        return inventory_sample(self.image, self.polygons, self.band_numbers, self.dem, self.bands, self.polygons_layer)
+
+    @property
+    def region_size(self) -> int:
+        """The regions' side in pixels: the given one, else about :attr:`REGIONS` regions."""
+        if self._region_size:
+            return int(self._region_size)
+        height, width = self._sample.mask.shape
+        side = int(np.sqrt(height * width / self.REGIONS))
+        return int(min(self.MAX_REGION, max(self.MIN_REGION, side)))
+
+    @cached_property
+    def _regions(self) -> dict[str, tuple[slice, slice]]:
+        """Region id -> (rows, columns), row by row; regions mostly outside the mapped area left out."""
+        height, width = self._sample.mask.shape
+        rows = np.linspace(0, height, max(1, round(height / self.region_size)) + 1).astype(int)
+        columns = np.linspace(0, width, max(1, round(width / self.region_size)) + 1).astype(int)
+        mapped = None
+        if self.mapped_area:  # the reviewed area rasterized on the image grid, as the inventory is
+            mapped = inventory_sample(self.image, self.mapped_area, self.band_numbers, None, ("red",),
+                                      self.mapped_area_layer).mask
+        regions = {}
+        for i, (y0, y1) in enumerate(zip(rows[:-1], rows[1:])):
+            for j, (x0, x1) in enumerate(zip(columns[:-1], columns[1:])):
+                window = (slice(y0, y1), slice(x0, x1))
+                if mapped is None or mapped[window].mean() >= 0.5:
+                    regions[f"r{i}c{j}"] = window
+        return regions
+
+    def split(self, val_share: float, seed: int = 42) -> Split:
+        """Whole regions validate, about ``val_share`` of the area, chosen with ``seed``: the
+        first of them holds landslides, and at least one region with landslides trains."""
+        regions = self._regions
+        if len(regions) < 2:
+            raise DatasetError(f"{Path(self.image).name}: {len(regions)} region(s) of {self.region_size} px "
+                               f"{'inside the mapped area ' if self.mapped_area else ''}to split for validation; "
+                               "give a larger raster (or mapped area), or a smaller --region-size")
+        ids = list(regions)
+        area = {i: self._sample.mask[regions[i]].size for i in ids}
+        has_landslides = {i: bool(self._sample.mask[regions[i]].any()) for i in ids}
+        order = [ids[k] for k in np.random.default_rng(seed).permutation(len(ids))]
+        positives = [i for i in order if has_landslides[i]]
+        if len(positives) > 1:  # the first validation region holds landslides, or F1 means nothing
+            order = [positives[0]] + [i for i in order if i != positives[0]]
+        validation: list[str] = []
+        taken, target = 0, val_share * sum(area.values())
+        for i in order:
+            if taken >= target or len(validation) == len(ids) - 1:
+                break
+            if has_landslides[i] and sum(has_landslides[v] for v in validation) + 1 >= len(positives):
+                continue  # at least one region with landslides trains
+            validation.append(i)
+            taken += area[i]
+        return Split(tuple(i for i in ids if i not in validation), tuple(sorted(validation, key=ids.index)))
+
+    def samples(self, ids: Sequence) -> list[Sample]:
+        sample = self._sample
+        return [Sample(f"{sample.id}#{i}", {k: v[self._regions[i]] for k, v in sample.sources.items()},
+                       sample.mask[self._regions[i]]) for i in ids]
+
+    @cached_property
+    def resolution_m(self) -> float | None:
+        return _raster_resolution(self.image)
+
+    def provenance(self, val_share=None, negative_share=None) -> dict:
+        return {"name": self.name, "image": self.image, "polygons": self.polygons, "dem": self.dem,
+                "band_numbers": self.band_numbers, "bands": list(self.bands), "region_size": self.region_size,
+                **_given(mapped_area=self.mapped_area, polygons_layer=self.polygons_layer,
+                         mapped_area_layer=self.mapped_area_layer, val_share=val_share)}
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        return Facts(f"one raster ({Path(provenance.get('image', '?')).name}), split by area into regions of "
+                     f"{provenance.get('region_size', '?')} px",
+                     no_dem=None if provenance.get("dem") else "no DEM was given")
+
+
+DATASETS = {cls.name: cls for cls in (Bijie, Landslide4Sense, RasterInventory, PatchFolder, RasterRegions)}
 
 
 def facts(provenance: dict) -> Facts:
@@ -299,9 +407,13 @@ def as_dataset(dataset: Dataset | str | Path | None) -> Dataset | None:
 
 def dataset_from_args(args) -> Dataset:
     """The training CLI's dataset: ``--patches``, ``--image`` + ``--polygons`` (+ ``--dem``,
-    band numbers) or ``--data``."""
+    band numbers; split by patch, or with ``--split-by region`` by area) or ``--data``."""
     if getattr(args, "patches", None):
         return PatchFolder(args.patches)
+    if getattr(args, "image", None) and getattr(args, "split_by", "patch") == "region":
+        return RasterRegions(args.image, args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
+                             args.dem, args.bands, args.region_size, args.mapped_area, args.polygons_layer,
+                             args.mapped_area_layer)
     if getattr(args, "image", None):
         return RasterInventory(args.image, args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
                                args.dem, args.bands, args.negative_share, args.seed)
@@ -309,6 +421,20 @@ def dataset_from_args(args) -> Dataset:
         return dataset_at(args.data)
     raise DatasetError("no data: give --data (a Bijie or Landslide4Sense folder), --patches (a 'Create training "
                        "patches' folder), or --image and --polygons")
+
+
+def dataset_from_provenance(provenance: dict) -> Dataset:
+    """The dataset a run trained on, from its spec's ``training.dataset`` (what export
+    ``--same-data`` calibrates on): a raster split by region, or a dataset folder."""
+    if provenance.get("name") == RasterRegions.name:
+        keys = ("image", "polygons", "band_numbers", "dem", "bands", "region_size", "mapped_area", "polygons_layer",
+                "mapped_area_layer")
+        return RasterRegions(**{k: provenance[k] for k in keys if provenance.get(k) is not None})
+    for key in ("path", "folder"):
+        if provenance.get(key):
+            return dataset_at(provenance[key])
+    raise DatasetError(f"the run's dataset ({provenance.get('name', 'unnamed')}) cannot be rebuilt from its spec: "
+                       "give --data")
 
 
 def _given(**values) -> dict:

@@ -1,0 +1,144 @@
+"""Train landslide model through real QGIS Processing: a tiny training in a child Python
+with TensorFlow writes a model that Detect runs; cancel leaves nothing; no TensorFlow, a
+clear message. The split by area and the time plan are checked without TensorFlow."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr, osr
+
+ALG = "landslidemapper:train"
+
+
+@pytest.fixture(scope="module")
+def inventory(scene, tmp_path_factory):
+    """The scene's landslides as polygons (truth.tif polygonized)."""
+    path = str(tmp_path_factory.mktemp("inventory") / "landslides.gpkg")
+    truth = gdal.Open(scene["truth"])
+    band = truth.GetRasterBand(1)
+    crs = osr.SpatialReference(wkt=truth.GetProjection())
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = dataset.CreateLayer("landslides", crs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+    gdal.Polygonize(band, band, layer, 0)
+    assert layer.GetFeatureCount() > 0
+    dataset = None
+    return path
+
+
+def run(params, feedback=None):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+    return processing.run(ALG, params, context=QgsProcessingContext(), feedback=feedback or QgsProcessingFeedback())
+
+
+def tiny(scene, inventory, output, **extra):
+    """From scratch, 4 base filters, a one-minute budget: the smallest real training."""
+    return {"INPUT": scene["image"], "POLYGONS": inventory, "START_MODEL": "from scratch", "BASE_FILTERS": 4,
+            "MINUTES": 1.0, "VAL_SHARE": 0.25, "OUTPUT": str(output), **extra}
+
+
+def test_region_split_holds_out_whole_regions(scene, inventory):
+    from landslide_mapper.training.datasets import RasterRegions, dataset_from_provenance
+
+    dataset = RasterRegions(scene["image"], inventory)
+    split = dataset.split(0.25, 42)
+    assert dataset.region_size == 256 and len(split.train) == 3 and len(split.validation) == 1
+    validation = dataset.samples(split.validation)
+    assert validation[0].mask.shape == (256, 256) and validation[0].mask.any()  # validation holds landslides
+    assert any(s.mask.any() for s in dataset.samples(split.train))  # and so does training
+    again = dataset_from_provenance(dataset.provenance(0.25))  # what export --same-data rebuilds
+    assert again.split(0.25, 42) == split
+
+
+def test_plan_ends_with_validations_within_the_budget():
+    from landslide_mapper.algorithms.train import VALIDATIONS, plan
+
+    for minutes, filters in ((1.0, 4), (20.0, 16), (0.5, 16)):
+        schedule = plan(minutes, filters)
+        assert schedule["max_minutes"] < minutes
+        assert schedule["steps"] // schedule["epoch_steps"] >= VALIDATIONS
+    assert plan(20.0, 16)["steps"] > 300  # twenty minutes of 1.5-s steps
+
+
+def test_progress_lines_say_what_is_left(capsys):
+    from landslide_mapper.training.cli import ProgressLines
+
+    clock = iter([0.0, 10.0, 20.0, 30.0])
+    lines = ProgressLines(max_minutes=1.0, every=0.0, clock=lambda: next(clock))
+    lines({"step": 1, "steps": 100})  # the first step compiles: no rate yet, the deadline says
+    lines({"step": 2, "steps": 100})  # 10 s a step: 980 s, but the budget ends in 40
+    lines({"step": 5, "steps": 6, "epoch": 1, "val_f1": 0.5, "best_f1": 0.5})  # 5 s a step since the first: 5 s
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["seconds_left"] for r in reports] == [50, 40, 5]
+    assert reports[2]["val_f1"] == 0.5 and reports[2]["epoch"] == 1
+
+
+def test_no_tensorflow_python_gives_the_command(provider, scene, inventory, tmp_path, monkeypatch):
+    monkeypatch.setenv("LANDSLIDE_MAPPER_TRAINING_PYTHON", "/usr/bin/python3")
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match=r"lacks tensorflow.*-m venv --system-site-packages.*pip install"):
+        run(tiny(scene, inventory, tmp_path / "model.onnx"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_train_from_scratch_writes_a_model_detect_runs(provider, scene, inventory, tmp_path):
+    pytest.importorskip("tensorflow")
+    out = tmp_path / "models" / "my_terrain.onnx"
+    result = run(tiny(scene, inventory, out))
+    assert result["OUTPUT"] == str(out) and out.is_file()
+    assert Path(result["SALIENCY_MODEL"]).is_file() and Path(result["CURVES"]).is_file()
+    assert (out.parent / "my_terrain.weights.npz").is_file()  # what a later run fine-tunes
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "my_terrain.md", "my_terrain.onnx", "my_terrain.weights.npz", "my_terrain_curves.png",
+        "my_terrain_saliency.onnx"]  # no temporary folder left
+    card = Path(result["CARD"]).read_text()
+    assert "F1" in card and "image.tif" in card and "split by area" in card
+    assert 0.0 <= result["VALIDATION_F1"] <= 1.0
+
+    from landslide_mapper.core.model.onnx_model import read_spec
+
+    spec = read_spec(out)
+    assert spec.extra["training"]["base_filters"] == 4 and spec.extra["training"]["dataset"]["name"] == "raster_regions"
+    import processing
+
+    detected = processing.run("landslidemapper:detect", {
+        "INPUT": scene["image"], "MODEL_FILE": str(out), "OUTPUT_PROBABILITY": str(tmp_path / "p.tif"),
+        "OUTPUT_MASK": str(tmp_path / "m.tif"), "OUTPUT_POLYGONS": str(tmp_path / "l.gpkg")})
+    probability = gdal.Open(detected["OUTPUT_PROBABILITY"]).ReadAsArray()
+    assert probability.shape == (512, 512) and np.isfinite(probability).all()
+
+
+@pytest.mark.slow
+def test_cancel_leaves_no_model(provider, scene, inventory, tmp_path):
+    pytest.importorskip("tensorflow")
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    class CancelAtFirstStep(QgsProcessingFeedback):
+        def setProgress(self, value):
+            super().setProgress(value)
+            if value > 0:
+                self.cancel()
+
+    out = tmp_path / "model.onnx"
+    with pytest.raises(QgsProcessingException, match="Cancelled: no model was written"):
+        run(tiny(scene, inventory, out, MINUTES=5.0), CancelAtFirstStep())
+    assert list(tmp_path.iterdir()) == []  # neither the model nor the temporary folder
+
+
+@pytest.mark.slow
+def test_fine_tune_the_bundled_default(provider, scene, inventory, tmp_path):
+    pytest.importorskip("tensorflow")
+    from landslide_mapper.algorithms.train import starting_models
+
+    default = next(iter(starting_models()))
+    out = tmp_path / "fine_tuned.onnx"
+    result = run({"INPUT": scene["image"], "POLYGONS": inventory, "START_MODEL": default, "MINUTES": 1.0,
+                  "VAL_SHARE": 0.25, "OUTPUT": str(out)})
+    card = Path(result["CARD"]).read_text()
+    assert out.is_file() and "Started from the weights" in card and f"{default}.weights.npz" in card
