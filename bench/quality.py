@@ -48,6 +48,7 @@ from landslide_mapper.training.datasets import Bijie  # noqa: E402
 from landslide_mapper.core.evaluation.metrics import bootstrap_intervals  # noqa: E402
 from landslide_mapper.core.evaluation.filter_fitting import kept_by  # noqa: E402
 from landslide_mapper.training.evaluate import (  # noqa: E402
+    WITH_INTERVALS,
     ValidationMosaic,
     detect_objects,
     detect_scores,
@@ -62,7 +63,6 @@ PAPER = {
     "squeeze_excitation_unet": (0.70, None), "spatial_attention_unet": (0.73, 0.58),
 }
 COLUMNS = ("f1_landslide_images", "iou_landslide_images", "f1", "precision", "recall")
-WITH_INTERVALS = ("f1_landslide_images", "f1", "recall")
 
 
 def row(name: str, scores: dict, raw_f1: float, seconds: float) -> str:
@@ -76,9 +76,8 @@ def row(name: str, scores: dict, raw_f1: float, seconds: float) -> str:
 
 def scored(probabilities, masks, threshold, object_filter, args) -> dict:
     objects = detect_objects(probabilities, masks, threshold, Bijie.resolution_m, args.min_area)
-    outcomes = [o.outcome(kept_by(object_filter, o)) for o in objects]
     return {**detect_scores(objects, threshold, args.min_area, object_filter),
-            "intervals": bootstrap_intervals(outcomes, WITH_INTERVALS), "outcomes": outcomes}
+            "outcomes": [o.outcome(kept_by(object_filter, o)) for o in objects]}
 
 
 def difference_line(name: str, scores: dict, first: tuple[str, dict]) -> str:

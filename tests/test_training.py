@@ -791,9 +791,12 @@ def test_export_calibrates_on_a_bijie_dataset_and_calibration_runs_on_its_own(tm
     metrics = spec["metrics"]
     assert metrics["validation_images"]["images"] == 3 and metrics["test"]["images"] == 3  # 3 pinned test images
     assert metrics["test"]["data"] == Bijie.test_source and spec["threshold"] == metrics["validation_images"]["threshold"]
+    # the threshold is chosen on the validation images run as one scene, as Detect runs a mapper's scene
+    assert spec["threshold"] == metrics["validation_scene"]["threshold"] and metrics["test_scene"]["images"] == 3
     assert read_spec(out.with_name("b_saliency.onnx")).to_dict()["input_percentiles"] == spec["input_percentiles"]
     card = out.with_suffix(".md").read_text()
     assert "held-out test images (3)" in card and "Trained on Bijie (Guizhou, China)" in card
+    assert "the same test images as one scene" in card and "validation images as one scene" in card
     again = calibrate(OnnxModel(out), spec, bijie)
     for key in ("threshold", "input_percentiles", "resolution_m", "object_filter"):
         assert again.get(key) == spec.get(key), key

@@ -3,13 +3,16 @@ its test scores. A step of its own: export runs it before writing the graphs
 (:func:`calibrate`), and ``python -m training calibrate`` runs it again on a model already
 exported (:func:`recalibrate`).
 
-On the validation images, run through the engine as Detect runs: the threshold (best
-pixel F1 over a fine grid) and the object filter (fitted on the objects Detect would draw
-there, when the dataset's resolution is known: areas are in m²). The training images give
+On the validation images packed into one scene (:class:`training.evaluate.ValidationMosaic`),
+run through the engine as Detect runs a mapper's scene: the threshold (best pixel F1 over
+a fine grid) and the object filter (fitted on the objects Detect would draw there, when
+the dataset's resolution is known: areas are in m²). Each image run alone (borders
+mirrored) is scored too, but chooses nothing: it rewards the framing of an isolated image. The training images give
 the input percentiles Detect's scaling maps other imagery onto; the dataset gives the
 resolution Detect resamples other imagery to. The test images, where the dataset pins
 some, are scored once, at the end, raw and as Detect gives them by default (minimum area,
-object filter): they never choose anything.
+object filter), each alone and as one scene, with 95 % bootstrap intervals: they never
+choose anything.
 """
 
 from __future__ import annotations
@@ -46,7 +49,14 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     """
     from ..core.detect.request import DEFAULT_MIN_AREA_M2
     from ..core.evaluation.filter_fitting import fit_object_filter
-    from .evaluate import best_threshold_of, detect_objects, detect_scores, predict_sample, score_probabilities
+    from .evaluate import (
+        ValidationMosaic,
+        best_threshold_of,
+        detect_objects,
+        detect_scores,
+        predict_sample,
+        score_probabilities,
+    )
 
     model_spec = ModelSpec.from_dict(spec)
     check_calibratable(model_spec)
@@ -59,11 +69,14 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     spec["input_percentiles"] = input_percentiles(dataset.samples(split.train), model_spec)
     metrics = spec["metrics"] = dict(spec.get("metrics", {}))
 
-    val_probabilities = [predict_sample(model, s) for s in val]
     val_masks = [s.mask for s in val]
+    val_scene = ValidationMosaic.of(val)
+    val_probabilities = val_scene.cut(predict_sample(model, val_scene.scene))
     threshold, val_scores = best_threshold_of(val_probabilities, val_masks)
     spec["threshold"] = threshold
-    metrics["validation_images"] = {**val_scores, "note": "threshold chosen for best F1 here"}
+    metrics["validation_scene"] = {**val_scores, "note": "threshold chosen for best F1 here"}
+    alone = score_probabilities([predict_sample(model, s) for s in val], val_masks, [threshold])[threshold]
+    metrics["validation_images"] = {**alone, "note": "each image alone, at the threshold chosen on the scene"}
     object_filter, why_not = None, "the dataset's resolution is unknown, so object areas are too"
     if resolution:
         try:
@@ -73,27 +86,31 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
             why_not = str(err)
     if object_filter is not None:
         spec["object_filter"] = {**object_filter.to_dict(), "note": (
-            f"Fitted on {fit['objects']} objects ({fit['true_objects']} true) of {len(val)} validation images at "
-            f"threshold {threshold}, minimum area {DEFAULT_MIN_AREA_M2:g} m²")}
+            f"Fitted on {fit['objects']} objects ({fit['true_objects']} true) of {len(val)} validation images run as "
+            f"one scene, at threshold {threshold}, minimum area {DEFAULT_MIN_AREA_M2:g} m²")}
         metrics["validation_detect"] = {"without_filter": fit["without_filter"], "with_filter": fit["with_filter"]}
-        log(f"threshold {threshold} (best validation F1 {val_scores['f1']}); object filter cut {object_filter.cut}: "
-            f"validation {json.dumps(fit['with_filter'])}")
+        log(f"threshold {threshold} (best validation F1 in one scene {val_scores['f1']}); object filter cut "
+            f"{object_filter.cut}: validation {json.dumps(fit['with_filter'])}")
     else:
-        log(f"threshold {threshold} (best validation F1 {val_scores['f1']}); no object filter: {why_not}")
+        log(f"threshold {threshold} (best validation F1 in one scene {val_scores['f1']}); no object filter: {why_not}")
     if split.test:
         test = dataset.samples(split.test)
-        test_probabilities = [predict_sample(model, s) for s in test]
         masks = [s.mask for s in test]
-        metrics["test"] = {**score_probabilities(test_probabilities, masks, [threshold])[threshold],
-                           "data": dataset.test_source}
-        if resolution:
-            objects = detect_objects(test_probabilities, masks, threshold, resolution, DEFAULT_MIN_AREA_M2)
-            metrics["test_detect"] = {
-                "with_filter": detect_scores(objects, threshold, DEFAULT_MIN_AREA_M2, object_filter),
-                "without_filter": detect_scores(objects, threshold, DEFAULT_MIN_AREA_M2)}
-            log(f"held-out test, as Detect gives it: {json.dumps(metrics['test_detect']['with_filter'])}")
-        else:
-            log(f"held-out test: {json.dumps(metrics['test'])}")
+        test_scene = ValidationMosaic.of(test)
+        views = {"": [predict_sample(model, s) for s in test],
+                 "_scene": test_scene.cut(predict_sample(model, test_scene.scene))}
+        for view, test_probabilities in views.items():
+            metrics[f"test{view}"] = {**score_probabilities(test_probabilities, masks, [threshold])[threshold],
+                                      "data": dataset.test_source}
+            if resolution:
+                objects = detect_objects(test_probabilities, masks, threshold, resolution, DEFAULT_MIN_AREA_M2)
+                metrics[f"test{view}_detect"] = {
+                    "with_filter": detect_scores(objects, threshold, DEFAULT_MIN_AREA_M2, object_filter),
+                    "without_filter": detect_scores(objects, threshold, DEFAULT_MIN_AREA_M2)}
+                log(f"held-out test{' as one scene' if view else ', each image alone'}, as Detect gives it: "
+                    f"{json.dumps(metrics[f'test{view}_detect']['with_filter'])}")
+            else:
+                log(f"held-out test{view}: {json.dumps(metrics[f'test{view}'])}")
     return spec
 
 
@@ -140,7 +157,7 @@ def model_windows(spec: ModelSpec, samples: Sequence[Sample], count: int,
     """
     with_landslides, without = [], []
     for sample in samples:
-        for sources, mask in cut_patches(sample):
+        for sources, mask in cut_patches(sample, spec.patch_size):  # windows the graphs take
             if landslide_windows is None and not mask.any():
                 continue
             sources = dict(sources)

@@ -24,12 +24,19 @@ def _recipe_lines(training: dict, metrics: dict, patch: int) -> list[str]:
         f"- Recipe: {training['recipe']} (training/campaign.py). AdamW (weight decay {training.get('weight_decay')}), "
         f"linear warm-up over {training.get('warmup_steps')} steps to {training.get('peak_learning_rate')}, cosine decay "
         f"to {training.get('final_learning_rate')} at step {training.get('steps')}; batch {training.get('batch_size')}.",
-        f"- Crops of {patch} px drawn afresh every step from whole images: {mix.get('positive_share')} of them centred on a "
-        "landslide pixel (with jitter), the rest anywhere in any training image, half of those chosen by the model's "
-        "recent false alarms (hard negatives); augmentation (flips, blur, sharpening, shear, rotation).",
+        f"- Crops of {patch} px drawn afresh every step from whole images: {mix.get('positive_share')} of them "
+        + ("holding a landslide pixel anywhere in the crop, the rest anywhere in any training image, half of those "
+           "chosen by the model's recent false alarms (hard negatives); past its image's edges a crop sees other "
+           "training images (mosaic context, labelled), as in a scene, not the image mirrored; "
+           if mix.get("context") == "mosaic" else
+           "centred on a landslide pixel (with jitter), the rest anywhere in any training image, half of those chosen "
+           "by the model's recent false alarms (hard negatives); ")
+        + "augmentation (flips, blur, sharpening, shear, rotation).",
         f"- Trained {metrics.get('steps_trained')} steps ({_hours(metrics)}, "
         f"{metrics.get('seconds_per_step')} s/step); kept: step {metrics.get('best_step')}, the best validation F1 "
-        f"(whole validation images run as Detect runs, every {training.get('epoch_steps')} steps).",
+        + (f"(the validation images run as one scene, as Detect runs, every {training.get('epoch_steps')} steps)."
+           if metrics.get("best_on") == "validation mosaic" else
+           f"(whole validation images run as Detect runs, every {training.get('epoch_steps')} steps)."),
         *([f"- Started from the weights {training['init_weights']}, not from scratch; the figures above are this "
             "run's alone."] if training.get("init_weights") else []),
         *([f"- {training['note']}"] if training.get("note") else [])]
@@ -62,6 +69,11 @@ def _progress(training: dict, metrics: dict) -> str:
     return f"{metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs"
 
 
+def _with_interval(scores: dict, key: str) -> str:
+    interval = scores.get("intervals", {}).get(key)
+    return f"{scores[key]:.3f}" + (f" ({interval[0]:.2f}-{interval[1]:.2f})" if interval else "")
+
+
 def model_card(spec: dict, filename: str) -> str:
     """A model card in Markdown, written from the spec alone (so it cannot drift from it)."""
     training = spec.get("training", {})
@@ -69,6 +81,7 @@ def model_card(spec: dict, filename: str) -> str:
     data = dataset_facts(training.get("dataset", {}))
     patch = spec["patch_size"]
     calibrated = "validation_images" in metrics
+    on_scene = "validation_scene" in metrics  # calibrated on the validation images run as one scene
     hardware = metrics.get("hardware")
     val, test = metrics.get("validation", {}), metrics.get("test", {})
 
@@ -85,7 +98,7 @@ def model_card(spec: dict, filename: str) -> str:
         f"- Normalization (x - mean) / std: mean {spec['normalization']['mean']}, std {spec['normalization']['std']}.",
         f"- Patch {spec['patch_size']} px, any window that is a multiple of {spec['size_multiple']}; "
         f"threshold {spec['threshold']} ("
-        f"{'chosen for the best F1 on the validation images; ' if calibrated else ''}the method uses 0.5). "
+        f"{('chosen for the best F1 on the validation images run as one scene; ' if on_scene else 'chosen for the best F1 on the validation images; ') if calibrated else ''}the method uses 0.5). "
         f"Values are {data.values}, as in the training images.", "",
         "## Training", "",
         f"- Data: {_data_line(training.get('dataset', {}), data)}; " + (
@@ -103,29 +116,43 @@ def model_card(spec: dict, filename: str) -> str:
         *([] if "recipe" in training else [f"| validation patches (threshold 0.5, during training) | {row(val)} |"]),
     ]
     val_images = metrics.get("validation_images")
+    if on_scene:
+        lines.append(f"| validation images as one scene, run as Detect runs (threshold {spec['threshold']}, chosen "
+                     f"here) | {row(metrics['validation_scene'])} |")
     if val_images:
-        lines.append(f"| validation images, run as Detect runs (threshold {spec['threshold']}) | {row(val_images)} |")
+        alone = "each alone, borders mirrored, " if on_scene else ""
+        lines.append(f"| validation images, {alone}run as Detect runs (threshold {spec['threshold']}) | "
+                     f"{row(val_images)} |")
     if test:
+        lines.append(f"| **held-out test images ({test.get('images')}), each alone, run as Detect runs (threshold "
+                     f"{spec['threshold']})** | {row(test)} |")
+        if metrics.get("test_scene"):
+            lines.append(f"| **the same test images as one scene** | {row(metrics['test_scene'])} |")
         lines += [
-            f"| **held-out test images ({test.get('images')}), run as Detect runs (threshold {spec['threshold']})** | "
-            f"{row(test)} |", "",
+            "",
             f"Objects in the test images: {test.get('objects_detected')} detected, {test.get('objects_missed')} missed; "
             f"{test.get('landslide_free_images_with_detections')} of {test.get('landslide_free_images')} "
             "landslide-free images have at least one false detection.",
         ]
-    detect = metrics.get("test_detect")
-    if detect:
+    views = [(key, label) for key, label in (("test_detect", "each image alone"), ("test_scene_detect", "as one scene"))
+             if metrics.get(key)]
+    if views:
+        first = metrics[views[0][0]]["with_filter"]
         lines += ["", "What Detect gives by default on the same test images (polygons of at least "
-                  f"{detect['with_filter'].get('min_area_m2', 100):g} m²):", "",
-                  "| polygons | F1 (landslide images) | F1 (all images) | precision | recall | landslides found | "
-                  "false-alarm objects | landslide-free images flagged |", "|---|---|---|---|---|---|---|---|"]
-        for key, label in (("without_filter", "every polygon"), ("with_filter", "**object filter on (default)**")):
-            d = detect[key]
-            lines.append(
-                f"| {label} | {d['f1_landslide_images']:.3f} | {d['f1']:.3f} | {d['precision']:.3f} | "
-                f"{d['recall']:.3f} | {d['objects_detected']} / {d['objects_detected'] + d['objects_missed']} | "
-                f"{d['false_alarm_objects']} | {d['landslide_free_images_with_detections']} / "
-                f"{d['landslide_free_images']} |")
+                  f"{first.get('min_area_m2', 100):g} m²; in brackets, 95 % bootstrap intervals over the images: "
+                  "another sample of Bijie images would move a figure that much):", "",
+                  "| test images | polygons | F1 (landslide images) | F1 (all images) | precision | recall | "
+                  "landslides found | false-alarm objects | landslide-free images flagged |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for view, view_label in views:
+            for key, label in (("without_filter", "every polygon"), ("with_filter", "**object filter on (default)**")):
+                d = metrics[view][key]
+                lines.append(
+                    f"| {view_label} | {label} | {_with_interval(d, 'f1_landslide_images')} | "
+                    f"{_with_interval(d, 'f1')} | {d['precision']:.3f} | {_with_interval(d, 'recall')} | "
+                    f"{d['objects_detected']} / {d['objects_detected'] + d['objects_missed']} | "
+                    f"{d['false_alarm_objects']} | {d['landslide_free_images_with_detections']} / "
+                    f"{d['landslide_free_images']} |")
     gate = metrics.get("presence_gate")
     if gate:
         a, g = gate["map_alone"], gate["gated"]

@@ -95,15 +95,24 @@ def detect_objects(probabilities, masks, threshold: float, pixel_size_m: float, 
     return [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2) for p, m in zip(probabilities, masks)]
 
 
+#: the scores that carry a 95 % bootstrap interval (over images) wherever they are reported
+WITH_INTERVALS = ("f1_landslide_images", "f1", "recall")
+
+
 def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=None) -> dict:
     """Scores of what Detect gives by default from :func:`detect_objects`: the polygons
     (those the object filter sets aside left out), pixel scores over all images and over
     the images holding landslides, landslides found, landslide-free images flagged (with at
-    least one kept polygon)."""
+    least one kept polygon); ``intervals``: 95 % bootstrap intervals over the images of the
+    scores in WITH_INTERVALS."""
     from ..core.evaluation.filter_fitting import filtered_scores, kept_by
+    from ..core.evaluation.metrics import bootstrap_intervals
 
-    return {**filtered_scores(objects, [kept_by(object_filter, o) for o in objects]), "threshold": threshold,
-            "min_area_m2": min_area_m2, "object_filter": object_filter is not None, "images": len(objects)}
+    kept = [kept_by(object_filter, o) for o in objects]
+    intervals = bootstrap_intervals([o.outcome(k) for o, k in zip(objects, kept)], WITH_INTERVALS)
+    return {**filtered_scores(objects, kept), "threshold": threshold, "min_area_m2": min_area_m2,
+            "object_filter": object_filter is not None, "images": len(objects),
+            "intervals": {k: [round(low, 4), round(high, 4)] for k, (low, high) in intervals.items()}}
 
 
 @dataclass

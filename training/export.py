@@ -115,7 +115,7 @@ def run_spec(run: Path) -> dict:
         "stopped": state.get("stopped"),
     }
     if "step" in state:  # a step-based campaign (training/campaign.py)
-        metrics.update(steps_trained=state["step"], best_step=state.get("best_step"),
+        metrics.update(steps_trained=state["step"], best_step=state.get("best_step"), best_on=state.get("best_on"),
                        cpu_hours=round(state.get("seconds", 0.0) / 3600, 2), seconds_per_step=_seconds_per_step(run))
     if state.get("hardware"):
         metrics["hardware"] = state["hardware"]
@@ -123,14 +123,16 @@ def run_spec(run: Path) -> dict:
 
 
 def presence_gate_effect(trained, spec: ModelSpec, val: list) -> dict:
-    """Validation scores (whole images, as Detect runs, best threshold each) of the map
-    alone and of the map gated by the presence head: the evidence for shipping the gate."""
+    """Validation scores (the validation images as one scene, as Detect runs, best threshold
+    each) of the map alone and of the map gated by the presence head: the evidence for
+    shipping the gate."""
     from .architectures import gated_model, pixel_model
     from .campaign import validation_scores
+    from .evaluate import ValidationMosaic
 
-    effect = {}
+    effect, scene = {}, ValidationMosaic.of(val)
     for name, variant in (("map_alone", pixel_model(trained)), ("gated", gated_model(trained))):
-        threshold, scores = validation_scores(variant, spec, val)
+        threshold, scores = validation_scores(variant, spec, val, scene)["mosaic"]
         effect[name] = {"threshold": threshold, **{k: scores[k] for k in (
             "f1", "precision", "recall", "false_alarm_objects", "landslide_free_images_with_detections")}}
     print("presence gate on validation:", json.dumps(effect))
