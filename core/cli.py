@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 
 from .detect.pipeline import DetectOutputs, detect
-from .detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
+from .detect.request import AUTO_PRECISION, DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
 from .detect.tiling import DEFAULT_TILE_SIZE, cached_model, dask_runner, detect_tiled
 from .engine.progress import Progress
 from .engine.streaming import MODEL_WINDOW, WindowSettings
@@ -43,7 +43,7 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--ensemble", action="store_true", help="average all bundled models")
     d.add_argument("--uncertainty", action="store_true",
                    help="with --ensemble: also write uncertainty.tif (the models' per-pixel standard deviation)")
-    d.add_argument("--precision", choices=PRECISIONS, default="float32",
+    d.add_argument("--precision", choices=PRECISIONS, default=AUTO_PRECISION,
                    help="int8: the models' quantized variants, faster on CPUs")
     d.add_argument("--class", dest="class_name", help="multi-class models: the landslide class's name or number")
     d.add_argument("--dem", help="elevation raster, for models that use slope")

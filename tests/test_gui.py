@@ -34,7 +34,7 @@ def test_detect_dialog_shows_the_active_layer_and_the_defaults(provider, qgis_ap
     assert QgsProject.instance().mapLayer(shown["INPUT"]) is layer
     recommended = next(iter(bundled_models()), "none")
     assert (shown["MODEL"], shown["WINDOW"], shown["OVERLAP"], shown["INPUT_SCALING"], shown["PRECISION"],
-            shown["DEVICE"], shown["MIN_AREA"]) == (recommended, None, 32, "auto", "float32", "auto", 100.0)
+            shown["DEVICE"], shown["MIN_AREA"]) == (recommended, None, 32, "auto", "auto", "auto", 100.0)
     assert shown["TTA"] is False and shown["ENSEMBLE"] is False and shown["THRESHOLD"] is None
     assert "\n" not in algorithm.shortHelpString() and "Detect" in dialog.windowTitle() + algorithm.displayName()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,11 @@ def test_int8_variant_detects_like_the_float_model(provider, scene, bright_model
     (full, p_full), (quantized, p_int8) = mask("float32", tmp_path / "f"), mask("int8", tmp_path / "q")
     assert (full & quantized).sum() / (full | quantized).sum() > 0.9
     assert not np.array_equal(p_full, p_int8)  # it really ran the other graph
+    # the default, auto, takes the variant where the model has one ...
+    np.testing.assert_array_equal(mask("auto", tmp_path / "a")[1], p_int8)
 
     int8.unlink()
     with pytest.raises(QgsProcessingException, match="has no int8 variant"):
         mask("int8", tmp_path / "none")
+    # ... and the model itself where it has none
+    np.testing.assert_array_equal(mask("auto", tmp_path / "a2")[1], p_full)

@@ -12,10 +12,10 @@ COMPANION_SUFFIXES = ("_saliency", "_int8")
 
 
 def variant(model_path: Path, precision: str) -> Path:
-    """The model file for ``precision`` ("float32": the model itself; "int8": its
-    quantized sibling ``<name>_int8.onnx``)."""
+    """The model file for ``precision`` ("int8": its quantized sibling ``<name>_int8.onnx``;
+    anything else: the model itself)."""
     model_path = Path(model_path)
-    return model_path if precision == "float32" else model_path.with_name(f"{model_path.stem}_{precision}.onnx")
+    return model_path.with_name(f"{model_path.stem}_int8.onnx") if precision == "int8" else model_path
 
 
 #: what a person calls each bundled architecture (the model lists show the id beside it)
