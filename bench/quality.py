@@ -112,6 +112,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     paths = [Path(p) for p in args.models] if args.models else list(bundled_models().values())
+    stems = [p.stem for p in paths]
+    # two models of one name (an old and a new default) are told apart by their folder
+    label = {p: f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths}
     bijie = Bijie(args.data)
     split = bijie.split(0.15)  # the test ids are pinned: the same whatever the validation share
     ids = split.validation if args.validation else split.test
@@ -149,11 +152,11 @@ def main(argv=None) -> None:
                                       model.spec.patch_size)[threshold]
             object_filter = None if args.no_object_filter else model.spec.object_filter
             scores = scored(probabilities, masks, threshold, object_filter, args)
-            print(row(path.stem + suffix, scores, raw["f1"], seconds), flush=True)
+            print(row(label[path] + suffix, scores, raw["f1"], seconds), flush=True)
             if first is None:
-                first = (path.stem + suffix, scores)
+                first = (label[path] + suffix, scores)
             else:
-                differences.append(difference_line(path.stem + suffix, scores, first))
+                differences.append(difference_line(label[path] + suffix, scores, first))
             if not tta and not path.stem.endswith("_int8"):  # the ensemble Detect offers: float32 models
                 members += 1
                 thresholds.append(threshold)
