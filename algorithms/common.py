@@ -131,7 +131,7 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
 def declare(alg: QgsProcessingAlgorithm, param, help_text: str = "", advanced: bool = False):
     """Add ``param`` with its tooltip (``help_text``), under "Advanced parameters" if asked:
     the dialog shows up front only what a mapper needs on every run."""
-    if help_text:
+    if help_text:  # a literal is translated here; a formatted text arrives translated (tr of it is a no-op)
         param.setHelp(tr(" ".join(help_text.split())))
     if advanced:
         param.setFlags(param.flags() | compat.FLAG_ADVANCED)
@@ -146,8 +146,8 @@ def add_band_parameters(alg: QgsProcessingAlgorithm, advanced: bool = True) -> N
         (RED_BAND, "Red band", "1"), (GREEN_BAND, "Green band", "2"), (BLUE_BAND, "Blue band", "3"),
     ):
         declare(alg, QgsProcessingParameterBand(name, tr(label), None, INPUT, optional=True),
-                f"The image band that holds {label.split()[0].lower()}. Empty: found from the band names "
-                f"(e.g. a BGRN product that labels its bands), else band {default}.", advanced)
+                tr("The image band that holds {}. Empty: found from the band names (e.g. a BGRN product that labels "
+                   "its bands), else band {}.").format(tr(label.split()[0].lower()), default), advanced)
     declare(alg, QgsProcessingParameterBand(NIR_BAND, tr("Near-infrared band"), None, INPUT, optional=True),
             "Only for models that use near-infrared. Empty: found from the band names.", advanced)
 
