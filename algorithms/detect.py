@@ -42,7 +42,7 @@ resampled (bilinear) onto the image grid and slope is computed in degrees.</li>
 Mapper spec (its bands, normalization, patch size and threshold). A custom file overrides
 the bundled choice.</li>
 <li><b>Probability threshold</b>: empty uses the model's own threshold, chosen on
-validation images (the bundled default's is 0.65; each model card gives its own); between
+validation images (the bundled default's is 0.4; each model card gives its own); between
 0 and 1, both excluded. Lower finds more landslides and more false alarms.</li>
 <li><b>Minimum polygon area</b> (m²): smaller detections are left out of the polygons
 (not of the rasters). Areas are true ground areas, also for geographic CRSs.</li>
@@ -122,7 +122,7 @@ class DetectLandslides(common.LandslideAlgorithm):
         declare(self, QgsProcessingParameterNumber(THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
                                                    optional=True, minValue=0.0, maxValue=1.0),
                 "Pixels at or above it are landslide. Empty: the model's own, chosen on validation images "
-                "(the bundled default maps at 0.65). Lower finds more landslides and more false alarms.")
+                "(the bundled default maps at 0.4). Lower finds more landslides and more false alarms.")
         declare(self, QgsProcessingParameterNumber(MIN_AREA, tr("Minimum polygon area (m²)"), compat.NUMBER_DOUBLE,
                                                    DEFAULT_MIN_AREA_M2, minValue=0.0),
                 "Smaller detections are left out of the polygons (not of the rasters).")

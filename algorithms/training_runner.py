@@ -64,7 +64,7 @@ def setup_command(venv: Path, base_python: str) -> str:
     return f'"{base_python}" -m venv --system-site-packages "{venv}" && "{python}" -m pip install {packages}'
 
 
-def has_training_packages(python: str | os.PathLike) -> list[str]:
+def missing_training_packages(python: str | os.PathLike) -> list[str]:
     """The modules of :data:`NEEDED` that ``python`` lacks (all of them when it does not run);
     looked up without importing TensorFlow."""
     probe = ("import importlib.util as u, json; "
@@ -84,7 +84,7 @@ def find_training_python(profile_python_dir: Path | None, base_python: str) -> s
     fix = setup_command(venv, base_python)
     if os.environ.get(PYTHON_VARIABLE):
         python = os.environ[PYTHON_VARIABLE]
-        missing = has_training_packages(python)
+        missing = missing_training_packages(python)
         if missing:
             raise TrainingEnvironmentError(
                 f"{PYTHON_VARIABLE} names {python}, which lacks {', '.join(missing)}. Point it to a Python with "
@@ -92,7 +92,7 @@ def find_training_python(profile_python_dir: Path | None, base_python: str) -> s
         return python
     candidates = [venv_python(venv), venv_python(PLUGIN_DIR / ".venv")]
     for python in candidates:
-        if python.is_file() and not has_training_packages(python):
+        if python.is_file() and not missing_training_packages(python):
             return str(python)
     raise TrainingEnvironmentError(
         "Training needs TensorFlow, which QGIS's Python does not have (and must not: its NumPy is pinned by "

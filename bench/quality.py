@@ -51,6 +51,7 @@ from landslide_mapper.training.evaluate import (  # noqa: E402
     WITH_INTERVALS,
     ValidationMosaic,
     detect_objects,
+    detect_outcomes,
     detect_scores,
     predict_sample,
     score_probabilities,
@@ -77,7 +78,7 @@ def row(name: str, scores: dict, raw_f1: float, seconds: float) -> str:
 def scored(probabilities, masks, threshold, object_filter, args) -> dict:
     objects = detect_objects(probabilities, masks, threshold, Bijie.resolution_m, args.min_area)
     return {**detect_scores(objects, threshold, args.min_area, object_filter),
-            "outcomes": [o.outcome(kept_by(object_filter, o)) for o in objects]}
+            "outcomes": detect_outcomes(objects, [kept_by(object_filter, o) for o in objects])}
 
 
 def difference_line(name: str, scores: dict, first: tuple[str, dict]) -> str:

@@ -95,6 +95,12 @@ def detect_objects(probabilities, masks, threshold: float, pixel_size_m: float, 
     return [image_objects(p, m.astype(bool), threshold, pixel_size_m, min_area_m2) for p, m in zip(probabilities, masks)]
 
 
+def detect_outcomes(objects, kept) -> list:
+    """Each image's outcome (:class:`core.evaluation.metrics.MapOutcome`) when only its
+    ``kept`` objects are drawn: what intervals and paired comparisons resample."""
+    return [o.outcome(k) for o, k in zip(objects, kept)]
+
+
 #: the scores that carry a 95 % bootstrap interval (over images) wherever they are reported
 WITH_INTERVALS = ("f1_landslide_images", "f1", "recall")
 
@@ -109,7 +115,7 @@ def detect_scores(objects, threshold: float, min_area_m2: float, object_filter=N
     from ..core.evaluation.metrics import bootstrap_intervals
 
     kept = [kept_by(object_filter, o) for o in objects]
-    intervals = bootstrap_intervals([o.outcome(k) for o, k in zip(objects, kept)], WITH_INTERVALS)
+    intervals = bootstrap_intervals(detect_outcomes(objects, kept), WITH_INTERVALS)
     return {**filtered_scores(objects, kept), "threshold": threshold, "min_area_m2": min_area_m2,
             "object_filter": object_filter is not None, "images": len(objects),
             "intervals": {k: [round(low, 4), round(high, 4)] for k, (low, high) in intervals.items()}}
