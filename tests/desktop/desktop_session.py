@@ -22,7 +22,7 @@ from qgis.PyQt.QtGui import QGuiApplication
 from qgis.utils import active_plugins, iface
 
 OUT = Path(os.environ["LANDSLIDE_GUI_OUT"])
-ALGORITHMS = ("detect", "saliency", "evaluate", "make_patches")
+ALGORITHMS = ("detect", "saliency", "evaluate", "make_patches", "train")
 
 
 def wait(seconds: float, done=lambda: False) -> None:
