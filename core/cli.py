@@ -62,6 +62,9 @@ def _arguments(argv=None) -> argparse.Namespace:
                         "alarms go to set_aside.gpkg)")
     d.add_argument("--pixel-outlines", action="store_true",
                    help="polygons follow the pixel edges (default: the staircase smoothed, within half a pixel)")
+    d.add_argument("--no-skip-empty", dest="skip_empty", action="store_false",
+                   help="run the whole network on every window (default: where the model's presence stage finds "
+                        "nothing, its decoder is skipped)")
     d.add_argument("--window", type=int, default=MODEL_WINDOW,
                    help="window size in pixels (default: the model's own patch size)")
     d.add_argument("--overlap", type=int, default=32)
@@ -101,7 +104,8 @@ def request_from(args: argparse.Namespace) -> DetectRequest:
         settings=WindowSettings(args.window, args.overlap, args.batch), precision=args.precision,
         class_name=args.class_name, threshold=args.threshold, min_area_m2=args.min_area, tta=args.tta,
         saliency_summary=args.saliency_summary, object_filter=not args.no_object_filter,
-        smooth_outlines=not args.pixel_outlines, threads=threads, device=args.device)
+        smooth_outlines=not args.pixel_outlines, skip_empty_windows=args.skip_empty, threads=threads,
+        device=args.device)
 
 
 def main(argv=None) -> int:

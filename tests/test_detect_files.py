@@ -12,35 +12,13 @@ import numpy as np
 import pytest
 from model_factory import build_model, default_spec
 from osgeo import gdal, ogr
+from detect_runs import outputs, run
 from rasters import read_raster, write_raster
 from test_object_filter import area_filter
 
 ALG = "landslidemapper:detect"
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def run(params):
-    """processing.run; returns (results, the lines Detect logged)."""
-    import processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
-
-    class Log(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.lines = []
-
-        def pushInfo(self, info):
-            self.lines.append(info)
-
-    feedback = Log()
-    results = processing.run(ALG, params, context=QgsProcessingContext(), feedback=feedback)
-    return results, feedback.lines
-
-
-def outputs(folder: Path, polygons: str = "landslides.gpkg") -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    return {"OUTPUT_PROBABILITY": str(folder / "probability.tif"), "OUTPUT_MASK": str(folder / "mask.tif"),
-            "OUTPUT_POLYGONS": str(folder / polygons)}
 
 
 def feature_count(path: str) -> int:

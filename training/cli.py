@@ -129,6 +129,15 @@ def cmd_quantize(args) -> None:
         print(f"wrote {quantize(model, args.dataset, count=args.calibration_windows)}")
 
 
+def cmd_cascade(args) -> None:
+    from .cascade import choose_cut, split_stages
+
+    for model in args.models:
+        for p in split_stages(model):
+            print(f"wrote {p}")
+        choose_cut(model, args.dataset)
+
+
 def cmd_card(args) -> None:
     from ..core.model.onnx_model import read_spec
     from .card import model_card
@@ -230,6 +239,12 @@ def main(argv=None) -> None:
     q.add_argument("--calibration-windows", type=int, default=64)
     q.set_defaults(func=cmd_quantize)
 
+    s = sub.add_parser("cascade", help="split models with a presence head in two stages (<name>_presence.onnx, "
+                       "<name>_decoder.onnx) and choose on validation where Detect skips the decoder")
+    s.add_argument("models", nargs="+", help="exported prediction models and their INT8 variants")
+    s.add_argument("--data", required=True, help="the dataset the models were trained on (its validation images)")
+    s.set_defaults(func=cmd_cascade)
+
     k = sub.add_parser("calibrate", help="calibrate exported models again on a dataset (what export does with --data)")
     k.add_argument("models", nargs="+", help="exported prediction models")
     k.add_argument("--data", required=True, help="dataset folder (Bijie, Landslide4Sense or a training patch folder)")
@@ -258,7 +273,7 @@ def main(argv=None) -> None:
         elif args.command == "export" and args.same_data:
             spec = json.loads((Path(args.run) / "spec.json").read_text())
             args.dataset = dataset_from_provenance(spec.get("training", {}).get("dataset", {}))
-        elif args.command in ("export", "quantize", "calibrate"):
+        elif args.command in ("export", "quantize", "calibrate", "cascade"):
             args.dataset = dataset_at(args.data) if args.data else None
     except DatasetError as err:
         sys.exit(str(err))

@@ -63,6 +63,8 @@ class DetectResult:
     providers: list[str]
     dropped_count: int = 0  # polygons set aside by the object filter
     filtered: bool = False  # whether the model's object filter ran
+    windows_skipped: int = 0  # windows whose decoder the presence stage skipped (see core.model.cascade)
+    windows_decoded: int = 0
 
 
 class ProbabilitySource(Protocol):
@@ -167,6 +169,8 @@ def detect(
                              "saliency_summary")
         saliency_model = saliency_model_for(model.path, request.threads, request.device)
     channels = outputs.channels
+    cascade = getattr(model, "cascade", None)
+    tally_before = replace(cascade.tally) if cascade else None  # a cached model counts over several runs
     if source is None:
         source = StreamedProbabilities(inputs, predictor(model, request.tta, channels > 1), settings, channels)
 
@@ -205,8 +209,13 @@ def detect(
                 atomic.discard(saliency_path)
         atomic.commit()
     progress(1.0)
+    tally = cascade.tally.since(tally_before) if cascade else None
+    if tally and tally.skipped:
+        progress.info(f"The model found nothing in {tally.skipped:,} of {tally.skipped + tally.decoded:,} windows "
+                      f"({tally.share_skipped:.0%}) and skipped their second half there (their probability is 0; "
+                      f"it could have been at most {cascade.cut:g}).")
     landslide_pixels = rasters.landslide_pixels
     log.info("detect: %d valid px, %d landslide px, %d polygons (%d set aside)", valid_pixels, landslide_pixels,
              counts.kept, counts.set_aside)
     return DetectResult(valid_pixels, landslide_pixels, counts.kept, list(model.providers), counts.set_aside,
-                        objects is not None)
+                        objects is not None, tally.skipped if tally else 0, tally.decoded if tally else 0)

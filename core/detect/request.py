@@ -45,6 +45,8 @@ class DetectRequest:
     saliency_summary: bool = False  # per-polygon saliency statistics (runs the saliency graph too)
     object_filter: bool = True  # set aside what the model's object filter scores as likely false alarms
     smooth_outlines: bool = True  # polygons without the pixel staircase (area and perimeter of the smooth shape)
+    # where the model has its two stages: no decoder on windows its presence head finds empty (see core.model.cascade)
+    skip_empty_windows: bool = True
     threads: int = 0  # ONNX Runtime threads; 0: one per core
     device: str = AUTO_DEVICE
 
@@ -72,6 +74,8 @@ def load_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
     """The request's model, or its ensemble (the mean of its models, at the mean of their thresholds)."""
     runtime = {"threads": request.threads, "device": request.device}
     if not request.ensemble:
+        # an ensemble runs whole: a member's skipped window would pull the mean and the spread down
+        runtime["skip_empty"] = request.skip_empty_windows
         path = Path(request.models[0])
         chosen = variant(path, request.precision)
         if request.precision == AUTO_PRECISION:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.cascade import Cascade
 from ..model.dependencies import import_onnxruntime
 from ..model.interop import has_foreign_metadata, spec_from_foreign_metadata
 from ..model.spec import METADATA_KEY, ModelSpec, SpecError
@@ -76,8 +77,11 @@ class OnnxModel:
 
     def __init__(self, path: str | os.PathLike | bytes, threads: int = 0, providers: list[str] | None = None,
                  output: str = "landslide_probability", device: str = AUTO_DEVICE, class_name: str | None = None,
-                 name: str = "in-memory model"):
-        """``path``: the model file, or a serialized model (``name`` then names it in messages)."""
+                 name: str = "in-memory model", skip_empty: bool = False, presence_cut: float | None = None):
+        """``path``: the model file, or a serialized model (``name`` then names it in messages).
+        ``skip_empty``: where the model has its two stages beside it (:mod:`core.model.cascade`),
+        run the decoder only on windows whose presence reaches the cut (``presence_cut``, else
+        the one chosen on validation); ``self.cascade`` is then set and counts the windows."""
         ort = import_onnxruntime()
         self.path = Path(name) if isinstance(path, bytes) else Path(path)
         options = ort.SessionOptions()
@@ -107,6 +111,10 @@ class OnnxModel:
         # windows of exactly this size.
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.fixed_window = spatial[0] if all(isinstance(d, int) for d in spatial) else None
+        self.cascade = None
+        if skip_empty and not isinstance(path, bytes) and self.fixed_batch is None:
+            stage_providers = self.providers
+            self.cascade = Cascade.beside(path, lambda p: _open_session(ort, p, options, stage_providers), presence_cut)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, bands, H, W) normalized input -> (N, H, W) float32 output (probability, or
@@ -117,7 +125,16 @@ class OnnxModel:
             chunks = [self.predict(padded[i : i + size]) for i in range(0, len(padded), size)]
             return np.concatenate(chunks)[: len(batch)]
         feed = np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else batch
-        out = self.session.run([self.output_name], {self.input_name: feed})[0]
+        if self.cascade is None:
+            return self._checked(self.session.run([self.output_name], {self.input_name: feed})[0], batch)
+        keep, decoded = self.cascade.run(self.input_name, feed)
+        out = np.zeros((batch.shape[0], *batch.shape[2:]), np.float32)
+        if decoded is not None:
+            out[keep] = self._checked(decoded, batch[keep])
+        return out
+
+    def _checked(self, out: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """The graph's output for ``batch`` as (N, H, W) float32 landslide probability, checked."""
         if out.ndim == 4:  # one channel per class: the landslide class's (0 for our models)
             k = self.spec.class_index
             out = out[..., k] if self.layout == "NHWC" else out[:, k]
