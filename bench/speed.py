@@ -1,22 +1,27 @@
-"""Detect and Saliency speed and memory at scale, against the hardware's ceiling. Prints tables.
+"""Detect's speed and memory with its default settings, against its own ceiling and
+against GeoDeep. Prints tables; not a test.
 
-For each generated scene (RGB, 1 m) and the default bundled model, in one run:
-- end-to-end throughput through the engine (core.detect.pipeline.detect / core.saliency.saliency,
-  each in a fresh process so its peak RSS is its own) and through the Processing
-  algorithm (qgis_process, QGIS start-up included);
-- the ceiling: a bare ONNX Runtime loop (session.run on a ready batch of the scene's
-  windows, same window and batch size, the run's own session, right after the run) over
-  the run's number of windows (over ``--ceiling-windows`` of them and scaled, for big
-  scenes: its rate per window is constant);
-- where the rest goes: time in the network vs reading (in a helper thread, overlapped
-  with the network), writing rasters, polygonizing, and the remainder (batching,
-  blending, waiting).
+1. **A real scene** (``--scene-mpx``, default 39): Bijie images (the training split's:
+   nothing here is scored) packed into one georeferenced 0.8 m raster with 64-px nodata
+   gutters, 4,096 px wide, as a mapper's mosaic. Detect runs on it through the engine
+   (each run a fresh process, for its own peak memory) with its defaults (the model's
+   window, ``PRECISION=auto``: the INT8 variant where one is kept, the presence stage
+   skipping empty windows), then without the skipping and in float32, then through
+   ``qgis_process``. Beside each: the **ceiling**, a bare ONNX Runtime loop (the run's
+   own whole-graph session on a ready batch of the scene's windows, same window and
+   batch) over the run's number of windows that hold valid pixels, and where the time
+   went (wrapping the engine's own functions, not guessed). The same on a scene of
+   landslide-free images only: intact terrain, what most of a real scene is.
+2. **GeoDeep** (the headless sibling of Deepness) on a 4,096² crop of that scene, with the
+   same network (the model's interop copy, ``python -m training interop``), beside Detect
+   on the crop through the command line and ``qgis_process``: seconds and peak memory.
+3. ``--sizes``: Detect on generated scenes of those sides, for memory against size.
 
-Not a test: timings on shared machines are noisy, so the figures that matter are the
-ratios measured in one run.
+Timings on shared machines are noisy: the figures that matter are the ratios measured in
+one run.
 
-    .venv/bin/python bench/speed.py                           # about 45 min on 2 cores
-    .venv/bin/python bench/speed.py --sizes 2000 --processing-sizes 2000 --saliency-sizes 2000
+    .venv/bin/python bench/speed.py                     # about 10 min on 2 cores
+    .venv/bin/python bench/speed.py --scene-mpx 10 --no-geodeep
 """
 
 from __future__ import annotations
@@ -31,124 +36,86 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()
 sys.path.insert(0, str(ROOT / "tools"))
 WORK = ROOT / "build" / "bench"
-
-# Runs in a child process: one Detect (or Saliency) through the engine, with the time
-# spent in each stage measured by wrapping the engine's own functions.
-CHILD = r"""
-import json, sys, threading, time
-sys.path[:0] = [{plugins!r}]
-from landslide_mapper.core import saliency as saliency_module
-from landslide_mapper.core.detect import pipeline
-from landslide_mapper.core.detect.pipeline import DetectOutputs
-from landslide_mapper.core.detect.request import DetectRequest
-from landslide_mapper.core.io.outputs import GeoTiffWriter
-from landslide_mapper.core.engine.streaming import WindowSettings
-from landslide_mapper.core.imagery.inputs import ModelInput
-from landslide_mapper.core.model.onnx_model import OnnxModel
-from landslide_mapper.core.io.readers import GdalReader
-
-spent = {{"network": 0.0, "reading": 0.0, "writing": 0.0, "polygons": 0.0}}
-def timed(key, function):
-    def run(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            spent[key] += time.perf_counter() - start
-    return run
-
-import onnxruntime
-onnxruntime.InferenceSession.run = timed("network", onnxruntime.InferenceSession.run)
-ModelInput.read = timed("reading", ModelInput.read)
-GeoTiffWriter.write_rows = timed("writing", GeoTiffWriter.write_rows)
-pipeline.polygonize_mask = timed("polygons", pipeline.polygonize_mask)
-saliency_module.polygonize_mask = timed("polygons", saliency_module.polygonize_mask)
-
-settings = WindowSettings({window}, {overlap}, {batch})
-image = GdalReader({image!r})
-out = {out!r}
-if {task!r} == "detect":
-    model = OnnxModel({model!r})
-    inputs = ModelInput(model.spec, image, {{"red": 1, "green": 2, "blue": 3}})
-    start = time.perf_counter()
-    request = DetectRequest(({model!r},), settings=settings, min_area_m2=0.0)
-    pipeline.detect(request, inputs, model, DetectOutputs(out + "/p.tif", out + "/m.tif", out + "/l.gpkg"))
-else:
-    model = saliency_module.saliency_model_for({model!r})
-    inputs = ModelInput(model.spec, image, {{"red": 1, "green": 2, "blue": 3}})
-    start = time.perf_counter()
-    saliency_module.saliency(inputs, model, out + "/s.tif", settings, out + "/z.gpkg")
-spent["seconds"] = time.perf_counter() - start
-result = dict(spent)  # the stages of the run, before the ceiling loop below adds to "network"
-# the ceiling: the same session, right after the run, on a batch of the scene's own windows
-sys.path.insert(0, {bench!r})
-from speed import ceiling_seconds_per_window
-if {ceiling_windows}:
-    result["ceiling_per_window"] = ceiling_seconds_per_window(model, {image!r}, {ceiling_windows}, {window}, {batch})
-print(json.dumps(result))
-"""
+BIJIE = ROOT.parent / "shared" / "data" / "bijie"
+SCENE_WIDTH, GUTTER, RESOLUTION_M = 4096, 64, 0.8
+MPX_TARGET = 400  # the issue's yardstick: minutes for 400 Mpx
 
 
-def child_run(task: str, image: str, model: str, out: Path, window: int, overlap: int, batch: int,
-              ceiling_windows: int = 2000) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    code = CHILD.format(plugins=str(PLUGINS), task=task, image=image, model=model, out=str(out), window=window,
-                        overlap=overlap, batch=batch, bench=str(ROOT / "bench"), ceiling_windows=ceiling_windows)
-    return _measured([sys.executable, "-c", code], json_output=True)
+def child(job: dict) -> dict:
+    """One Detect through the engine, as ``python -m core detect`` runs it, with the time
+    spent in each stage measured by wrapping the engine's own functions; then the ceiling."""
+    import onnxruntime
 
-
-def processing_run(task: str, image: str, model: str, out: Path, window: int, overlap: int, batch: int) -> dict:
-    """The Processing algorithm, headless, as an operations cell runs it."""
-    out.mkdir(parents=True, exist_ok=True)
-    common = [f"INPUT={image}", f"MODEL_FILE={model}", f"WINDOW={window}", f"OVERLAP={overlap}", f"BATCH_SIZE={batch}"]
-    if task == "detect":
-        outputs = [f"OUTPUT_PROBABILITY={out}/p.tif", f"OUTPUT_MASK={out}/m.tif", f"OUTPUT_POLYGONS={out}/l.gpkg"]
-    else:
-        outputs = [f"OUTPUT_SALIENCY={out}/s.tif", f"OUTPUT_ZONES={out}/z.gpkg"]
-    script = (f"source {ROOT}/scripts/qgis_env.sh && exec qgis_process.bin run landslidemapper:{task} -- "
-              + " ".join(f"'{a}'" for a in common + outputs))
-    start = time.perf_counter()
-    result = _measured(["bash", "-c", script])
-    result["seconds"] = time.perf_counter() - start
-    return result
-
-
-# Runs a command and prints its peak RSS. Peak RSS is read from a small launcher's
-# children: a child forked straight from this process would report this process's own
-# RSS at the fork (Linux keeps the pre-exec high-water mark), e.g. the scene generator's.
-LAUNCHER = r"""
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[1:])
-print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(code)
-"""
-
-
-def _measured(command: list[str], json_output: bool = False) -> dict:
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:3])} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1]) if json_output else {}
-    peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")][-1]
-    result["peak_rss_mib"] = int(peak.split()[1]) / 1024
-    return result
-
-
-def ceiling_seconds_per_window(model, image: str, windows: int, window: int, batch: int) -> float:
-    """ONNX Runtime alone: session.run on one ready batch of the scene's own windows
-    (the same values the engine feeds), ``windows`` windows in all."""
-    import numpy as np
+    from landslide_mapper.core.detect import pipeline
+    from landslide_mapper.core.detect.pipeline import DetectOutputs
+    from landslide_mapper.core.detect.request import DetectRequest, load_model
+    from landslide_mapper.core.engine.streaming import WindowSettings
     from landslide_mapper.core.imagery.inputs import ModelInput
+    from landslide_mapper.core.imagery.recipe import model_input
+    from landslide_mapper.core.io.outputs import GeoTiffWriter
     from landslide_mapper.core.io.readers import GdalReader
 
-    batch = model.fixed_batch or batch  # the saliency graph takes a fixed batch
-    stack, _ = ModelInput(model.spec, GdalReader(image), {"red": 1, "green": 2, "blue": 3}).read(
-        0, 0, window * batch, window)
-    feed = np.stack([stack[:, :, i * window : (i + 1) * window] for i in range(batch)])
+    spent = {"network": 0.0, "reading": 0.0, "writing": 0.0, "polygons": 0.0}
+
+    def timed(key, function):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+        return run
+
+    onnxruntime.InferenceSession.run = timed("network", onnxruntime.InferenceSession.run)
+    ModelInput.read = timed("reading", ModelInput.read)
+    GeoTiffWriter.write_rows = timed("writing", GeoTiffWriter.write_rows)
+    pipeline.polygonize_mask = timed("polygons", pipeline.polygonize_mask)
+
+    request = DetectRequest((job["model"],), precision=job["precision"], skip_empty_windows=job["skip_empty"],
+                            settings=WindowSettings(0, job["overlap"], job["batch"]))
+    model = load_model(request)
+    inputs = model_input(request.inputs, model.spec, GdalReader(job["image"]))
+    out = job["out"]
+    start = time.perf_counter()
+    result = pipeline.detect(request, inputs, model, DetectOutputs(f"{out}/p.tif", f"{out}/m.tif", f"{out}/l.gpkg"))
+    spent["seconds"] = time.perf_counter() - start
+    spent.update(model_file=model.path.name, windows_skipped=result.windows_skipped,
+                 windows_decoded=result.windows_decoded, window=request.window_settings(model).window)
+    record = dict(spent)  # before the ceiling adds to "network"
+    windows = valid_windows(inputs, request.window_settings(model))
+    record["windows"] = windows
+    record["ceiling_seconds"] = ceiling_seconds_per_window(model, inputs, job["ceiling_windows"],
+                                                           record["window"], job["batch"]) * windows
+    return record
+
+
+def valid_windows(inputs, settings) -> int:
+    """The windows of the engine's grid that hold a valid pixel: those it runs the model on."""
+    from landslide_mapper.core.engine.windows import AxisGrid
+
+    grid = inputs.grid
+    gy, gx = AxisGrid(grid.height, settings.window, settings.overlap), AxisGrid(grid.width, settings.window,
+                                                                                settings.overlap)
+    count = 0
+    for row in range(gy.count):
+        _, valid = inputs.read(0, gy.start(row), grid.width, settings.window)
+        for col in range(gx.count):
+            x0 = gx.start(col)
+            count += bool(valid[:, max(x0, 0): x0 + settings.window].any())
+    return count
+
+
+def ceiling_seconds_per_window(model, inputs, windows: int, window: int, batch: int) -> float:
+    """ONNX Runtime alone: the whole graph's session.run on one ready batch of the scene's
+    own windows (the values the engine feeds), ``windows`` windows in all."""
+    stack, _ = inputs.read(0, 0, window * batch, window)
+    feed = np.stack([stack[:, :, i * window: (i + 1) * window] for i in range(batch)])
     if model.layout == "NHWC":
         feed = np.ascontiguousarray(feed.transpose(0, 2, 3, 1))
     run = model.session.run
@@ -157,6 +124,107 @@ def ceiling_seconds_per_window(model, image: str, windows: int, window: int, bat
     for first in range(0, windows, batch):
         run([model.output_name], {model.input_name: feed[: min(batch, windows - first)]})
     return (time.perf_counter() - start) / windows
+
+
+# Runs a command and prints its peak RSS. Peak RSS is read from a small launcher's
+# children: a child forked straight from this process would report this process's own
+# RSS at the fork (Linux keeps the pre-exec high-water mark).
+LAUNCHER = r"""
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def measured(command: list[str], json_output: bool = False) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1]) if json_output else {"seconds": wall}
+    peak = [line for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")][-1]
+    result["peak_rss_mib"] = int(peak.split()[1]) / 1024
+    return result
+
+
+def engine_run(image: Path, model: str, out: Path, precision="auto", skip_empty=True, overlap=32, batch=8,
+               ceiling_windows=400) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    job = {"image": str(image), "model": model, "out": str(out), "precision": precision, "skip_empty": skip_empty,
+           "overlap": overlap, "batch": batch, "ceiling_windows": ceiling_windows}
+    return measured([sys.executable, __file__, "--child", json.dumps(job)], json_output=True)
+
+
+def processing_run(image: Path, model: str, out: Path) -> dict:
+    """The Processing algorithm with its defaults, headless, as an operations cell runs it."""
+    out.mkdir(parents=True, exist_ok=True)
+    arguments = [f"INPUT={image}", f"MODEL_FILE={model}", f"OUTPUT_PROBABILITY={out}/p.tif",
+                 f"OUTPUT_MASK={out}/m.tif", f"OUTPUT_POLYGONS={out}/l.gpkg"]
+    script = (f"source {ROOT}/scripts/qgis_env.sh && exec qgis_process.bin run landslidemapper:detect -- "
+              + " ".join(f"'{a}'" for a in arguments))
+    return measured(["bash", "-c", script])
+
+
+def cli_run(image: Path, model: str, out: Path) -> dict:
+    return measured([sys.executable, "-c", f"import sys; sys.path[:0] = [{str(PLUGINS)!r}]; "
+                     "from landslide_mapper.core.cli import run; sys.exit(run(sys.argv[1:]))",
+                     "detect", "--input", str(image), "--model", model, "--output", str(out)])
+
+
+def geodeep_run(image: Path, copy: Path) -> dict:
+    return measured([sys.executable, "-c", "import sys, geodeep; geodeep.run(sys.argv[1], sys.argv[2], "
+                     "output_type='raw')", str(image), str(copy)])
+
+
+def bijie_scene(path: Path, megapixels: float, landslide_free_only: bool = False) -> Path:
+    """Training-split Bijie images packed into one 0.8 m GeoTIFF (nodata 0 in the gutters),
+    in index order until the scene holds about ``megapixels``."""
+    if path.exists():
+        return path
+    from osgeo import gdal, osr
+
+    from landslide_mapper.training.datasets import Bijie
+    from landslide_mapper.training.evaluate import ValidationMosaic
+
+    dataset = Bijie(BIJIE)
+    ids = dataset.split(0.15, 42).train
+    if landslide_free_only:
+        ids = [i for i in ids if not i.startswith("ls_")]
+    chosen, pixels = [], 0
+    for image_id in ids:
+        sample = dataset.samples([image_id])[0]
+        chosen.append(sample)
+        pixels += (sample.mask.shape[0] + GUTTER) * (sample.mask.shape[1] + GUTTER)
+        if pixels >= megapixels * 1e6:
+            break
+    mosaic = ValidationMosaic.of(chosen, width=SCENE_WIDTH, gutter=GUTTER).scene
+    rgb = np.stack([mosaic.sources[b] for b in ("red", "green", "blue")])
+    valid = np.isfinite(rgb).all(axis=0)
+    rgb = np.where(valid, np.clip(np.nan_to_num(rgb), 1, 255), 0).astype(np.uint8)  # 0 is nodata only
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = gdal.GetDriverByName("GTiff").Create(str(path), rgb.shape[2], rgb.shape[1], 3, gdal.GDT_Byte,
+                                               ["TILED=YES", "COMPRESS=DEFLATE"])
+    out.SetGeoTransform((500000.0, RESOLUTION_M, 0.0, 3000000.0, 0.0, -RESOLUTION_M))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32648)  # UTM 48N: Bijie, Guizhou
+    out.SetProjection(srs.ExportToWkt())
+    for k, name in enumerate(("Red", "Green", "Blue")):
+        band = out.GetRasterBand(k + 1)
+        band.WriteArray(rgb[k])
+        band.SetNoDataValue(0)
+        band.SetDescription(name)
+    out = None
+    return path
+
+
+def crop(source: Path, path: Path, size: int) -> Path:
+    from osgeo import gdal
+
+    if not path.exists():
+        gdal.Translate(str(path), str(source), srcWin=[0, 0, size, size], creationOptions=["TILED=YES"])
+    return path
 
 
 def machine_facts() -> str:
@@ -171,89 +239,97 @@ def machine_facts() -> str:
             f"ONNX Runtime {onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 20000], help="engine Detect scenes (px)")
-    parser.add_argument("--processing-sizes", type=int, nargs="*", default=[2000, 8000],
-                        help="scenes also run through the Processing algorithm")
-    parser.add_argument("--saliency-sizes", type=int, nargs="*", default=[2000], help="scenes for Saliency")
-    parser.add_argument("--model", default=None, help="default: the recommended bundled model")
-    parser.add_argument("--window", type=int, default=128)
-    parser.add_argument("--overlap", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--ceiling-windows", type=int, default=2000)
-    parser.add_argument("--window-study", type=int, nargs="*", default=[128, 256, 512],
-                        help="engine Detect on the smallest scene at each window size, same overlap")
-    args = parser.parse_args()
+def scene_table(scenes: dict[str, Path], model: str) -> None:
+    print("| scene | Detect | model file | window | windows (skipped) | seconds | Mpx/s | ceiling s | of ceiling | "
+          f"{MPX_TARGET} Mpx min | network s | reading s (overlapped) | writing s | polygons s | rest s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    variants = [("defaults", {}), ("no skipping", {"skip_empty": False}),
+                ("float32, no skipping", {"precision": "float32", "skip_empty": False})]
+    for name, image in scenes.items():
+        from osgeo import gdal
 
-    from landslide_mapper.core.engine.windows import AxisGrid
-    from landslide_mapper.core.model.catalog import bundled_models
+        raster = gdal.Open(str(image))
+        mpx = raster.RasterXSize * raster.RasterYSize / 1e6
+        for label, options in variants:
+            r = engine_run(image, model, WORK / f"out-{image.stem}-{label.replace(' ', '_')}", **options)
+            rest = r["seconds"] - r["network"] - r["writing"] - r["polygons"]
+            skipped = f" ({r['windows_skipped']:,})" if r["windows_skipped"] else ""
+            print(f"| {name} ({mpx:.1f} Mpx) | engine, {label} | {r['model_file']} | {r['window']} | "
+                  f"{r['windows']:,}{skipped} | {r['seconds']:.1f} | {mpx / r['seconds']:.2f} | "
+                  f"{r['ceiling_seconds']:.1f} | {r['ceiling_seconds'] / r['seconds']:.2f} | "
+                  f"{MPX_TARGET / (mpx / r['seconds']) / 60:.1f} | {r['network']:.1f} | {r['reading']:.1f} | "
+                  f"{r['writing']:.1f} | {r['polygons']:.1f} | {rest:.1f} | {r['peak_rss_mib']:.0f} |", flush=True)
+        r = processing_run(image, model, WORK / f"proc-{image.stem}")
+        print(f"| {name} ({mpx:.1f} Mpx) | qgis_process, defaults | | | | {r['seconds']:.1f} | "
+              f"{mpx / r['seconds']:.2f} | | | {MPX_TARGET / (mpx / r['seconds']) / 60:.1f} | | | | | | "
+              f"{r['peak_rss_mib']:.0f} |", flush=True)
+
+
+def geodeep_table(scene: Path, model: str, size: int) -> None:
+    from landslide_mapper.core.model.catalog import variant
+    from landslide_mapper.training.interop import interop_copy
+
+    image = crop(scene, WORK / f"crop{size}.tif", size)
+    print(f"\n| {size:,}² crop of the scene | seconds | vs GeoDeep | peak RSS MiB |")
+    print("|---|---|---|---|")
+    runs = {}
+    for precision in ("float32", "int8"):
+        source = variant(Path(model), precision)
+        if source.is_file():
+            copy = interop_copy(source, WORK / f"{source.stem}_geodeep.onnx")
+            runs[f"GeoDeep, interop copy of {source.name}"] = geodeep_run(image, copy)
+    runs["Detect, command line, defaults"] = cli_run(image, model, WORK / "crop-cli")
+    runs["Detect, qgis_process, defaults"] = processing_run(image, model, WORK / "crop-proc")
+    base = next(iter(runs.values()))["seconds"]
+    for label, r in runs.items():
+        print(f"| {label} | {r['seconds']:.1f} | {base / r['seconds']:.2f}x | {r['peak_rss_mib']:.0f} |", flush=True)
+
+
+def size_table(sizes: list[int], model: str) -> None:
     from make_scene import write_scene
 
-    model_path = args.model or str(next(iter(bundled_models().values())))
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"machine: {machine_facts()}")
-    print(f"model: {Path(model_path).name}; window {args.window}, overlap {args.overlap}, batch {args.batch}")
-    grid = AxisGrid(1000, args.window, args.overlap)
-    print(f"overlap overhead: each pixel goes through the network {(args.window / grid.stride) ** 2:.2f} times "
-          f"(window {args.window} every {grid.stride} px)\n")
-    rows = []
-    plan = sorted({*args.sizes, *args.processing_sizes, *args.saliency_sizes})
-    for size in plan:
+    print("\n| generated scene | seconds | Mpx/s | peak RSS MiB |")
+    print("|---|---|---|---|")
+    first = None
+    for size in sizes:
         scene = WORK / f"scene{size}"
         if not (scene / "image.tif").exists():
-            t = time.perf_counter()
             write_scene(scene, size=size, with_truth=False)
-            print(f"(generated the {size:,}² scene in {time.perf_counter() - t:.0f} s)", flush=True)
-        image = str(scene / "image.tif")
-        windows = AxisGrid(size, args.window, args.overlap).count ** 2
-        for task, sizes in (("detect", args.sizes), ("saliency", args.saliency_sizes)):
-            if size not in sizes and not (task == "detect" and size in args.processing_sizes):
-                continue
-            settings = (args.window, args.overlap, args.batch)
-            engine = child_run(task, image, model_path, WORK / f"out-{task}-{size}", *settings,
-                               min(windows, args.ceiling_windows))
-            ceiling = engine["ceiling_per_window"] * windows
-            runs = [("engine", engine)] if size in sizes else []
-            if task == "detect" and size in args.processing_sizes:
-                runs.append(("Processing (qgis_process)",
-                             processing_run(task, image, model_path, WORK / f"proc-{task}-{size}", *settings)))
-            for path, r in runs:
-                rows.append((task, size, windows, path, r, ceiling))
-                print(f"{task} {size:,}² via {path}: {r['seconds']:.1f} s (ceiling {ceiling:.1f} s), "
-                      f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+        r = engine_run(scene / "image.tif", model, WORK / f"out-generated-{size}", ceiling_windows=0)
+        first = first or r["peak_rss_mib"]
+        print(f"| {size:,}² | {r['seconds']:.1f} | {size * size / 1e6 / r['seconds']:.2f} | "
+              f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] / first:.2f}x) |", flush=True)
 
-    print("\n| task | raster | windows | via | seconds | Mpx/s | ceiling Mpx/s | of ceiling | network s | "
-          "reading s (overlapped) | writing s | polygons s | rest s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for task, size, windows, path, r, ceiling in rows:
-        mpx = size * size / 1e6
-        stages = ["network", "reading", "writing", "polygons"]
-        if "network" in r:
-            rest = r["seconds"] - r["network"] - r["writing"] - r["polygons"]
-            cells = " | ".join(f"{r[k]:.1f}" for k in stages) + f" | {rest:.1f}"
-        else:
-            cells = " | ".join("–" for _ in range(5))
-        print(f"| {task} | {size:,}² | {windows:,} | {path} | {r['seconds']:.1f} | {mpx / r['seconds']:.3f} | "
-              f"{mpx / ceiling:.3f} | {ceiling / r['seconds']:.2f} | {cells} | {r['peak_rss_mib']:.0f} |")
-    if args.window_study:
-        size = min(plan)
-        image = str(WORK / f"scene{size}" / "image.tif")
-        print(f"\n| window (overlap {args.overlap}) | windows | Detect (engine) s on {size:,}² | Mpx/s | vs {args.window} |")
-        print("|---|---|---|---|---|")
-        base = None
-        for window in args.window_study:
-            r = child_run("detect", image, model_path, WORK / f"out-window{window}", window, args.overlap, args.batch,
-                          ceiling_windows=0)
-            base = base or r["seconds"]
-            count = AxisGrid(size, window, args.overlap).count ** 2
-            print(f"| {window} | {count:,} | {r['seconds']:.1f} | {size * size / 1e6 / r['seconds']:.3f} | "
-                  f"{base / r['seconds']:.2f}x |", flush=True)
-    detect_engine = [(size, r) for task, size, _, path, r, _ in rows if task == "detect" and path == "engine"]
-    if len(detect_engine) > 1:
-        (small, a), (large, b) = detect_engine[0], detect_engine[-1]
-        print(f"\nDetect peak RSS {large:,}² / {small:,}²: {b['peak_rss_mib'] / a['peak_rss_mib']:.2f}x "
-              f"({(large / small) ** 2:.0f}x the pixels)")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="default: the recommended bundled model")
+    parser.add_argument("--scene-mpx", type=float, default=39.0, help="the real scene's size")
+    parser.add_argument("--no-intact", action="store_true", help="leave out the landslide-free scene")
+    parser.add_argument("--no-geodeep", action="store_true")
+    parser.add_argument("--crop", type=int, default=4096, help="the GeoDeep comparison's crop side")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[], help="generated scenes, for memory against size")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+
+    from landslide_mapper.core.model.catalog import bundled_models
+
+    model = args.model or str(next(iter(bundled_models().values())))
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {machine_facts()}")
+    print(f"model: {Path(model).name}; Detect's defaults (overlap 32, batch 8)\n")
+    scenes = {"Bijie mosaic": bijie_scene(WORK / f"bijie{args.scene_mpx:g}.tif", args.scene_mpx)}
+    if not args.no_intact:
+        scenes["landslide-free Bijie mosaic"] = bijie_scene(WORK / f"bijie_intact{args.scene_mpx / 3:g}.tif",
+                                                            args.scene_mpx / 3, landslide_free_only=True)
+    scene_table(scenes, model)
+    if not args.no_geodeep:
+        geodeep_table(scenes["Bijie mosaic"], model, args.crop)
+    if args.sizes:
+        size_table(args.sizes, model)
 
 
 if __name__ == "__main__":

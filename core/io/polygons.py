@@ -94,10 +94,10 @@ def polygonize_mask(
     """
     mask_ds = gdal.Open(mask_path)
     grid = GdalReader(mask_ds).grid
-    # Polygonize only pixels equal to 1: a VRT look-up table maps nodata (255) to 0
-    # without copying the raster, so this streams like the rest of the engine.
-    indicator = gdal.Open(lut_vrt(mask_path, grid))
-    band = indicator.GetRasterBand(1)
+    # The mask band is its own mask: 0 is skipped, every other value becomes polygons
+    # (nodata's are few and large: a collar, a scene's gutters) of which only 1's are
+    # kept. Read straight from the GeoTIFF, this is 6x faster than through a look-up VRT.
+    band = mask_ds.GetRasterBand(1)
     srs = osr.SpatialReference()
     srs.ImportFromWkt(grid.crs_wkt)
     # Raw polygons go to a scratch GeoPackage beside the output, not to memory: a noisy
@@ -111,9 +111,7 @@ def polygonize_mask(
 
         def gdal_progress(fraction, _message, _data):
             if fraction - flushed_at[0] >= 0.01:
-                # drop mask tiles already polygonized from GDAL's cache
-                indicator.FlushCache()
-                mask_ds.FlushCache()
+                mask_ds.FlushCache()  # drop mask tiles already polygonized from GDAL's cache
                 flushed_at[0] = fraction
             progress(0.5 * fraction)
             return 0 if progress.cancelled else 1
@@ -184,6 +182,8 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
                 raise Cancelled()
             values.release_cache()
             progress(0.5 + 0.5 * i / total)
+        if feature.GetField(0) != 1:  # nodata (or any value but landslide)
+            continue
         geometry = feature.GetGeometryRef()
         area, perimeter = _measured(geometry, to_metres)
         if area < min_area_m2:
@@ -234,7 +234,7 @@ def smoothed_outline(polygon, pixel_size: float, iterations: int = 2):
     Where cutting would make an invalid shape (a one-pixel neck), the pixel outline stays."""
     dense = polygon.Clone()
     dense.Segmentize(pixel_size)  # vertices a pixel apart: each cut then takes at most a quarter pixel
-    result = ogr.Geometry(ogr.wkbPolygon)
+    rings = []
     for i in range(dense.GetGeometryCount()):
         points = np.array(dense.GetGeometryRef(i).GetPoints())[:-1, :2]  # closed ring: last repeats first
         if len(points) >= 4:  # the middles of the pixel edges: a one-pixel stair becomes a straight slope
@@ -244,13 +244,23 @@ def smoothed_outline(polygon, pixel_size: float, iterations: int = 2):
             cut = np.empty((2 * len(points), 2))
             cut[0::2], cut[1::2] = 0.75 * points + 0.25 * following, 0.25 * points + 0.75 * following
             points = cut
-        ring = ogr.Geometry(ogr.wkbLinearRing)
-        for x, y in points:
-            ring.AddPoint_2D(float(x), float(y))
-        ring.CloseRings()
-        result.AddGeometry(ring)
-    result = result.SimplifyPreserveTopology(pixel_size / 8)
-    return result if result is not None and result.IsValid() and not result.IsEmpty() else polygon.Clone()
+        rings.append(np.vstack([points, points[:1]]))  # closed again
+    smooth = _polygon_of(rings)
+    # plain Douglas-Peucker, ring by ring, is 5x faster than the topology-preserving kind and
+    # gives the same shape unless its rings come to cross: then the slower one
+    for simplify in (smooth.Simplify, smooth.SimplifyPreserveTopology):
+        result = simplify(pixel_size / 8)
+        if result is not None and result.IsValid() and not result.IsEmpty():
+            return result
+    return polygon.Clone()
+
+
+def _polygon_of(rings: list[np.ndarray]):
+    """An OGR polygon of closed (n, 2) rings, through WKB: one call instead of a call per vertex."""
+    parts = [np.array([1], "<u1").tobytes(), np.array([3, len(rings)], "<u4").tobytes()]
+    for ring in rings:
+        parts += [np.array([len(ring)], "<u4").tobytes(), np.ascontiguousarray(ring, "<f8").tobytes()]
+    return ogr.CreateGeometryFromWkb(b"".join(parts))
 
 
 class PolygonCounts(NamedTuple):
