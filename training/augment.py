@@ -5,6 +5,11 @@ Horizontal/vertical flips, Gaussian blur (sigma 0-3), sharpening (alpha 0-1), sh
 image bands only, not slope; geometric changes apply to all bands and to the mask
 (nearest neighbour, so it stays binary). Borders uncovered by a rotation or shear are
 mirrored, as Detect mirrors the raster's borders.
+
+With ``field=True`` (:func:`field_jitter`) also what imagery a mapper brings does to a
+patch: another ground resolution (0.6-1.5x: imagery comes at 0.3-2 m), another sensor's
+colour response and exposure, haze, and nodata along a border (a scene's collar),
+filled the way Detect fills it.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..core.engine.windows import fill_from_nearest_valid
 from ..core.model.spec import IMAGE_BANDS
 
+SCALES = (0.6, 1.5)  # ground resolution factors, log-uniform
 
-def augment(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Generator):
-    """A randomly augmented copy of a patch: (sources, mask)."""
+
+def augment(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Generator, field: bool = False):
+    """A randomly augmented copy of a patch: (sources, mask); ``field``: :func:`field_jitter` too."""
     out = {name: band.astype(np.float32, copy=True) for name, band in sources.items()}
     mask = mask.copy()
+    if field:
+        out, mask = field_jitter(out, mask, rng)
     if rng.random() < 0.5:
         out = {k: v[:, ::-1] for k, v in out.items()}
         mask = mask[:, ::-1]
@@ -44,6 +54,33 @@ def augment(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Gen
     elif geometric < 0.6:
         out, mask = _affine(out, mask, shear_matrix(rng.uniform(-20.0, 20.0)))
     return {k: np.ascontiguousarray(v) for k, v in out.items()}, np.ascontiguousarray(mask)
+
+
+def field_jitter(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Generator):
+    """Scale, colour, haze and a nodata collar, each drawn at random (see the module)."""
+    if rng.random() < 0.5:
+        zoom = float(np.exp(rng.uniform(*np.log(SCALES))))
+        sources, mask = _affine(sources, mask, np.eye(2) / zoom)
+    image = [name for name in sources if name in IMAGE_BANDS]
+    if image and rng.random() < 0.8:
+        level = float(np.mean([sources[name].mean() for name in image]))
+        contrast, offset = rng.uniform(0.75, 1.25), rng.uniform(-0.15, 0.15) * level
+        haze = rng.uniform(0.0, 0.3) if rng.random() < 0.3 else 0.0
+        bright = float(max(np.percentile(sources[name], 99) for name in image))
+        for name, gain in zip(image, rng.uniform(0.85, 1.15, len(image))):
+            band = (sources[name] * gain - level) * contrast + level + offset
+            sources[name] = np.maximum(band * (1.0 - haze) + bright * haze, 0.0)
+    if rng.random() < 0.15:
+        valid = np.ones(mask.shape, bool)
+        width = max(1, int(rng.uniform(0.1, 0.4) * mask.shape[0]))
+        side = int(rng.integers(4))
+        strip = [np.s_[:width, :], np.s_[-width:, :], np.s_[:, :width], np.s_[:, -width:]][side]
+        valid[strip] = False
+        names = list(sources)
+        filled = fill_from_nearest_valid(np.stack([sources[n] for n in names]), valid)
+        sources = dict(zip(names, filled))
+        mask = np.where(valid, mask, 0).astype(mask.dtype)
+    return sources, mask
 
 
 def sharpen(band: np.ndarray, alpha: float) -> np.ndarray:

@@ -91,7 +91,7 @@ def train_campaign_on(args, dataset, split) -> None:
 
     config = CampaignConfig(
         architecture=args.arch, bands=args.bands, base_filters=args.base_filters or 16, presence=not args.no_presence,
-        loss=args.loss, batch_size=args.batch_size, patch_size=args.patch_size, mix=CropMix(context=args.context),
+        loss=args.loss, batch_size=args.batch_size, patch_size=args.patch_size, mix=CropMix(context=args.context, field_augment=args.field_augment),
         steps=args.steps, epoch_steps=args.epoch_steps,
         peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
         max_minutes=args.max_minutes, dataset=dataset.provenance(args.val_share))
@@ -202,6 +202,9 @@ def main(argv=None) -> None:
     t.add_argument("--patch-size", type=int, default=128,
                    help="default recipe: training crops and the model's window in Detect (256: batch 4 costs "
                         "what 16 of 128 cost)")
+    t.add_argument("--field-augment", action="store_true",
+                   help="default recipe: also jitter ground resolution (0.6-1.5x), colour, haze and nodata collars, "
+                        "as other imagery would")
     t.add_argument("--context", choices=("mirror", "mosaic"), default="mirror",
                    help="default recipe: past an image's edge a crop sees the image mirrored, or other training "
                         "images around it, as in a scene")

@@ -42,6 +42,7 @@ class CropMix:
     score_memory: float = 0.7  # weight of an image's previous score in the running average
     context: str = "mirror"  # past an image's edge: "mirror" it, or "mosaic": other training images
     margin: int = 16  # mosaic context: a landslide pixel lies at least this far inside its crop
+    field_augment: bool = False  # also scale, colour, haze and nodata-collar jitter (training.augment)
 
 
 class CropSampler:
@@ -66,7 +67,7 @@ class CropSampler:
                 y0, x0 = self._overlapping(index) if in_mosaic else self._anywhere(index)
             crop, mask = self.crop_in_mosaic(index, y0, x0) if in_mosaic else self.crop(self.samples[index], y0, x0)
             if self.augment_crops:
-                crop, mask = augment(crop, mask, self.rng)
+                crop, mask = augment(crop, mask, self.rng, field=self.mix.field_augment)
             sources.append(crop)
             masks.append(mask)
             images.append(index)
