@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qgis.core import (
+    QgsApplication,
     QgsLayerTree,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -37,7 +38,7 @@ from ..core.imagery.recipe import InputOptions
 from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
 from ..core.model import dependencies
-from ..core.model.catalog import NO_MODEL, READABLE_NAMES, bundled_models, ensemble_members
+from ..core.model.catalog import NO_MODEL, READABLE_NAMES, available_models, bundled_models, ensemble_members
 from ..core.model.onnx_model import AUTO_DEVICE, ModelError, available_devices
 from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
@@ -161,8 +162,13 @@ def given_bands(alg, parameters, context) -> dict[str, int]:
     }
 
 
+def user_models_dir() -> Path:
+    """Where 'Train landslide model' adds the models it writes, for Detect's model list: in the QGIS profile."""
+    return Path(QgsApplication.qgisSettingsDirPath()) / "landslide_mapper" / "models"
+
+
 def model_options() -> list[str]:
-    return list(bundled_models()) or [_NO_MODEL_OPTION]
+    return list(available_models(user_models_dir())) or [_NO_MODEL_OPTION]
 
 
 def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
@@ -176,7 +182,8 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     models = model_options()
     declare(alg, QgsProcessingParameterEnum(MODEL, tr("Model"), options=models, defaultValue=models[0],
                                             usesStaticStrings=True),
-            "A bundled model; the first is the recommended one. Its card (models/<name>.md) says how it scores. "
+            "A bundled model (the first is the recommended one; its card, models/<name>.md, says how it scores), "
+            "or one 'Train landslide model' added. "
             + "; ".join(f"{key}: {READABLE_NAMES.get(key, 'your own')}" for key in models if key != _NO_MODEL_OPTION)
             + ".")
     declare(alg, QgsProcessingParameterFile(MODEL_FILE, tr("Custom model file (.onnx)"), extension="onnx",
@@ -223,13 +230,13 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
 def model_paths(alg, parameters, context, ensemble: bool = False) -> tuple[str, ...]:
     """The model file chosen (custom, else bundled), or with ``ensemble`` every bundled model."""
     custom = alg.parameterAsFile(parameters, MODEL_FILE, context)
-    models = bundled_models()
     if ensemble:
         if custom:
             raise QgsProcessingException(tr("The ensemble averages the bundled models: leave 'Custom model file' "
                                             "empty, or turn the ensemble off to run your own model."))
         with user_errors():
-            return ensemble_members(models)
+            return ensemble_members(bundled_models())
+    models = available_models(user_models_dir())
     if custom:
         return (custom,)
     key = alg.parameterAsEnumString(parameters, MODEL, context)

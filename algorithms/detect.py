@@ -111,11 +111,11 @@ within 0.01 of float32's; 1.3-2.4x faster on CPUs), else the model itself; <i>fl
 always the model itself; <i>int8</i> the variant or an error. The log names the file that
 ran.</li>
 <li><b>Skip windows the model finds empty</b> (on): a model shipped in two stages first
-asks its presence head whether a window holds anything; where the answer is below a cut
-chosen on validation images (where it kept recall within 0.01 and lost no landslide), the
-second, costlier half of the network is not run and the window's probability is 0 (it
-could have been at most the cut). The log says how many windows were skipped. Off: the
-whole network on every window. An ensemble always runs whole.</li>
+asks its presence head whether a window holds a landslide; where its score is below a cut
+chosen on validation images (the largest that kept recall within 0.01 and lost no
+landslide there), the second, costlier half of the network is not run and the window's
+probability is 0. On intact terrain most windows are skipped. The log says how many. Off:
+the whole network on every window. An ensemble always runs whole.</li>
 </ul>
 <p>""" + common.CITATION + "</p>"
 
@@ -150,9 +150,9 @@ class DetectLandslides(common.LandslideAlgorithm):
                 "0.01 of float32, else it is not shipped), else the model itself. float32: always the model "
                 "itself. int8: the variant, or an error.", advanced=True)
         declare(self, QgsProcessingParameterBoolean(SKIP_EMPTY, tr("Skip windows the model finds empty"), True),
-                "Where the model's presence head finds nothing in a window, its second half is not run there "
-                "(probability 0 instead of at most a small cut chosen on validation images): faster on intact "
-                "terrain. Off: the whole network everywhere.", advanced=True)
+                "Where the model's presence head scores a window below a cut chosen on validation images, its "
+                "second half is not run there and the window's probability is 0: much faster on intact terrain, "
+                "recall within 0.01 on validation. Off: the whole network everywhere.", advanced=True)
         declare(self, QgsProcessingParameterBoolean(SMOOTH_OUTLINES, tr("Smooth polygon outlines"), True),
                 "Cut the pixel staircase off each outline (within half a pixel of the mask); area and perimeter "
                 "are those of the smooth shape. Off: outlines follow the pixels exactly.", advanced=True)

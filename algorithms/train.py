@@ -22,6 +22,8 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -33,7 +35,7 @@ from qgis.core import (
 from ..core.errors import Cancelled
 from ..core.imagery.recipe import pick_bands
 from ..core.io.polygons import VECTOR_EXTENSIONS
-from ..core.model.catalog import bundled_models
+from ..core.model.catalog import available_models, bundled_models
 from . import common, compat, training_runner
 from .common import tr
 from .qgis_reader import reader_for
@@ -41,6 +43,7 @@ from .qgis_reader import reader_for
 POLYGONS, MAPPED_AREA, START_MODEL, START_FILE = "POLYGONS", "MAPPED_AREA", "START_MODEL", "START_FILE"
 ARCHITECTURE, BASE_FILTERS, MINUTES, VAL_SHARE = "ARCHITECTURE", "BASE_FILTERS", "MINUTES", "VAL_SHARE"
 OUTPUT, CARD, CURVES, SALIENCY_MODEL, VALIDATION_F1 = "OUTPUT", "CARD", "CURVES", "SALIENCY_MODEL", "VALIDATION_F1"
+ADD_TO_LIST, MODEL_KEY = "ADD_TO_MODEL_LIST", "MODEL_KEY"
 FROM_SCRATCH = "from scratch"
 ARCHITECTURES = ("spatial", "unet", "channel", "se")
 #: training seconds per step of 16 images with 16 base filters on two CPU cores (DESIGN.md);
@@ -127,11 +130,15 @@ class TrainLandslideModel(common.LandslideAlgorithm):
                                                    minValue=4, maxValue=64),
                 "The network's width: 16 runs four times faster than 32. Only when starting from scratch.",
                 advanced=True)
+        declare(self, QgsProcessingParameterBoolean(ADD_TO_LIST, tr("Add it to Detect's model list"), True),
+                "A copy goes to the model folder of your QGIS profile: Detect, Saliency map and Evaluate then "
+                "offer it by name (a model of the same name there is replaced).")
         declare(self, QgsProcessingParameterFileDestination(OUTPUT, tr("Trained model"), tr("ONNX models (*.onnx)")),
                 "The model file Detect, Saliency map and Evaluate take as their custom model.")
         for name, label in ((CARD, "Model card"), (CURVES, "Training curves"), (SALIENCY_MODEL, "Saliency graph")):
             self.addOutput(QgsProcessingOutputFile(name, tr(label)))
         self.addOutput(QgsProcessingOutputNumber(VALIDATION_F1, tr("Best validation F1 (held-out regions)")))
+        self.addOutput(QgsProcessingOutputString(MODEL_KEY, tr("Its name in Detect's model list")))
 
     def processAlgorithm(self, parameters, context, feedback):
         progress = common.progress_of(feedback)
@@ -190,7 +197,11 @@ class TrainLandslideModel(common.LandslideAlgorithm):
             shutil.rmtree(work, ignore_errors=True)
         progress(1.0)
         feedback.pushInfo(tr("Model written: {} (card {}).").format(output, written[CARD]))
-        return {OUTPUT: str(output), VALIDATION_F1: best["f1"], **written}
+        results = {OUTPUT: str(output), VALIDATION_F1: best["f1"], **written}
+        if self.parameterAsBool(parameters, ADD_TO_LIST, context):
+            results[MODEL_KEY] = add_to_model_list(output, common.user_models_dir())
+            feedback.pushInfo(tr("Detect, Saliency map and Evaluate now list it as '{}'.").format(results[MODEL_KEY]))
+        return results
 
     def training_arguments(self, parameters, context, feedback, layer) -> list[str]:
         """The training CLI's arguments for the data and the starting model."""
@@ -227,6 +238,19 @@ class TrainLandslideModel(common.LandslideAlgorithm):
             return arguments + ["--init-model", str(models[start]), "--lr", "5e-4"]
         return arguments + ["--arch", self.parameterAsEnumString(parameters, ARCHITECTURE, context),
                             "--base-filters", str(self.parameterAsInt(parameters, BASE_FILTERS, context))]
+
+
+def add_to_model_list(model: Path, folder: Path) -> str:
+    """Copy the model, its saliency graph and its card into ``folder`` (the model last: its
+    presence means the rest is there); returns its key in the model lists."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (f"{model.stem}_saliency.onnx", f"{model.stem}.md", model.name):
+        if (model.parent / name).is_file() and model.parent.resolve() != folder.resolve():
+            partial = folder / f".{name}.partial"
+            shutil.copyfile(model.parent / name, partial)
+            os.replace(partial, folder / name)
+    return next(key for key, path in available_models(folder).items() if Path(path).name == model.name
+                and Path(path).parent.resolve() == folder.resolve())
 
 
 def publish(work: Path, output: Path) -> dict[str, str]:

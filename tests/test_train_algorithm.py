@@ -106,12 +106,55 @@ def test_train_from_scratch_writes_a_model_detect_runs(provider, scene, inventor
     spec = read_spec(out)
     assert spec.extra["training"]["base_filters"] == 4 and spec.extra["training"]["dataset"]["name"] == "raster_regions"
     import processing
+    from landslide_mapper.algorithms.common import user_models_dir
 
+    # added to the model list: Detect runs it by name
+    assert result["MODEL_KEY"] == "my_terrain"
+    listed = user_models_dir() / "my_terrain.onnx"
+    assert listed.read_bytes() == out.read_bytes() and (user_models_dir() / "my_terrain_saliency.onnx").is_file()
     detected = processing.run("landslidemapper:detect", {
-        "INPUT": scene["image"], "MODEL_FILE": str(out), "OUTPUT_PROBABILITY": str(tmp_path / "p.tif"),
+        "INPUT": scene["image"], "MODEL": "my_terrain", "OUTPUT_PROBABILITY": str(tmp_path / "p.tif"),
         "OUTPUT_MASK": str(tmp_path / "m.tif"), "OUTPUT_POLYGONS": str(tmp_path / "l.gpkg")})
     probability = gdal.Open(detected["OUTPUT_PROBABILITY"]).ReadAsArray()
     assert probability.shape == (512, 512) and np.isfinite(probability).all()
+    for name in ("my_terrain.onnx", "my_terrain_saliency.onnx", "my_terrain.md"):
+        (user_models_dir() / name).unlink()
+
+
+def test_a_model_added_to_the_list_is_offered_and_run_by_name(provider, scene, bright_model, tmp_path):
+    """What Train does after training, with a real (tiny, untrained-here) model: Detect's list
+    offers it by name, beside the bundled ones, and a name clash is told apart."""
+    import shutil
+
+    import processing
+    from landslide_mapper.algorithms.common import model_options, user_models_dir
+    from landslide_mapper.algorithms.train import add_to_model_list
+    from landslide_mapper.core.model.catalog import RECOMMENDED
+    from qgis.core import QgsApplication
+
+    written = tmp_path / "written"
+    written.mkdir()
+    shutil.copy(bright_model, written / "bright_terrain.onnx")
+    shutil.copy(bright_model, written / f"{RECOMMENDED}.onnx")
+    (written / "bright_terrain.md").write_text("card")
+    try:
+        assert add_to_model_list(written / "bright_terrain.onnx", user_models_dir()) == "bright_terrain"
+        assert add_to_model_list(written / f"{RECOMMENDED}.onnx", user_models_dir()) == f"{RECOMMENDED} (yours)"
+        assert (user_models_dir() / "bright_terrain.md").read_text() == "card"
+        assert model_options()[0] == RECOMMENDED and {"bright_terrain", f"{RECOMMENDED} (yours)"} <= set(model_options())
+        detect = QgsApplication.processingRegistry().createAlgorithmById("landslidemapper:detect")
+        assert "bright_terrain" in detect.parameterDefinition("MODEL").options()
+        out = {k: str(tmp_path / v) for k, v in (("OUTPUT_PROBABILITY", "p.tif"), ("OUTPUT_MASK", "m.tif"),
+                                                  ("OUTPUT_POLYGONS", "l.gpkg"))}
+        by_name = processing.run("landslidemapper:detect", {"INPUT": scene["image"], "MODEL": "bright_terrain", **out})
+        by_file = processing.run("landslidemapper:detect", {"INPUT": scene["image"], "MODEL_FILE": bright_model,
+                                                            **{k: v.replace(".", "_file.") for k, v in out.items()}})
+        np.testing.assert_array_equal(gdal.Open(by_name["OUTPUT_PROBABILITY"]).ReadAsArray(),
+                                      gdal.Open(by_file["OUTPUT_PROBABILITY"]).ReadAsArray())
+    finally:
+        for name in ("bright_terrain.onnx", "bright_terrain.md", f"{RECOMMENDED}.onnx"):
+            (user_models_dir() / name).unlink(missing_ok=True)
+    assert "bright_terrain" not in model_options()
 
 
 @pytest.mark.slow

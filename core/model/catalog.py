@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cascade import DECODER_STAGE_SUFFIX, PRESENCE_STAGE_SUFFIX
+
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the plugin folder's
 #: The model Detect offers first, when it is bundled (the method's best: spatial attention).
 RECOMMENDED = "spatial_attention_unet"
-#: Files beside a model that are not models of their own: its saliency graph, its INT8 variant.
-COMPANION_SUFFIXES = ("_saliency", "_int8")
+#: Files beside a model that are not models of their own: its saliency graph, its INT8 variant,
+#: and the two stages of each (see core.model.cascade).
+COMPANION_SUFFIXES = ("_saliency", "_int8", *(f"{precision}{stage}" for precision in ("", "_int8")
+                                               for stage in (PRESENCE_STAGE_SUFFIX, DECODER_STAGE_SUFFIX)))
 
 
 def variant(model_path: Path, precision: str) -> Path:
@@ -34,9 +38,27 @@ def readable_name(key: str) -> str:
 
 def bundled_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     """Bundled model keys (file stems) to paths, the recommended one first."""
-    paths = sorted(p for p in Path(models_dir).glob("*.onnx") if not p.stem.endswith(COMPANION_SUFFIXES))
+    paths = models_in(models_dir)
     paths.sort(key=lambda p: p.stem != RECOMMENDED)
     return {p.stem: p for p in paths}
+
+
+def models_in(folder: Path) -> list[Path]:
+    """The model files in ``folder`` (not their companions), by name."""
+    return sorted(p for p in Path(folder).glob("*.onnx") if not p.stem.endswith(COMPANION_SUFFIXES))
+
+
+#: how a model of the user's is listed when a bundled one has its name
+YOURS = "{} (yours)"
+
+
+def available_models(user_folder: Path | None, models_dir: Path = MODELS_DIR) -> dict[str, Path]:
+    """The bundled models, then those in ``user_folder`` (where 'Train landslide model'
+    adds the models it writes), each by its key."""
+    models = bundled_models(models_dir)
+    for path in models_in(user_folder) if user_folder is not None and Path(user_folder).is_dir() else []:
+        models[YOURS.format(path.stem) if path.stem in models else path.stem] = path
+    return models
 
 
 def ensemble_members(models: dict[str, Path]) -> tuple[str, ...]:
