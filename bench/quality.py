@@ -108,6 +108,9 @@ def main(argv=None) -> None:
                              "separate scenes, as the independent set was measured: 64)")
     parser.add_argument("--limit", type=int, help="score only the first N images (quick look)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
+    parser.add_argument("--whole-network", action="store_true",
+                        help="every window through the whole network (Detect's SKIP_EMPTY_WINDOWS off; default: as "
+                             "Detect runs, the decoder skipped where a model's presence stage finds nothing)")
     parser.add_argument("--min-area", type=float, default=DEFAULT_MIN_AREA_M2, help="Detect's MIN_AREA (m²)")
     parser.add_argument("--no-object-filter", action="store_true", help="score every polygon (Detect's OBJECT_FILTER off)")
     args = parser.parse_args(argv)
@@ -141,7 +144,7 @@ def main(argv=None) -> None:
     ensemble_probabilities, thresholds, members = None, [], 0
     first, differences = None, []
     for path in paths:
-        model = OnnxModel(path, threads=args.threads)
+        model = OnnxModel(path, threads=args.threads, skip_empty=not args.whole_network)
         threshold = model.spec.threshold
         variants = [("", False)] + ([(" + flip TTA", True)] if args.tta else [])
         for suffix, tta in variants:
