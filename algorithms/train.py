@@ -197,6 +197,7 @@ class TrainLandslideModel(common.LandslideAlgorithm):
             shutil.rmtree(work, ignore_errors=True)
         progress(1.0)
         feedback.pushInfo(tr("Model written: {} (card {}).").format(output, written[CARD]))
+        report_before_and_after(output, feedback)
         results = {OUTPUT: str(output), VALIDATION_F1: best["f1"], **written}
         if self.parameterAsBool(parameters, ADD_TO_LIST, context):
             results[MODEL_KEY] = add_to_model_list(output, common.user_models_dir())
@@ -238,6 +239,22 @@ class TrainLandslideModel(common.LandslideAlgorithm):
             return arguments + ["--init-model", str(models[start]), "--lr", "5e-4"]
         return arguments + ["--arch", self.parameterAsEnumString(parameters, ARCHITECTURE, context),
                             "--base-filters", str(self.parameterAsInt(parameters, BASE_FILTERS, context))]
+
+
+def report_before_and_after(model: Path, feedback) -> None:
+    """Say in the log how the starting model and the new one score on the held-out part,
+    and warn when the new one is not better."""
+    from ..core.model.onnx_model import read_spec
+
+    comparison = read_spec(model).extra.get("metrics", {}).get("before_after")
+    if not comparison:
+        return
+    before, after = (comparison[k]["f1_landslide_images"] for k in ("before", "after"))
+    feedback.pushInfo(tr("On the held-out part, F1 on landslide areas: {} {:.3f}, this model {:.3f} (the card has "
+                         "the details).").format(comparison["starting_model"], before, after))
+    if after < before:
+        feedback.pushWarning(tr("The model you started from scores better on the held-out part than the one trained "
+                                "here: keep using it, or train longer or on more mapped landslides."))
 
 
 def add_to_model_list(model: Path, folder: Path) -> str:

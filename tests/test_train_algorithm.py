@@ -180,8 +180,35 @@ def test_fine_tune_the_bundled_default(provider, scene, inventory, tmp_path):
     from landslide_mapper.algorithms.train import starting_models
 
     default = next(iter(starting_models()))
-    out = tmp_path / "fine_tuned.onnx"
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        lines = []
+
+        def pushInfo(self, info):
+            self.lines.append(info)
+
+        def pushWarning(self, warning):
+            self.lines.append(warning)
+
+    out, log = tmp_path / "fine_tuned.onnx", Log()
     result = run({"INPUT": scene["image"], "POLYGONS": inventory, "START_MODEL": default, "MINUTES": 1.0,
-                  "VAL_SHARE": 0.25, "OUTPUT": str(out)})
+                  "VAL_SHARE": 0.25, "OUTPUT": str(out), "ADD_TO_MODEL_LIST": False}, log)
+    assert "MODEL_KEY" not in result
     card = Path(result["CARD"]).read_text()
     assert out.is_file() and "Started from the weights" in card and f"{default}.weights.npz" in card
+    from landslide_mapper.core.model.onnx_model import read_spec
+
+    spec, start = read_spec(out), read_spec(starting_models()[default])
+    assert spec.patch_size == start.patch_size  # fine-tuned in the context it learned
+    comparison = spec.extra["metrics"]["before_after"]
+    assert comparison["starting_model"] == start.name and comparison["before"]["threshold"] == start.threshold
+    assert comparison["after"]["threshold"] == spec.threshold
+    assert set(comparison["gain_intervals"]) == {"f1_landslide_images", "f1", "recall"}
+    assert "## Before and after" in card and f"before: {start.name}" in card
+    # one held-out region: no interval pretends to say anything
+    assert comparison["images"] == 1 and "no interval can be given" in card
+    said = [line for line in log.lines if line.startswith("On the held-out part")]
+    assert said and f"{comparison['after']['f1_landslide_images']:.3f}" in said[0]
+    warned = any("scores better on the held-out part" in line for line in log.lines)
+    assert warned == (comparison["after"]["f1_landslide_images"] < comparison["before"]["f1_landslide_images"])

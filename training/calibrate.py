@@ -114,6 +114,30 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     return spec
 
 
+def before_and_after(start, model, validation: list[Sample], resolution_m: float) -> dict:
+    """The starting model and the model trained from it, each at its own threshold and with
+    its own object filter, on the validation images run as one scene, scored as Detect gives
+    it (with intervals), and the new model's gain with a paired interval (the same images
+    drawn for both)."""
+    from ..core.detect.request import DEFAULT_MIN_AREA_M2
+    from ..core.evaluation.filter_fitting import kept_by
+    from ..core.evaluation.metrics import bootstrap_intervals
+    from .evaluate import WITH_INTERVALS, ValidationMosaic, detect_objects, detect_outcomes, detect_scores, predict_sample
+
+    scene = ValidationMosaic.of(validation)
+    masks = scene.masks()
+    result, outcomes = {"starting_model": start.spec.name, "images": len(validation)}, {}
+    for key, net in (("before", start), ("after", model)):
+        spec = net.spec
+        objects = detect_objects(scene.cut(predict_sample(net, scene.scene)), masks, spec.threshold, resolution_m,
+                                 DEFAULT_MIN_AREA_M2)
+        result[key] = detect_scores(objects, spec.threshold, DEFAULT_MIN_AREA_M2, spec.object_filter)
+        outcomes[key] = detect_outcomes(objects, [kept_by(spec.object_filter, o) for o in objects])
+    gain = bootstrap_intervals(outcomes["after"], WITH_INTERVALS, baseline=outcomes["before"])
+    result["gain_intervals"] = {k: [round(low, 4), round(high, 4)] for k, (low, high) in gain.items()}
+    return result
+
+
 def check_calibratable(spec: ModelSpec) -> None:
     """Calibration runs the model as Detect runs it, from image bands and a DEM; samples
     that carry a slope band of their own (Landslide4Sense, patches) cannot feed a slope model."""

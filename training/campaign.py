@@ -121,9 +121,12 @@ def _score_columns(prefix: str, threshold: float, scores: dict) -> dict:
 
 def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_dir: str | Path,
                    config: CampaignConfig, resume: bool = False, init_weights: str | None = None,
-                   init_architecture: str | None = None, log=print, progress=None) -> dict:
+                   init_architecture: str | None = None, log=print, progress=None,
+                   init_model: str | None = None) -> dict:
     """Train (or resume) until ``config.steps`` or ``config.max_minutes``; returns the state.
 
+    ``init_model``: the exported model ``init_weights`` came from, recorded so that the export
+    can score it beside the new one (before and after).
     ``progress``: called with a dict after every step (``step``, ``steps``) and, after each
     validation, with the epoch's scores too (``epoch``, ``val_f1`` in one scene, ``best_f1``)."""
     import keras
@@ -167,7 +170,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         spec = _spec(config.bands, mean, std, name, name, patch_size=config.patch_size, training={
             **asdict(config), "bands": list(config.bands), "recipe": config.recipe,
             "train_images": len(train_samples), "val_images": len(val_samples),
-            **({"init_weights": started_from} if started_from else {})})
+            **({"init_weights": started_from} if started_from else {}),
+            **({"init_model": init_model} if init_model else {})})
         spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
         state = {"step": 0, "epoch": 0, "best_f1": None, "best_epoch": None, "best_step": None, "stopped": None,
                  "seconds": 0.0}

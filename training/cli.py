@@ -82,6 +82,7 @@ def init_from_model(args) -> None:
     args.base_filters, args.bands = training.get("base_filters", 16), tuple(spec.bands)
     args.no_presence = not training.get("presence", False)
     args.init_architecture = None
+    args.patch_size = args.patch_size or spec.patch_size  # the context the model learned
 
 
 def train_campaign_on(args, dataset, split) -> None:
@@ -98,7 +99,8 @@ def train_campaign_on(args, dataset, split) -> None:
     state = train_campaign(dataset.samples(split.train), dataset.samples(split.validation), args.out, config,
                            resume=args.resume, init_weights=args.init_weights,
                            init_architecture=args.init_architecture,
-                           progress=ProgressLines(args.max_minutes) if args.progress_json else None)
+                           progress=ProgressLines(args.max_minutes) if args.progress_json else None,
+                           init_model=str(Path(args.init_model).resolve()) if args.init_model else None)
     print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
 
 
@@ -198,10 +200,11 @@ def main(argv=None) -> None:
     t.add_argument("--init-architecture", choices=("unet", "channel", "se", "spatial"),
                    help="the architecture the --init-weights belong to, when not --arch: the layers the two "
                         "share are copied, the rest start fresh")
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--patch-size", type=int, default=128,
-                   help="default recipe: training crops and the model's window in Detect (256: batch 4 costs "
-                        "what 16 of 128 cost)")
+    t.add_argument("--batch-size", type=int,
+                   help="default: 16 crops of 128 px, as many pixels in bigger crops (4 of 256)")
+    t.add_argument("--patch-size", type=int,
+                   help="default recipe: training crops and the model's window in Detect (default: the starting "
+                        "model's with --init-model, else 128)")
     t.add_argument("--field-augment", action="store_true",
                    help="default recipe: also jitter ground resolution (0.6-1.5x), colour, haze and nodata collars, "
                         "as other imagery would")
@@ -266,6 +269,8 @@ def main(argv=None) -> None:
         if args.command == "train":
             if args.init_model:
                 init_from_model(args)
+            args.patch_size = args.patch_size or 128
+            args.batch_size = args.batch_size or max(1, round(16 * (128 / args.patch_size) ** 2))
             args.dataset = dataset_from_args(args)
             campaign = args.recipe == "default" and args.dataset.campaign
             if args.val_share is None:
