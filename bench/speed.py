@@ -77,6 +77,9 @@ def child(job: dict) -> dict:
     GeoTiffWriter.write_rows = timed("writing", GeoTiffWriter.write_rows)
     pipeline.polygonize_mask = timed("polygons", pipeline.polygonize_mask)
 
+    from landslide_mapper.core.model import onnx_model
+
+    onnx_model.ALLOW_SPINNING = job["spinning"]
     request = DetectRequest((job["model"],), precision=job["precision"], skip_empty_windows=job["skip_empty"],
                             settings=WindowSettings(0, job["overlap"], job["batch"]))
     model = load_model(request)
@@ -150,10 +153,10 @@ def measured(command: list[str], json_output: bool = False) -> dict:
 
 
 def engine_run(image: Path, model: str, out: Path, precision="auto", skip_empty=True, overlap=32, batch=8,
-               ceiling_windows=400) -> dict:
+               ceiling_windows=400, spinning=False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     job = {"image": str(image), "model": model, "out": str(out), "precision": precision, "skip_empty": skip_empty,
-           "overlap": overlap, "batch": batch, "ceiling_windows": ceiling_windows}
+           "overlap": overlap, "batch": batch, "ceiling_windows": ceiling_windows, "spinning": spinning}
     return measured([sys.executable, __file__, "--child", json.dumps(job)], json_output=True)
 
 
@@ -167,10 +170,10 @@ def processing_run(image: Path, model: str, out: Path) -> dict:
     return measured(["bash", "-c", script])
 
 
-def cli_run(image: Path, model: str, out: Path) -> dict:
+def cli_run(image: Path, model: str, out: Path, *options: str) -> dict:
     return measured([sys.executable, "-c", f"import sys; sys.path[:0] = [{str(PLUGINS)!r}]; "
                      "from landslide_mapper.core.cli import run; sys.exit(run(sys.argv[1:]))",
-                     "detect", "--input", str(image), "--model", model, "--output", str(out)])
+                     "detect", "--input", str(image), "--model", model, "--output", str(out), *options])
 
 
 def geodeep_run(image: Path, copy: Path) -> dict:
@@ -244,6 +247,7 @@ def scene_table(scenes: dict[str, Path], model: str) -> None:
           f"{MPX_TARGET} Mpx min | network s | reading s (overlapped) | writing s | polygons s | rest s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     variants = [("defaults", {}), ("no skipping", {"skip_empty": False}),
+                ("no skipping, ORT threads spinning", {"skip_empty": False, "spinning": True}),
                 ("float32, no skipping", {"precision": "float32", "skip_empty": False})]
     for name, image in scenes.items():
         from osgeo import gdal
@@ -279,6 +283,9 @@ def geodeep_table(scene: Path, model: str, size: int) -> None:
             copy = interop_copy(source, WORK / f"{source.stem}_geodeep.onnx")
             runs[f"GeoDeep, interop copy of {source.name}"] = geodeep_run(image, copy)
     runs["Detect, command line, defaults"] = cli_run(image, model, WORK / "crop-cli")
+    for batch in (4, 2):
+        runs[f"Detect, command line, batch {batch}"] = cli_run(image, model, WORK / f"crop-cli{batch}", "--batch",
+                                                               str(batch))
     runs["Detect, qgis_process, defaults"] = processing_run(image, model, WORK / "crop-proc")
     base = next(iter(runs.values()))["seconds"]
     for label, r in runs.items():

@@ -39,6 +39,9 @@ DEVICES = {
     "cpu": "CPUExecutionProvider",
 }
 AUTO_DEVICE = "auto"
+#: ONNX Runtime's threads spin, waiting for work, between runs unless told not to: Detect's
+#: read-ahead thread, QGIS and other processes then lose those cores (see bench/speed.py)
+ALLOW_SPINNING = False
 
 
 def available_devices() -> list[str]:
@@ -87,6 +90,7 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per core
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if ALLOW_SPINNING else "0")
         self.session = _open_session(ort, path, options, providers or providers_for(device))
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.spec = spec_of(metadata, self.session.get_inputs()[0].shape, self.path.name, class_name)
