@@ -4,12 +4,16 @@ auto scaling stretch every non-8-bit scene)."""
 
 from pathlib import Path
 
+import json
+
 import pytest
-from landslide_mapper.core.model.catalog import MODELS_DIR, RECOMMENDED, bundled_models
+from landslide_mapper.core.model.cascade import CASCADE_METADATA_KEY, stage_paths
+from landslide_mapper.core.model.catalog import RECOMMENDED, bundled_models, variant
 from landslide_mapper.core.model.object_filter import ObjectFilter
 from landslide_mapper.core.model.onnx_model import OnnxModel
 
-PREDICTION_MODELS = sorted(p for p in Path(MODELS_DIR).glob("*.onnx") if not p.stem.endswith("_saliency"))
+# the models and their INT8 variants (not the saliency graphs, not the stages)
+PREDICTION_MODELS = sorted(p for m in bundled_models().values() for p in (m, variant(m, "int8")) if p.is_file())
 
 
 @pytest.mark.parametrize("path", PREDICTION_MODELS, ids=lambda p: p.stem)
@@ -31,3 +35,20 @@ def test_the_default_model_carries_its_object_filter():
     spec = OnnxModel(default).spec
     assert isinstance(spec.object_filter, ObjectFilter)
     assert "test_detect" in spec.extra["metrics"]
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_the_default_skips_empty_windows_with_a_cut_validation_supports(precision):
+    """Its two stages ship beside it, with the cut chosen on validation and the evidence:
+    recall within 0.01 of the whole network and no landslide lost there."""
+    import onnxruntime as ort
+
+    path = variant(bundled_models()[RECOMMENDED], precision)
+    presence, decoder = stage_paths(path)
+    assert presence.is_file() and decoder.is_file()
+    evidence = json.loads(ort.InferenceSession(str(presence)).get_modelmeta().custom_metadata_map[CASCADE_METADATA_KEY])
+    scene = evidence["validation_scene"]
+    assert scene["recall"] >= scene["recall_whole"] - 0.01
+    assert scene["landslides_found"] == scene["landslides_found_whole"]
+    assert 0 < evidence["cut"] < 1 and evidence["landslide_free_scene"]["windows_skipped"] > scene["windows_skipped"]
+    assert OnnxModel(path, skip_empty=True).cascade.cut == evidence["cut"]

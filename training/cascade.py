@@ -18,7 +18,7 @@ from pathlib import Path
 from ..core.model.cascade import CASCADE_METADATA_KEY, stage_paths
 from .datasets import Dataset, as_dataset
 
-CANDIDATE_CUTS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+CANDIDATE_CUTS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MAX_RECALL_LOSS = 0.01  # pixel recall, absolute, on the validation scene
 
 
