@@ -112,9 +112,10 @@ always the model itself; <i>int8</i> the variant or an error. The log names the 
 ran.</li>
 <li><b>Skip windows the model finds empty</b> (on): a model shipped in two stages first
 asks its presence head whether a window holds a landslide; where its score is below a cut
-chosen on validation images (the largest that kept recall within 0.01 and lost no
-landslide there), the second, costlier half of the network is not run and the window's
-probability is 0. On intact terrain most windows are skipped. The log says how many. Off:
+chosen on validation images (the largest, up to the model's threshold, that kept recall
+within 0.01 and lost no landslide there), the second, costlier half of the network is not
+run and the window's probability is 0: the window could not have mapped a pixel on its
+own. On intact terrain most windows are skipped. The log says how many. Off:
 the whole network on every window. An ensemble always runs whole.</li>
 </ul>
 <p>""" + common.CITATION + "</p>"
@@ -176,9 +177,9 @@ class DetectLandslides(common.LandslideAlgorithm):
         with common.user_errors():
             request = DetectRequest(
                 common.model_paths(self, parameters, context, use_ensemble),
-                common.input_options(self, parameters, context,
-                                     match_resolution=self.parameterAsBool(parameters, MATCH_RESOLUTION, context)),
-                common.window_settings(self, parameters, context),
+                inputs=common.input_options(self, parameters, context,
+                                            match_resolution=self.parameterAsBool(parameters, MATCH_RESOLUTION, context)),
+                settings=common.window_settings(self, parameters, context),
                 precision=self.parameterAsEnumString(parameters, PRECISION, context) or AUTO_PRECISION,
                 class_name=self.parameterAsString(parameters, common.CLASS, context) or None,
                 threshold=threshold,

@@ -287,6 +287,9 @@ def geodeep_table(scene: Path, model: str, size: int) -> None:
         runs[f"Detect, command line, batch {batch}"] = cli_run(image, model, WORK / f"crop-cli{batch}", "--batch",
                                                                str(batch))
     runs["Detect, qgis_process, defaults"] = processing_run(image, model, WORK / "crop-proc")
+    # what QGIS itself holds before any algorithm runs: the part of qgis_process's peak that is not Detect's
+    runs["qgis_process listing its algorithms (QGIS alone)"] = measured(
+        ["bash", "-c", f"source {ROOT}/scripts/qgis_env.sh && exec qgis_process.bin list > /dev/null"])
     base = next(iter(runs.values()))["seconds"]
     for label, r in runs.items():
         print(f"| {label} | {r['seconds']:.1f} | {base / r['seconds']:.2f}x | {r['peak_rss_mib']:.0f} |", flush=True)

@@ -306,7 +306,7 @@ def test_cancel_at_any_point_leaves_nothing(provider, scene, bright_model, tmp_p
 def test_no_bundled_model_and_no_file(provider, scene, tmp_path, monkeypatch):
     from landslide_mapper.algorithms import common
 
-    monkeypatch.setattr(common, "bundled_models", lambda: {})  # a plugin folder without models
+    monkeypatch.setattr(common, "available_models", lambda _user_folder: {})  # no model bundled, none trained
     message = bad_input_error({"INPUT": scene["image"]}, tmp_path)
     assert "No bundled model is installed yet" in message
 

@@ -103,8 +103,8 @@ def test_tta_manual_scaling_and_a_threshold_are_the_same_everywhere(provider, tw
               "SCALING_MAX": 4095, "WINDOW": 64, "OVERLAP": 16, "MIN_AREA": 20, "THRESHOLD": 0.45}
     cli = ["--model", bright_model, "--tta", "--scaling", "manual", "--scaling-min", "0", "--scaling-max", "4095",
            "--window", "64", "--overlap", "16", "--min-area", "20", "--threshold", "0.45"]
-    request = DetectRequest((bright_model,), InputOptions(scaling="manual", scaling_min=0.0, scaling_max=4095.0),
-                            WindowSettings(64, 16, 8), threshold=0.45, min_area_m2=20.0, tta=True)
+    request = DetectRequest((bright_model,), inputs=InputOptions(scaling="manual", scaling_min=0.0, scaling_max=4095.0),
+                            settings=WindowSettings(64, 16, 8), threshold=0.45, min_area_m2=20.0, tta=True)
     folder = run_three_ways(tmp_path, twelve_bit_scene, params, cli, request)
     rows = features(str(folder / NAMES["polygons"]))
     assert len(rows) >= 5 and all(row[0][-1] == 0.45 for row in rows)  # the threshold each polygon records

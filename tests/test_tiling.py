@@ -73,7 +73,7 @@ def assert_same_outputs(a: DetectOutputs, b: DetectOutputs):
 
 def request_for(model_path, settings, dem=None, threads=0) -> DetectRequest:
     # every polygon kept (no object filter): the comparison then covers all of them
-    return DetectRequest((model_path,), InputOptions(BANDS, dem), settings, min_area_m2=0.0, threads=threads,
+    return DetectRequest((model_path,), inputs=InputOptions(BANDS, dem), settings=settings, min_area_m2=0.0, threads=threads,
                          object_filter=False)
 
 

@@ -7,7 +7,7 @@ the same for all of them, so every option works everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +35,7 @@ class DetectRequest:
     """Every Detect option as a plain value (picklable: a split run ships it to its workers)."""
 
     models: tuple[str, ...]  # one model file; several: their mean, an ensemble
+    _: KW_ONLY  # every option by its name: a dozen positional values cannot be read at a glance
     inputs: InputOptions = field(default_factory=InputOptions)
     settings: WindowSettings = WindowSettings(MODEL_WINDOW, 32, 8)
     precision: str = AUTO_PRECISION  # "int8": each model's quantized variant; "float32": the model itself
