@@ -2,8 +2,6 @@
 bundled model can ship without it again (a model without training percentiles once made
 auto scaling stretch every non-8-bit scene)."""
 
-from pathlib import Path
-
 import json
 
 import pytest
