@@ -516,6 +516,30 @@ def test_warm_start_from_another_architecture_copies_the_shared_layers_only(tmp_
         f" (a spatial_attention_unet's: all {total} of this network's layers with weights)")
 
 
+def test_lovasz_hinge_matches_its_definition_image_by_image():
+    """Against a direct NumPy reading of Berman et al.'s Algorithm 1, per image; zero for a
+    confident, right map; an empty image pays for its worst false alarm."""
+    from landslide_mapper.training.losses import lovasz_hinge
+
+    def by_hand(labels, probabilities):
+        logits = np.log(probabilities) - np.log(1 - probabilities)
+        errors = 1 - logits * (2 * labels - 1)
+        order = np.argsort(-errors, kind="stable")
+        e, g = errors[order], labels[order]
+        jaccard = 1 - (g.sum() - np.cumsum(g)) / (g.sum() + np.cumsum(1 - g))
+        return np.sum(np.maximum(e, 0) * np.diff(jaccard, prepend=0.0))
+
+    rng = np.random.default_rng(4)
+    y = (rng.random((3, 8, 8, 1)) < 0.3).astype(np.float32)
+    y[2] = 0  # a landslide-free window
+    p = rng.uniform(0.05, 0.95, y.shape).astype(np.float32)
+    expected = np.mean([by_hand(y[i].ravel(), p[i].ravel().astype(np.float64)) for i in range(3)])
+    assert float(lovasz_hinge(y, p)) == pytest.approx(expected, rel=1e-4)
+    confident = np.where(y == 1, 0.999, 0.001).astype(np.float32)
+    assert float(lovasz_hinge(y, confident)) == pytest.approx(0.0, abs=1e-6)
+    assert float(lovasz_hinge(y[2:], p[2:])) == pytest.approx(1 + np.log(p[2].max() / (1 - p[2].max())), rel=1e-4)
+
+
 def test_balanced_losses_by_hand():
     from landslide_mapper.training.losses import MAP_LOSSES
 

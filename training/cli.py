@@ -190,8 +190,9 @@ def main(argv=None) -> None:
     t.add_argument("--epochs", type=int, default=150, help="paper recipe: epochs")
     t.add_argument("--steps", type=int, default=4000, help="default recipe: length of the learning-rate schedule")
     t.add_argument("--epoch-steps", type=int, default=200, help="default recipe: steps between validations")
-    t.add_argument("--loss", choices=("bce_dice", "bce_dice_image", "tversky_balanced", "paper"), default="bce_dice",
-                   help="default recipe: the map's loss")
+    t.add_argument("--loss", choices=("bce_dice", "bce_dice_image", "tversky_balanced", "bce_lovasz", "paper"),
+                   default="bce_dice", help="default recipe: the map's loss (bce_lovasz: to fine-tune towards whole "
+                                            "objects)")
     t.add_argument("--no-presence", action="store_true", help="default recipe: no presence head")
     t.add_argument("--no-jit", action="store_true", help="default recipe: no XLA compilation of the step")
     t.add_argument("--init-weights", help="default recipe: start from compact weights (a run's best.weights.npz)")

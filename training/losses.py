@@ -126,6 +126,28 @@ def binary_crossentropy(y_true, y_pred):
     return ops.mean(-(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p)))
 
 
+def lovasz_hinge(y_true, y_pred):
+    """The Lovász hinge (Berman et al., CVPR 2018), image by image: a convex surrogate of
+    each image's IoU loss on the probabilities' logits, which weighs a pixel by what it
+    does to the whole object's overlap rather than by itself: it rewards getting whole
+    landslides (recall of objects) where per-pixel losses settle for their cores."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    p = ops.clip(y_pred, 1e-6, 1.0 - 1e-6)
+    batch = ops.shape(y_pred)[0]
+    logits = ops.reshape(ops.log(p) - ops.log(1.0 - p), (batch, -1))
+    labels = ops.reshape(y_true, (batch, -1))
+    errors = 1.0 - logits * (2.0 * labels - 1.0)
+    order = ops.argsort(-errors, axis=1)
+    errors_sorted = ops.take_along_axis(errors, order, axis=1)
+    labels_sorted = ops.take_along_axis(labels, order, axis=1)
+    positives = ops.sum(labels_sorted, axis=1, keepdims=True)
+    intersection = positives - ops.cumsum(labels_sorted, axis=1)
+    union = positives + ops.cumsum(1.0 - labels_sorted, axis=1)
+    jaccard = 1.0 - intersection / union
+    gradient = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=1)
+    return ops.mean(ops.sum(ops.relu(errors_sorted) * gradient, axis=1))
+
+
 MAP_LOSSES = {
     # the method's loss: misses cost 2.3x false alarms, summed over the batch
     "paper": lambda y, p: tversky_focal_loss(y, p, ALPHA, BETA, GAMMA, per_image=False),
@@ -133,4 +155,6 @@ MAP_LOSSES = {
     "bce_dice": lambda y, p: binary_crossentropy(y, p) + soft_dice_loss(y, p, per_image=False),
     "bce_dice_image": lambda y, p: binary_crossentropy(y, p) + soft_dice_loss(y, p, per_image=True),
     "tversky_balanced": lambda y, p: tversky_focal_loss(y, p, 0.5, 0.5, GAMMA, per_image=True),
+    # for fine-tuning a bce_dice model towards whole objects (the Lovász paper's own schedule)
+    "bce_lovasz": lambda y, p: binary_crossentropy(y, p) + lovasz_hinge(y, p),
 }
