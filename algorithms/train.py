@@ -19,6 +19,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsApplication,
+    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
@@ -28,6 +29,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
@@ -41,6 +43,7 @@ from .common import tr
 from .qgis_reader import reader_for
 
 POLYGONS, MAPPED_AREA, START_MODEL, START_FILE = "POLYGONS", "MAPPED_AREA", "START_MODEL", "START_FILE"
+MORE_IMAGES = "MORE_IMAGES"
 ARCHITECTURE, BASE_FILTERS, MINUTES, VAL_SHARE = "ARCHITECTURE", "BASE_FILTERS", "MINUTES", "VAL_SHARE"
 OUTPUT, CARD, CURVES, SALIENCY_MODEL, VALIDATION_F1 = "OUTPUT", "CARD", "CURVES", "SALIENCY_MODEL", "VALIDATION_F1"
 ADD_TO_LIST, MODEL_KEY = "ADD_TO_MODEL_LIST", "MODEL_KEY"
@@ -56,6 +59,8 @@ HELP = """<p>Teaches a model your terrain: fine-tunes the bundled model (or trai
 scratch) on a post-event image and the landslide polygons digitized over it, within a time
 budget, and writes a model that <b>Detect landslides</b> runs as its custom model file.</p>
 <ul>
+<li><b>More images</b>: other images the same polygons cover (another date, the next
+scene); each is split alike, so the held-out part covers every image's terrain.</li>
 <li>The image is cut into square regions; a share of them, by area, is held out to
 validate: it picks the best checkpoint, the threshold and the object filter, and the card
 reports the scores there.</li>
@@ -94,6 +99,10 @@ class TrainLandslideModel(common.LandslideAlgorithm):
         declare = common.declare
         declare(self, QgsProcessingParameterRasterLayer(common.INPUT, tr("Image (post-event raster)")),
                 "The image the landslides were digitized over: a GeoTIFF or any raster file GDAL reads.")
+        declare(self, QgsProcessingParameterMultipleLayers(MORE_IMAGES, tr("More images"), QgsProcessing.TypeRaster,
+                                                           optional=True),
+                "Other images the same polygon layer covers (each takes the polygons over it; bands as the first "
+                "image's). Each gives about the same share of its area to validation.")
         declare(self, QgsProcessingParameterFeatureSource(POLYGONS, tr("Landslide polygons"),
                                                           [compat.SOURCE_POLYGON]),
                 "Every landslide you see in the mapped area, as polygons (any CRS).")
@@ -206,7 +215,12 @@ class TrainLandslideModel(common.LandslideAlgorithm):
 
     def training_arguments(self, parameters, context, feedback, layer) -> list[str]:
         """The training CLI's arguments for the data and the starting model."""
-        arguments = ["--image", layer.source(), "--split-by", "region",
+        more = self.parameterAsLayerList(parameters, MORE_IMAGES, context)
+        not_files = [m.name() for m in more if m.providerType() != "gdal"]
+        if not_files:
+            raise QgsProcessingException(tr("Every image must be a raster file (GeoTIFF or any format GDAL reads): "
+                                            "{} is not.").format(", ".join(not_files)))
+        arguments = ["--image", layer.source(), *(m.source() for m in more), "--split-by", "region",
                      "--val-share", str(self.parameterAsDouble(parameters, VAL_SHARE, context))]
         with common.user_errors():
             bands = pick_bands(reader_for(layer), common.given_bands(self, parameters, context),

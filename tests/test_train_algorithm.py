@@ -54,6 +54,34 @@ def test_region_split_holds_out_whole_regions(scene, inventory):
     assert again.split(0.25, 42) == split
 
 
+def test_several_images_each_give_validation_regions(scene, inventory, tmp_path):
+    """Two images under one polygon layer: each is split by area, each gives validation
+    regions, each takes only the polygons over it; the split is rebuilt from the spec."""
+    from landslide_mapper.training.datasets import RasterSet, dataset_from_args, dataset_from_provenance
+
+    # the scene's right half as a second image (its own grid, its own landslides)
+    right = str(tmp_path / "right.tif")
+    gdal.Translate(right, scene["image"], srcWin=[256, 0, 256, 512])
+
+    class Args:
+        image, polygons, split_by, red, green, blue, dem, bands = [scene["image"], right], inventory, "region", 1, \
+            2, 3, None, ("red", "green", "blue", "brightness")
+        region_size, mapped_area, polygons_layer, mapped_area_layer = 128, None, None, None
+
+    dataset = dataset_from_args(Args)
+    assert isinstance(dataset, RasterSet)
+    split = dataset.split(0.25, 42)
+    assert {i.split(":")[0] for i in split.validation} == {"0", "1"}  # both images validate
+    assert not set(split.train) & set(split.validation)
+    right_regions = dataset.samples([i for i in split.train + split.validation if i.startswith("1:")])
+    assert sum(s.mask.size for s in right_regions) == 256 * 512
+    # the right image's landslides are the scene's, over the same ground
+    truth = gdal.Open(scene["truth"]).ReadAsArray()[:, 256:]
+    assert sum(int(s.mask.sum()) for s in right_regions) == pytest.approx(int((truth > 0).sum()), rel=0.02)
+    again = dataset_from_provenance(dataset.provenance(0.25))
+    assert again.split(0.25, 42) == split and dataset.resolution_m == pytest.approx(1.0)
+
+
 def test_plan_ends_with_validations_within_the_budget():
     from landslide_mapper.algorithms.train import VALIDATIONS, plan
 
@@ -90,7 +118,9 @@ def test_no_tensorflow_python_gives_the_command(provider, scene, inventory, tmp_
 def test_train_from_scratch_writes_a_model_detect_runs(provider, scene, inventory, tmp_path):
     pytest.importorskip("tensorflow")
     out = tmp_path / "models" / "my_terrain.onnx"
-    result = run(tiny(scene, inventory, out))
+    second = str(tmp_path / "second.tif")  # a second image under the same polygons
+    gdal.Translate(second, scene["image"], srcWin=[0, 0, 512, 256])
+    result = run(tiny(scene, inventory, out, MORE_IMAGES=[second]))
     assert result["OUTPUT"] == str(out) and out.is_file()
     assert Path(result["SALIENCY_MODEL"]).is_file() and Path(result["CURVES"]).is_file()
     assert (out.parent / "my_terrain.weights.npz").is_file()  # what a later run fine-tunes
@@ -98,13 +128,13 @@ def test_train_from_scratch_writes_a_model_detect_runs(provider, scene, inventor
         "my_terrain.md", "my_terrain.onnx", "my_terrain.weights.npz", "my_terrain_curves.png",
         "my_terrain_saliency.onnx"]  # no temporary folder left
     card = Path(result["CARD"]).read_text()
-    assert "F1" in card and "image.tif" in card and "split by area" in card
+    assert "F1" in card and "2 rasters (image.tif, second.tif)" in card and "split by area" in card
     assert 0.0 <= result["VALIDATION_F1"] <= 1.0
 
     from landslide_mapper.core.model.onnx_model import read_spec
 
     spec = read_spec(out)
-    assert spec.extra["training"]["base_filters"] == 4 and spec.extra["training"]["dataset"]["name"] == "raster_regions"
+    assert spec.extra["training"]["base_filters"] == 4 and spec.extra["training"]["dataset"]["name"] == "raster_set"
     import processing
     from landslide_mapper.algorithms.common import user_models_dir
 

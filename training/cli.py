@@ -164,7 +164,7 @@ def main(argv=None) -> None:
     t = sub.add_parser("train", help="train one of the four U-Nets")
     t.add_argument("--data", help="dataset folder (Bijie or Landslide4Sense layout, e.g. ../shared/data/bijie)")
     t.add_argument("--patches", help="or: a patch folder from the 'Create training patches' algorithm")
-    t.add_argument("--image", help="or: a georeferenced image ...")
+    t.add_argument("--image", nargs="+", help="or: a georeferenced image (several, with --split-by region) ...")
     t.add_argument("--polygons", help="... with a landslide polygon layer ...")
     t.add_argument("--dem", help="... and optionally a DEM")
     t.add_argument("--polygons-layer", help="the polygons' layer, in a file that holds several")

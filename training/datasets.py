@@ -373,7 +373,60 @@ class RasterRegions(Dataset):
                      no_dem=None if provenance.get("dem") else "no DEM was given")
 
 
-DATASETS = {cls.name: cls for cls in (Bijie, Landslide4Sense, RasterInventory, PatchFolder, RasterRegions)}
+class RasterSet(Dataset):
+    """Several images with the landslides digitized over them (one polygon layer for all,
+    each image taking the polygons over it), each split by area as :class:`RasterRegions`
+    splits one: every image gives about the same share of its area to validation, so the
+    held-out part covers every image's terrain. An image of a single region trains only."""
+
+    name = "raster_set"
+    campaign = True
+    unit = "regions"
+
+    def __init__(self, parts: Sequence[RasterRegions]):
+        if len(parts) < 2:
+            raise DatasetError("a raster set needs two images or more; one image is split by RasterRegions")
+        self.parts = list(parts)
+
+    def split(self, val_share: float, seed: int = 42) -> Split:
+        train, validation = [], []
+        for k, part in enumerate(self.parts):
+            if len(part._regions) < 2:
+                train += [f"{k}:{i}" for i in part._regions]
+                continue
+            split = part.split(val_share, seed)
+            train += [f"{k}:{i}" for i in split.train]
+            validation += [f"{k}:{i}" for i in split.validation]
+        if not validation:
+            raise DatasetError("none of the images is large enough to hold out a region for validation; give a "
+                               "larger image (or mapped area), or a smaller --region-size")
+        return Split(tuple(train), tuple(validation))
+
+    def samples(self, ids: Sequence) -> list[Sample]:
+        out = []
+        for sample_id in ids:
+            k, region = str(sample_id).split(":", 1)
+            out += self.parts[int(k)].samples([region])
+        return out
+
+    @cached_property
+    def resolution_m(self) -> float | None:
+        """The images' mean pixel size (each trains at its own; the model records one)."""
+        sizes = [part.resolution_m for part in self.parts]
+        return None if None in sizes else float(np.mean(sizes))
+
+    def provenance(self, val_share=None, negative_share=None) -> dict:
+        return {"name": self.name, "parts": [part.provenance() for part in self.parts], **_given(val_share=val_share)}
+
+    @classmethod
+    def facts(cls, provenance: dict) -> Facts:
+        parts = provenance.get("parts", [])
+        names = ", ".join(Path(p.get("image", "?")).name for p in parts)
+        return Facts(f"{len(parts)} rasters ({names}), each split by area into regions",
+                     no_dem=None if all(p.get("dem") for p in parts) else "no DEM was given")
+
+
+DATASETS = {cls.name: cls for cls in (Bijie, Landslide4Sense, RasterInventory, PatchFolder, RasterRegions, RasterSet)}
 
 
 def facts(provenance: dict) -> Facts:
@@ -410,12 +463,17 @@ def dataset_from_args(args) -> Dataset:
     band numbers; split by patch, or with ``--split-by region`` by area) or ``--data``."""
     if getattr(args, "patches", None):
         return PatchFolder(args.patches)
-    if getattr(args, "image", None) and getattr(args, "split_by", "patch") == "region":
-        return RasterRegions(args.image, args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
-                             args.dem, args.bands, args.region_size, args.mapped_area, args.polygons_layer,
-                             args.mapped_area_layer)
-    if getattr(args, "image", None):
-        return RasterInventory(args.image, args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
+    images = getattr(args, "image", None) or []
+    images = [images] if isinstance(images, str) else images
+    if images and getattr(args, "split_by", "patch") == "region":
+        parts = [RasterRegions(image, args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
+                               args.dem, args.bands, args.region_size, args.mapped_area, args.polygons_layer,
+                               args.mapped_area_layer) for image in images]
+        return parts[0] if len(parts) == 1 else RasterSet(parts)
+    if len(images) > 1:
+        raise DatasetError("several images train split by area: add --split-by region")
+    if images:
+        return RasterInventory(images[0], args.polygons, {"red": args.red, "green": args.green, "blue": args.blue},
                                args.dem, args.bands, args.negative_share, args.seed)
     if getattr(args, "data", None):
         return dataset_at(args.data)
@@ -426,10 +484,13 @@ def dataset_from_args(args) -> Dataset:
 def dataset_from_provenance(provenance: dict) -> Dataset:
     """The dataset a run trained on, from its spec's ``training.dataset`` (what export
     ``--same-data`` calibrates on): a raster split by region, or a dataset folder."""
+    keys = ("image", "polygons", "band_numbers", "dem", "bands", "region_size", "mapped_area", "polygons_layer",
+            "mapped_area_layer")
     if provenance.get("name") == RasterRegions.name:
-        keys = ("image", "polygons", "band_numbers", "dem", "bands", "region_size", "mapped_area", "polygons_layer",
-                "mapped_area_layer")
         return RasterRegions(**{k: provenance[k] for k in keys if provenance.get(k) is not None})
+    if provenance.get("name") == RasterSet.name:
+        return RasterSet([RasterRegions(**{k: part[k] for k in keys if part.get(k) is not None})
+                          for part in provenance["parts"]])
     for key in ("path", "folder"):
         if provenance.get(key):
             return dataset_at(provenance[key])
