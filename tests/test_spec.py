@@ -1,8 +1,9 @@
 import json
+from dataclasses import fields
 
 import pytest
 from landslide_mapper.core.model.onnx_model import OnnxModel, read_spec
-from landslide_mapper.core.model.spec import REQUIRED_FIELDS, ModelSpec, SpecError
+from landslide_mapper.core.model.spec import REQUIRED_FIELDS, SPEC_FIELDS, ModelSpec, SpecError
 from model_factory import build_model, default_spec
 
 
@@ -56,6 +57,11 @@ def test_layout_taken_from_graph(tmp_path):
     nchw = OnnxModel(build_model(tmp_path / "a.onnx", layout="NCHW"))
     nhwc = OnnxModel(build_model(tmp_path / "b.onnx", layout="NHWC"))
     assert (nchw.layout, nhwc.layout) == ("NCHW", "NHWC")
+
+
+def test_every_attribute_is_read_and_written_by_one_field():
+    filled = [name for spec_field in SPEC_FIELDS for name in spec_field.attributes]
+    assert sorted(filled) == sorted(f.name for f in fields(ModelSpec) if f.name != "extra")
 
 
 def test_invalid_json_is_reported():

@@ -27,16 +27,17 @@ Example::
       "training": {...}, "metrics": {...}  # optional, free-form provenance
     }
 
-The optional fields the engine acts on are typed fields of :class:`ModelSpec`, checked
-when a spec is read (a wrong type names the field); everything else is kept in ``extra``.
+Each key is declared once, in :data:`SPEC_FIELDS`: which :class:`ModelSpec` attributes it
+fills, how its value is checked and typed when read, and how it is written back. Keys the
+table does not know are kept in ``extra`` and written back as they came.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
 
 from ..errors import SpecError
 from .object_filter import ObjectFilter
@@ -54,18 +55,6 @@ BAND_VOCABULARY = IMAGE_BANDS + DERIVED_BANDS
 
 OUTPUT_MEANINGS = ("landslide_probability", "saliency")
 LAYOUTS = ("NHWC", "NCHW")
-
-REQUIRED_FIELDS = (
-    "spec_version",
-    "name",
-    "architecture",
-    "bands",
-    "normalization",
-    "patch_size",
-    "size_multiple",
-    "threshold",
-    "output",
-)
 
 
 def image_bands_of(bands) -> tuple[str, ...]:
@@ -93,6 +82,8 @@ class InputPercentiles:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A model's spec, typed; its JSON keys, and how each is read and written, are in :data:`SPEC_FIELDS`."""
+
     name: str
     architecture: str
     bands: tuple[str, ...]
@@ -122,32 +113,10 @@ class ModelSpec:
         return "slope" in self.bands
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = dict(self.extra)
-        data.update(
-            spec_version=self.spec_version,
-            name=self.name,
-            architecture=self.architecture,
-            bands=list(self.bands),
-            normalization={"mean": list(self.mean), "std": list(self.std)},
-            patch_size=self.patch_size,
-            size_multiple=self.size_multiple,
-            threshold=self.threshold,
-            output=self.output,
-        )
-        if self.layout:
-            data["layout"] = self.layout
-        if self.version:
-            data["version"] = self.version
-        if self.resolution_m is not None:
-            data["resolution_m"] = self.resolution_m
-        if self.input_percentiles is not None:
-            data["input_percentiles"] = self.input_percentiles.to_dict()
-        if self.saliency_model:
-            data["saliency_model"] = self.saliency_model
-        if self.class_index:
-            data["class_index"] = self.class_index
-        if self.object_filter is not None:
-            data["object_filter"] = self.object_filter.to_dict()
+        data: dict[str, Any] = dict(self.extra)  # unknown keys first, as they were read
+        for spec_field in SPEC_FIELDS:
+            if spec_field.required or spec_field.is_set_on(self):
+                data[spec_field.key] = spec_field.json_value(self)
         return data
 
     def to_json(self) -> str:
@@ -169,129 +138,78 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "model") -> "ModelSpec":
+        """The spec ``data`` describes; a SpecError names every problem at once, field by field."""
         if not isinstance(data, Mapping):
             raise SpecError(f"{source}: the spec must be a JSON object.")
         problems: list[str] = []
         missing = [key for key in REQUIRED_FIELDS if key not in data]
         if missing:
             problems.append("missing field(s): " + ", ".join(missing))
-
-        bands = data.get("bands")
-        if "bands" in data:
-            if not _is_str_list(bands) or not bands:
-                problems.append("'bands' must be a non-empty list of band names")
-            else:
-                unknown = [b for b in bands if b not in BAND_VOCABULARY]
-                if unknown:
-                    problems.append(
-                        f"unknown band name(s) {unknown}; known: {', '.join(BAND_VOCABULARY)}"
-                    )
-        n_bands = len(bands) if isinstance(bands, list) else None
-
-        mean = std = None
-        norm = data.get("normalization")
-        if "normalization" in data:
-            if not isinstance(norm, Mapping) or "mean" not in norm or "std" not in norm:
-                problems.append("'normalization' must be an object with 'mean' and 'std' lists")
-            else:
-                mean, std = norm["mean"], norm["std"]
-                if not (_is_number_list(mean) and _is_number_list(std)):
-                    problems.append("'normalization.mean' and '.std' must be lists of numbers")
-                elif n_bands is not None and not (len(mean) == len(std) == n_bands):
-                    problems.append(
-                        f"'normalization' needs one mean and one std per band ({n_bands}), "
-                        f"got {len(mean)} and {len(std)}"
-                    )
-                elif any(s == 0 for s in std):
-                    problems.append("'normalization.std' must not contain 0")
-
-        for key in ("patch_size", "size_multiple"):
-            if key in data and not (_is_int(data[key]) and data[key] > 0):
-                problems.append(f"'{key}' must be a positive integer")
-        if (
-            _is_int(data.get("patch_size"))
-            and _is_int(data.get("size_multiple"))
-            and data["size_multiple"] > 0
-            and data["patch_size"] % data["size_multiple"]
-        ):
-            problems.append("'patch_size' must be a multiple of 'size_multiple'")
-        if "threshold" in data and not (_is_number(data["threshold"]) and 0 < data["threshold"] < 1):
-            problems.append("'threshold' must be a number between 0 and 1")
-        if "output" in data and data["output"] not in OUTPUT_MEANINGS:
-            problems.append(f"'output' must be one of {', '.join(OUTPUT_MEANINGS)}")
-        if data.get("layout") not in (None, *LAYOUTS):
-            problems.append(f"'layout' must be one of {', '.join(LAYOUTS)}")
-        if "spec_version" in data and data["spec_version"] != SPEC_VERSION:
-            problems.append(
-                f"spec_version {data['spec_version']!r} is not supported (this plugin reads {SPEC_VERSION})"
-            )
-
-        optional = _optional_fields(data, bands if isinstance(bands, list) else [], problems, source)
-
+        attributes: dict[str, Any] = {}
+        for spec_field in SPEC_FIELDS:
+            if spec_field.is_given_in(data):
+                try:
+                    attributes.update(spec_field.attributes_from(data, source))
+                except _Problem as problem:
+                    problems.append(str(problem))
         if problems:
             raise SpecError(f"{source} has an invalid Landslide Mapper spec: " + "; ".join(problems) + ".")
-
-        known = set(REQUIRED_FIELDS) | {"layout", "version"} | set(OPTIONAL_FIELDS)
-        return cls(
-            name=str(data["name"]),
-            architecture=str(data["architecture"]),
-            bands=tuple(bands),
-            mean=tuple(float(v) for v in mean),
-            std=tuple(float(v) for v in std),
-            patch_size=int(data["patch_size"]),
-            size_multiple=int(data["size_multiple"]),
-            threshold=float(data["threshold"]),
-            output=str(data["output"]),
-            layout=data.get("layout"),
-            version=str(data.get("version", "")),
-            extra={k: v for k, v in data.items() if k not in known},
-            **optional,
-        )
+        known = {spec_field.key for spec_field in SPEC_FIELDS}
+        return cls(**attributes, extra={k: v for k, v in data.items() if k not in known})
 
 
-#: The optional spec fields the engine acts on (typed fields of :class:`ModelSpec`).
-OPTIONAL_FIELDS = ("resolution_m", "input_percentiles", "saliency_model", "class_index", "object_filter")
+class _Problem(ValueError):
+    """One thing wrong with one field's value; the spec's SpecError lists them all."""
 
 
-def _optional_fields(data: Mapping[str, Any], bands: list, problems: list[str], source: str) -> dict[str, Any]:
-    """The optional fields present in ``data``, typed; each wrong one adds a problem naming it."""
-    found: dict[str, Any] = {}
-    if data.get("resolution_m") is not None:
-        if _is_number(data["resolution_m"]) and data["resolution_m"] > 0:
-            found["resolution_m"] = float(data["resolution_m"])
-        else:
-            problems.append("'resolution_m' must be a positive number (metres per pixel)")
-    if data.get("input_percentiles") is not None:
-        value = data["input_percentiles"]
-        if (isinstance(value, Mapping) and _is_number_list(value.get("low")) and _is_number_list(value.get("high"))
-                and len(value["low"]) == len(value["high"]) and all(lo < hi for lo, hi in zip(value["low"], value["high"]))):
-            names = value.get("bands", image_bands_of(bands))
-            found["input_percentiles"] = InputPercentiles(
-                tuple(names), tuple(float(v) for v in value["low"]), tuple(float(v) for v in value["high"]),
-                tuple(float(v) for v in value.get("percentiles", (2.0, 98.0))))
-        else:
-            problems.append("'input_percentiles' must be an object with 'low' and 'high' lists of numbers, "
-                            "one low < high pair per image band")
-    if data.get("saliency_model") is not None:
-        if isinstance(data["saliency_model"], str) and data["saliency_model"]:
-            found["saliency_model"] = data["saliency_model"]
-        else:
-            problems.append("'saliency_model' must be the file name of the saliency graph")
-    if data.get("class_index") is not None:
-        if _is_int(data["class_index"]) and data["class_index"] >= 0:
-            found["class_index"] = data["class_index"]
-        else:
-            problems.append("'class_index' must be a non-negative integer")
-    if data.get("object_filter") is not None:
-        try:
-            found["object_filter"] = ObjectFilter.from_dict(data["object_filter"], source)
-        except SpecError as err:
-            problems.append(str(err).removeprefix(f"{source}: "))
-    return found
+def _as_is(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class SpecField:
+    """One key of the spec's JSON and the :class:`ModelSpec` attributes it fills.
+
+    A required key must be present (a null value is read like any other); an optional one
+    that is absent or null leaves its attributes at their defaults, and is written back only
+    when set.
+    """
+
+    key: str
+    #: (value, the whole spec, its source) -> the typed value (a tuple when it fills several
+    #: attributes); raises _Problem, saying what is wrong, for a wrong value
+    read: Callable[[Any, Mapping[str, Any], str], Any]
+    write: Callable[..., Any] = _as_is  # the attributes' values -> the JSON value
+    required: bool = False
+    fills: tuple[str, ...] = ()  # the attributes, when not the one named ``key``
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.fills or (self.key,)
+
+    def is_given_in(self, data: Mapping[str, Any]) -> bool:
+        return self.key in data if self.required else data.get(self.key) is not None
+
+    def attributes_from(self, data: Mapping[str, Any], source: str) -> dict[str, Any]:
+        value = self.read(data[self.key], data, source)
+        return dict(zip(self.attributes, value if self.fills else (value,)))
+
+    def is_set_on(self, spec: ModelSpec) -> bool:
+        """Whether the spec's value says something, i.e. is not None, empty or the attribute's default."""
+        name = self.attributes[0]
+        default = next(f.default for f in fields(spec) if f.name == name)
+        return getattr(spec, name) not in (None, "", default)
+
+    def json_value(self, spec: ModelSpec) -> Any:
+        return self.write(*(getattr(spec, name) for name in self.attributes))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return _is_int(value) and value > 0
 
 
 def _is_number(value: Any) -> bool:
@@ -306,6 +224,108 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _checked(is_valid: Callable[[Any], Any], problem: str, convert: Callable[[Any], Any] = _as_is) -> Callable:
+    """A reader of values that pass ``is_valid``, converted; any other value is ``problem``."""
+    def read(value, spec, source):
+        if not is_valid(value):
+            raise _Problem(problem)
+        return convert(value)
+    return read
+
+
+def _read_text(value, spec, source) -> str:
+    return str(value)
+
+
+def _read_spec_version(value, spec, source) -> int:
+    if value != SPEC_VERSION:
+        raise _Problem(f"spec_version {value!r} is not supported (this plugin reads {SPEC_VERSION})")
+    return SPEC_VERSION
+
+
+def _read_bands(value, spec, source) -> tuple[str, ...]:
+    if not _is_str_list(value) or not value:
+        raise _Problem("'bands' must be a non-empty list of band names")
+    unknown = [b for b in value if b not in BAND_VOCABULARY]
+    if unknown:
+        raise _Problem(f"unknown band name(s) {unknown}; known: {', '.join(BAND_VOCABULARY)}")
+    return tuple(value)
+
+
+def _read_normalization(value, spec, source) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if not isinstance(value, Mapping) or "mean" not in value or "std" not in value:
+        raise _Problem("'normalization' must be an object with 'mean' and 'std' lists")
+    mean, std = value["mean"], value["std"]
+    if not (_is_number_list(mean) and _is_number_list(std)):
+        raise _Problem("'normalization.mean' and '.std' must be lists of numbers")
+    n_bands = len(spec["bands"]) if isinstance(spec.get("bands"), list) else None  # a wrong list still counts
+    if n_bands is not None and not (len(mean) == len(std) == n_bands):
+        raise _Problem(f"'normalization' needs one mean and one std per band ({n_bands}), "
+                       f"got {len(mean)} and {len(std)}")
+    if any(s == 0 for s in std):
+        raise _Problem("'normalization.std' must not contain 0")
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def _write_normalization(mean: tuple[float, ...], std: tuple[float, ...]) -> dict[str, list[float]]:
+    return {"mean": list(mean), "std": list(std)}
+
+
+def _read_size_multiple(value, spec, source) -> int:
+    if not _is_positive_int(value):
+        raise _Problem("'size_multiple' must be a positive integer")
+    if _is_int(spec.get("patch_size")) and spec["patch_size"] % value:
+        raise _Problem("'patch_size' must be a multiple of 'size_multiple'")
+    return int(value)
+
+
+def _read_input_percentiles(value, spec, source) -> InputPercentiles:
+    if not (isinstance(value, Mapping) and _is_number_list(value.get("low")) and _is_number_list(value.get("high"))
+            and len(value["low"]) == len(value["high"]) and all(lo < hi for lo, hi in zip(value["low"], value["high"]))):
+        raise _Problem("'input_percentiles' must be an object with 'low' and 'high' lists of numbers, "
+                       "one low < high pair per image band")
+    bands = spec["bands"] if isinstance(spec.get("bands"), list) else []
+    names = value.get("bands", image_bands_of(bands))  # older specs name no bands: the model's image bands
+    return InputPercentiles(tuple(names), tuple(float(v) for v in value["low"]), tuple(float(v) for v in value["high"]),
+                            tuple(float(v) for v in value.get("percentiles", (2.0, 98.0))))
+
+
+def _read_object_filter(value, spec, source) -> ObjectFilter:
+    try:
+        return ObjectFilter.from_dict(value, source)
+    except SpecError as err:  # its message starts with the source, which the spec's SpecError names already
+        raise _Problem(str(err).removeprefix(f"{source}: ")) from None
+
+
+#: Every key of the spec, in the order :meth:`ModelSpec.to_dict` writes them and
+#: :meth:`ModelSpec.from_dict` reports their problems.
+SPEC_FIELDS = (
+    SpecField("spec_version", _read_spec_version, required=True),
+    SpecField("name", _read_text, required=True),
+    SpecField("architecture", _read_text, required=True),
+    SpecField("bands", _read_bands, write=list, required=True),
+    SpecField("normalization", _read_normalization, write=_write_normalization, required=True, fills=("mean", "std")),
+    SpecField("patch_size", _checked(_is_positive_int, "'patch_size' must be a positive integer", int),
+              required=True),
+    SpecField("size_multiple", _read_size_multiple, required=True),
+    SpecField("threshold", _checked(lambda v: _is_number(v) and 0 < v < 1,
+                                    "'threshold' must be a number between 0 and 1", float), required=True),
+    SpecField("output", _checked(lambda v: v in OUTPUT_MEANINGS,
+                                 f"'output' must be one of {', '.join(OUTPUT_MEANINGS)}", str), required=True),
+    SpecField("layout", _checked(lambda v: v in LAYOUTS, f"'layout' must be one of {', '.join(LAYOUTS)}")),
+    SpecField("version", _read_text),
+    SpecField("resolution_m", _checked(lambda v: _is_number(v) and v > 0,
+                                       "'resolution_m' must be a positive number (metres per pixel)", float)),
+    SpecField("input_percentiles", _read_input_percentiles, write=InputPercentiles.to_dict),
+    SpecField("saliency_model", _checked(lambda v: isinstance(v, str) and v,
+                                         "'saliency_model' must be the file name of the saliency graph")),
+    SpecField("class_index", _checked(lambda v: _is_int(v) and v >= 0, "'class_index' must be a non-negative integer")),
+    SpecField("object_filter", _read_object_filter, write=ObjectFilter.to_dict),
+)
+
+REQUIRED_FIELDS = tuple(spec_field.key for spec_field in SPEC_FIELDS if spec_field.required)
+
+
 def normalize(stack, spec: ModelSpec):
     """Normalize a (bands, ...) float32 stack in place, as the spec says; returns it.
 
@@ -315,4 +335,3 @@ def normalize(stack, spec: ModelSpec):
         stack[i] -= mean
         stack[i] /= std
     return stack
-
