@@ -93,7 +93,8 @@ class ModelInput:
         """
         image_bands, slope, valid = self.read_sources(x0, y0, width, height)
         stack = build_stack(self.spec, image_bands, slope)
-        stack[:, ~valid] = 0.0
+        if not valid.all():  # the common window is all valid: no mask pass over every band
+            stack[:, ~valid] = 0.0
         return stack, valid
 
     def read_sources(self, x0: int, y0: int, width: int, height: int):
@@ -104,7 +105,9 @@ class ModelInput:
         cols = reflect_indices(x0, x0 + width, self.grid.width)
         r0, c0 = int(rows.min()), int(cols.min())
         rh, cw = int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1
-        take = np.ix_(rows - r0, cols - c0)
+        inside = 0 <= y0 and y0 + height <= self.grid.height and 0 <= x0 and x0 + width <= self.grid.width
+        # a window inside the raster is read as it is; only one over an edge needs its mirror gathered
+        take = np.s_[:, :] if inside else np.ix_(rows - r0, cols - c0)
 
         pixels, valid = self.image.read(self.image_band_numbers, c0, r0, cw, rh)
         if self.scaling is not None:
