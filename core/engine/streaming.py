@@ -148,31 +148,31 @@ def predict_raster(
         return count
 
     def blocks():
-        """Each batch's input, in order; the next one is read while the network runs
-        (see :func:`_read_ahead`)."""
+        """Each batch's windows, ready for the network, in order; the next batch is read and
+        made while the network runs (see :func:`_read_ahead`)."""
         for row in range(rows_first, rows_last + 1):
             for start in batch_starts:
                 first, last = max(start, cols_first), min(start + batch_size, cols_last + 1)
                 block_width = (last - first - 1) * stride + win
                 stack, valid = inputs.read(gx.start(first), gy.start(row), block_width, win)
-                yield row, first, last, stack, valid
+                offsets = [(j - first) * stride for j in range(first, last)]
+                offsets = [o for o in offsets if valid[:, o : o + win].any()]
+                # nodata continues the nearest valid pixels, window by window (so a window's input
+                # is the same whichever block or region it was read in)
+                batch = np.stack([fill_from_nearest_valid(stack[:, :, o : o + win], valid[:, o : o + win])
+                                  for o in offsets]) if offsets else None
+                yield row, first, last, batch, offsets, valid
             inputs.release_cache()
 
     row_done = rows_first
-    for row, first, last, stack, valid in _read_ahead(blocks(), inputs.reads_in_any_thread):
+    for row, first, last, batch, offsets, valid in _read_ahead(blocks(), inputs.reads_in_any_thread):
         if row != row_done:
             valid_pixels += finish_row(row_done)
             row_done = row
         progress.check()
         px = first * stride - origin  # accumulator column of the block's first pixel
         valid_strip[:, px : px + valid.shape[1]] = valid
-        offsets = [(j - first) * stride for j in range(first, last)]
-        offsets = [o for o in offsets if valid[:, o : o + win].any()]
         if offsets:
-            # nodata continues the nearest valid pixels, window by window (so a window's input
-            # is the same whichever block or region it was read in)
-            batch = np.stack([fill_from_nearest_valid(stack[:, :, o : o + win], valid[:, o : o + win])
-                              for o in offsets])
             predicted = predict(batch)
             if channels == 1:
                 predicted = predicted[:, None]
