@@ -17,7 +17,14 @@ from qgis.core import (
 )
 
 from ..core.evaluation import scoring
-from ..core.evaluation.scoring import EvaluationError, EvaluationOutputs, EvaluationResult, LandslideMap, evaluate_maps
+from ..core.evaluation.scoring import (
+    EvaluationError,
+    EvaluationOutputs,
+    EvaluationRequest,
+    EvaluationResult,
+    LandslideMap,
+    evaluate_maps,
+)
 from . import common, compat
 from .common import tr
 
@@ -172,18 +179,18 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         if probability_layer is not None and probability_layer.providerType() != "gdal":
             raise QgsProcessingException(tr("The probability raster must be a file (GeoTIFF or any format GDAL reads)."))
         probability = probability_layer.source() if probability_layer is not None else None
+        request = EvaluationRequest(
+            prediction=prediction, reference=reference, outputs=outputs, points=points, area=area, extent=extent,
+            min_coverage=self.parameterAsDouble(parameters, MIN_COVERAGE, context),
+            point_tolerance=self.parameterAsInt(parameters, POINT_TOLERANCE, context),
+            pixel_size=pixel_size,
+            probability=probability,
+            threshold=self.parameterAsDouble(parameters, THRESHOLD, context)
+            if parameters.get(THRESHOLD) not in (None, "") else None,  # None: what Detect recorded
+        )
         with common.user_errors():
             try:
-                result = evaluate_maps(
-                    prediction, reference, outputs, points=points, area=area, extent=extent,
-                    min_coverage=self.parameterAsDouble(parameters, MIN_COVERAGE, context),
-                    point_tolerance=self.parameterAsInt(parameters, POINT_TOLERANCE, context),
-                    pixel_size=pixel_size,
-                    probability=probability,
-                    threshold=self.parameterAsDouble(parameters, THRESHOLD, context)
-                    if parameters.get(THRESHOLD) not in (None, "") else None,  # None: what Detect recorded
-                    progress=common.progress_of(feedback),
-                )
+                result = evaluate_maps(request, common.progress_of(feedback))
             except EvaluationError as err:
                 raise QgsProcessingException(self._message(err)) from None
         feedback.pushInfo(result.alignment)

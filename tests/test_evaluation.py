@@ -7,10 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from landslide_mapper.core.engine.progress import Progress
+from landslide_mapper.core.engine.progress import SILENT, Progress
 from landslide_mapper.core.errors import Cancelled
 from landslide_mapper.core.evaluation import scoring
-from landslide_mapper.core.evaluation.scoring import EvaluationError, EvaluationOutputs, LandslideMap, evaluate_maps
+from landslide_mapper.core.evaluation.scoring import (
+    EvaluationError,
+    EvaluationOutputs,
+    EvaluationRequest,
+    LandslideMap,
+    evaluate_maps,
+)
 from osgeo import ogr, osr
 from rasters import write_raster
 
@@ -58,10 +64,12 @@ def point(row, col):
     return f"POINT({ORIGIN_X + col + 0.5} {ORIGIN_Y - row - 0.5})"
 
 
-def run(tmp_path, prediction, reference, **kwargs):
+def run(tmp_path, prediction, reference, progress=SILENT, **options):
     outputs = EvaluationOutputs(objects=str(tmp_path / "objects.gpkg"), errors=str(tmp_path / "errors.gpkg"),
                                 points=str(tmp_path / "points.gpkg"), report=str(tmp_path / "report.html"))
-    return evaluate_maps(LandslideMap(str(prediction)), LandslideMap(str(reference)), outputs, **kwargs)
+    request = EvaluationRequest(prediction=LandslideMap(str(prediction)), reference=LandslideMap(str(reference)),
+                                outputs=outputs, **options)
+    return evaluate_maps(request, progress)
 
 
 def object_counts(result, keys=("objects_detected", "objects_missed", "false_alarm_objects")):
