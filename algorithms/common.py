@@ -32,14 +32,15 @@ from qgis.PyQt.QtGui import QColor, QIcon
 from ..core.engine.progress import Progress
 from ..core.engine.streaming import MODEL_WINDOW, WindowSettings
 from ..core.errors import Cancelled, NoValidPixels
-from ..core.imagery import recipe, scaling
+from ..core.imagery import recipe
 from ..core.imagery.inputs import InputError, ModelInput
 from ..core.imagery.recipe import InputOptions
+from ..core.imagery.scaling import MODES, ScalingMode
 from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
 from ..core.model import dependencies
 from ..core.model.catalog import NO_MODEL, READABLE_NAMES, available_models, bundled_models, ensemble_members
-from ..core.model.onnx_model import AUTO_DEVICE, ModelError, available_devices
+from ..core.model.onnx_model import Device, ModelError, available_devices
 from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
 from . import compat
 from .qgis_reader import QgsProviderReader, open_raster_inputs, reader_for, resampled_grid
@@ -204,8 +205,8 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
             "trained on, which is where it is most accurate.", advanced=True)
     declare(alg, QgsProcessingParameterNumber(OVERLAP, tr("Window overlap (pixels)"), defaultValue=32, minValue=0),
             "Neighbouring windows overlap by this much and are blended, so no seam shows.", advanced=True)
-    declare(alg, QgsProcessingParameterEnum(INPUT_SCALING, tr("Input scaling"), options=list(scaling.MODES),
-                                            defaultValue=scaling.AUTO, usesStaticStrings=True),
+    declare(alg, QgsProcessingParameterEnum(INPUT_SCALING, tr("Input scaling"), options=list(MODES),
+                                            defaultValue=ScalingMode.AUTO.value, usesStaticStrings=True),
             "auto: 8-bit images as they are, other data by its bit depth or reflectance scale. manual: give the "
             "values shown as black and white. none: no scaling.", advanced=True)
     for param, help_text in (
@@ -217,8 +218,8 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
          "More uses more memory, and may be faster on a GPU."),
         (QgsProcessingParameterNumber(THREADS, tr("CPU threads"), defaultValue=0, minValue=0),
          "0: all cores."),
-        (QgsProcessingParameterEnum(DEVICE, tr("Device"), options=[AUTO_DEVICE, *available_devices()],
-                                    defaultValue=AUTO_DEVICE, usesStaticStrings=True),
+        (QgsProcessingParameterEnum(DEVICE, tr("Device"), options=[Device.AUTO.value, *available_devices()],
+                                    defaultValue=Device.AUTO.value, usesStaticStrings=True),
          "auto: a GPU when this ONNX Runtime has one, else the CPU. Only the devices this installation has are "
          "listed."),
         (QgsProcessingParameterString(CLASS, tr("Class"), optional=True),
@@ -251,7 +252,7 @@ def model_paths(alg, parameters, context, ensemble: bool = False) -> tuple[str, 
 def runtime_options(alg, parameters, context) -> dict:
     """How models run: CPU threads and device (execution provider)."""
     return {"threads": alg.parameterAsInt(parameters, THREADS, context),
-            "device": alg.parameterAsEnumString(parameters, DEVICE, context) or AUTO_DEVICE}
+            "device": alg.parameterAsEnumString(parameters, DEVICE, context) or Device.AUTO}
 
 
 def progress_of(feedback) -> Progress:
@@ -300,7 +301,7 @@ def input_options(alg, parameters, context, match_resolution: bool = False) -> I
         dem = dem_layer.source()
     bounds = [alg.parameterAsDouble(parameters, name, context) if parameters.get(name) not in (None, "") else None
               for name in (SCALING_MIN, SCALING_MAX)]
-    return InputOptions(given, dem, alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or scaling.AUTO,
+    return InputOptions(given, dem, alg.parameterAsEnumString(parameters, INPUT_SCALING, context) or ScalingMode.AUTO,
                         *bounds, match_resolution=match_resolution and not parameters.get(RESOLUTION))
 
 

@@ -14,7 +14,7 @@ from qgis.core import (
 )
 
 from ..core.detect.pipeline import DetectOutputs, detect
-from ..core.detect.request import AUTO_PRECISION, DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
+from ..core.detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, Precision, load_model
 from ..core.model.catalog import readable_name
 from ..core.model.ensemble import ModelEnsemble
 from . import common, compat
@@ -146,7 +146,7 @@ class DetectLandslides(common.LandslideAlgorithm):
         declare(self, QgsProcessingParameterBoolean(ENSEMBLE, tr("Average all bundled models (ensemble)"), False),
                 "Slower by the number of models; gives an uncertainty raster where they disagree.", advanced=True)
         declare(self, QgsProcessingParameterEnum(PRECISION, tr("Precision"), options=list(PRECISIONS),
-                                                 defaultValue=AUTO_PRECISION, usesStaticStrings=True),
+                                                 defaultValue=Precision.AUTO.value, usesStaticStrings=True),
                 "auto: the model's INT8 variant where it has one (1.3-2.4x faster on CPUs, validation F1 within "
                 "0.01 of float32, else it is not shipped), else the model itself. float32: always the model "
                 "itself. int8: the variant, or an error.", advanced=True)
@@ -180,7 +180,7 @@ class DetectLandslides(common.LandslideAlgorithm):
                 inputs=common.input_options(self, parameters, context,
                                             match_resolution=self.parameterAsBool(parameters, MATCH_RESOLUTION, context)),
                 settings=common.window_settings(self, parameters, context),
-                precision=self.parameterAsEnumString(parameters, PRECISION, context) or AUTO_PRECISION,
+                precision=self.parameterAsEnumString(parameters, PRECISION, context) or Precision.AUTO,
                 class_name=self.parameterAsString(parameters, common.CLASS, context) or None,
                 threshold=threshold,
                 min_area_m2=self.parameterAsDouble(parameters, MIN_AREA, context),

@@ -21,15 +21,15 @@ import logging
 from pathlib import Path
 
 from .detect.pipeline import DetectOutputs, detect
-from .detect.request import AUTO_PRECISION, DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, load_model
+from .detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, Precision, load_model
 from .detect.tiling import DEFAULT_TILE_SIZE, cached_model, dask_runner, detect_tiled
 from .engine.progress import Progress
 from .engine.streaming import MODEL_WINDOW, WindowSettings
-from .imagery import scaling
 from .imagery.recipe import InputOptions, model_input
+from .imagery.scaling import MODES, ScalingMode
 from .io.readers import GdalReader
 from .model.catalog import NO_MODEL, bundled_models, ensemble_members
-from .model.onnx_model import AUTO_DEVICE, DEVICES
+from .model.onnx_model import DEVICES, Device
 from .model.spec import IMAGE_BANDS
 
 
@@ -43,13 +43,13 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--ensemble", action="store_true", help="average all bundled models")
     d.add_argument("--uncertainty", action="store_true",
                    help="with --ensemble: also write uncertainty.tif (the models' per-pixel standard deviation)")
-    d.add_argument("--precision", choices=PRECISIONS, default=AUTO_PRECISION,
+    d.add_argument("--precision", choices=PRECISIONS, default=Precision.AUTO.value,
                    help="int8: the models' quantized variants, faster on CPUs")
     d.add_argument("--class", dest="class_name", help="multi-class models: the landslide class's name or number")
     d.add_argument("--dem", help="elevation raster, for models that use slope")
     for role in IMAGE_BANDS:
         d.add_argument(f"--{role}", type=int, help=f"{role} band number (default: from band names, else 1, 2, 3)")
-    d.add_argument("--scaling", choices=scaling.MODES, default=scaling.AUTO, help="input scaling (as Detect's)")
+    d.add_argument("--scaling", choices=MODES, default=ScalingMode.AUTO.value, help="input scaling (as Detect's)")
     d.add_argument("--scaling-min", type=float, help="manual scaling: the value shown as black")
     d.add_argument("--scaling-max", type=float, help="manual scaling: the value shown as white")
     d.add_argument("--threshold", type=float, help="probability threshold, between 0 and 1 (default: the model's)")
@@ -70,7 +70,7 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--overlap", type=int, default=32)
     d.add_argument("--batch", type=int, default=8)
     d.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per task (0: one per core)")
-    d.add_argument("--device", choices=[AUTO_DEVICE, *DEVICES], default=AUTO_DEVICE)
+    d.add_argument("--device", choices=DEVICES, default=Device.AUTO.value)
     d.add_argument("--no-match-resolution", dest="match_resolution", action="store_false",
                    help="run at the image's own pixel size even when the model learned at another")
     d.add_argument("--scheduler", help="split into tiles on Dask: 'local' (a LocalCluster here) or a scheduler "

@@ -28,7 +28,7 @@ from .io.outputs import AtomicOutputs, GeoTiffWriter
 from .io.polygons import polygonize_mask
 from .io.readers import GdalReader
 from .io.resolution import pixel_size_m
-from .model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel, read_spec
+from .model.onnx_model import Device, ModelError, OnnxModel, read_spec
 from .model.protocol import Model
 
 SALIENCY_NODATA = PROBABILITY_NODATA
@@ -39,7 +39,7 @@ ZONE_SMOOTHING_PX = 3
 ZONE_MIN_PIXELS = 50
 
 
-def saliency_model_for(model_path: str | Path, threads: int = 0, device: str = AUTO_DEVICE) -> OnnxModel:
+def saliency_model_for(model_path: str | Path, threads: int = 0, device: Device | str = Device.AUTO) -> OnnxModel:
     """The saliency graph that belongs to a prediction model (named in its spec)."""
     name = read_spec(model_path).saliency_model
     if not name:

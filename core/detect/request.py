@@ -14,18 +14,18 @@ from typing import Callable
 import numpy as np
 
 from ..engine.streaming import MODEL_WINDOW, WindowSettings
-from ..imagery.inputs import InputError
+from ..errors import InputError
 from ..imagery.recipe import InputOptions
-from ..model.catalog import variant
+from ..model.catalog import PRECISIONS, Precision, variant
 from ..model.ensemble import ModelEnsemble, flip_averaged
-from ..model.onnx_model import AUTO_DEVICE, ModelError, OnnxModel
+from ..model.onnx_model import Device, ModelError, OnnxModel
+
+# what adapters use: Detect's options with the words they offer (the precisions are the model
+# catalog's, where a precision picks the file)
+__all__ = ["DEFAULT_MIN_AREA_M2", "PRECISIONS", "DetectRequest", "Precision", "load_model", "predictor"]
 
 #: Detect's default minimum polygon area: smaller specks are noise, not landslides to map
 DEFAULT_MIN_AREA_M2 = 100.0
-#: "auto": a model's INT8 variant where it has one (kept only where it scores within 0.01
-#: validation F1 of float32: 1.3-2.4x faster on CPUs), else the model itself
-AUTO_PRECISION = "auto"
-PRECISIONS = (AUTO_PRECISION, "float32", "int8")
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -38,7 +38,7 @@ class DetectRequest:
     _: KW_ONLY  # every option by its name: a dozen positional values cannot be read at a glance
     inputs: InputOptions = field(default_factory=InputOptions)
     settings: WindowSettings = WindowSettings(MODEL_WINDOW, 32, 8)
-    precision: str = AUTO_PRECISION  # "int8": each model's quantized variant; "float32": the model itself
+    precision: Precision = Precision.AUTO  # its word ("int8", ...) is taken too
     class_name: str | None = None  # multi-class models: the landslide class's name or number
     threshold: float | None = None  # None: the model's own
     min_area_m2: float = DEFAULT_MIN_AREA_M2
@@ -49,13 +49,14 @@ class DetectRequest:
     # where the model has its two stages: no decoder on windows its presence head finds empty (see core.model.cascade)
     skip_empty_windows: bool = True
     threads: int = 0  # ONNX Runtime threads; 0: one per core
-    device: str = AUTO_DEVICE
+    device: Device = Device.AUTO  # its word ("cpu", ...) is taken too
 
     def __post_init__(self):
         if not self.models:
             raise InputError("Detect needs a model file.")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"Unknown precision '{self.precision}': choose {' or '.join(PRECISIONS)}.")
+        # frozen: the words a caller gives become members once, here
+        object.__setattr__(self, "precision", Precision.of(self.precision))
+        object.__setattr__(self, "device", Device.of(self.device))
         if self.threshold is not None and not 0 < self.threshold < 1:
             # 0 would mark every pixel a landslide, 1 or more none: an empty map without a word
             raise InputError(f"The probability threshold must be between 0 and 1, both excluded (got {self.threshold:g}): "
@@ -79,14 +80,14 @@ def load_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
         runtime["skip_empty"] = request.skip_empty_windows
         path = Path(request.models[0])
         chosen = variant(path, request.precision)
-        if request.precision == AUTO_PRECISION:
-            chosen = int8 if (int8 := variant(path, "int8")).is_file() else path
+        if request.precision is Precision.AUTO:
+            chosen = int8 if (int8 := variant(path, Precision.INT8)).is_file() else path
         elif not chosen.is_file():
             raise ModelError(f"{path.name} has no {request.precision} variant (expected {chosen.name} beside it); "
                              "choose float32, or make one with 'python -m training quantize'.")
         return OnnxModel(chosen, class_name=request.class_name, **runtime)
     # a member without the asked precision's variant (one that failed the quality rule) runs as float32
-    precision = "int8" if request.precision == AUTO_PRECISION else request.precision
+    precision = Precision.INT8 if request.precision is Precision.AUTO else request.precision
     chosen = [v if (v := variant(Path(p), precision)).is_file() else Path(p) for p in request.models]
     return ModelEnsemble([OnnxModel(path, class_name=request.class_name, **runtime) for path in chosen])
 

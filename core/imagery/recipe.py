@@ -18,7 +18,7 @@ from ..io.resolution import grid_for_model, pixel_size_m
 from ..model.spec import ModelSpec
 from . import scaling as input_scaling
 from .inputs import InputError, ModelInput
-from .scaling import BandScaling
+from .scaling import BandScaling, ScalingMode
 
 #: ``model_input``'s ``scaling`` when the options choose it (the default)
 CHOOSE = "choose"
@@ -30,10 +30,13 @@ class InputOptions:
 
     bands: Mapping[str, int] = field(default_factory=dict)  # band numbers given by role; the rest as the module says
     dem: str | None = None  # elevation raster (any GDAL format), for models that use slope
-    scaling: str = input_scaling.AUTO  # see core.imagery.scaling
+    scaling: ScalingMode = ScalingMode.AUTO  # see core.imagery.scaling; its word ("auto", ...) is taken too
     scaling_min: float | None = None  # manual scaling: the value shown as black ...
     scaling_max: float | None = None  # ... and as white
     match_resolution: bool = True  # run at the model's training resolution (core.io.resolution)
+
+    def __post_init__(self):
+        object.__setattr__(self, "scaling", ScalingMode.of(self.scaling))  # frozen: set once, here
 
 
 def pick_bands(image: RasterReader, given: Mapping[str, int], progress: Progress = SILENT) -> dict[str, int]:

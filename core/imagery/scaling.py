@@ -27,15 +27,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
-from ..imagery.inputs import InputError
+from ..errors import InputError
 from ..io.readers import RasterReader
 from ..model.spec import ModelSpec
 
-AUTO, NONE, MANUAL = "auto", "none", "manual"
-MODES = (AUTO, NONE, MANUAL)
+
+class ScalingMode(str, Enum):
+    """How the image's values are brought onto the model's range. A ``str``: each member is
+    the word Detect's parameter and ``--scaling`` take, so those words need no translation."""
+
+    AUTO = "auto"  # the data's own scale where it is knowable (see the module)
+    NONE = "none"  # the values as they are
+    MANUAL = "manual"  # a given minimum and maximum onto 0-255
+
+    def __str__(self) -> str:  # the word in messages, not "ScalingMode.AUTO"
+        return self.value
+
+    @classmethod
+    def of(cls, mode: str) -> ScalingMode:
+        """The member ``mode`` names; an unknown word is refused in the user's terms."""
+        try:
+            return cls(mode)
+        except ValueError:
+            raise InputError(f"Unknown input scaling '{mode}': use one of {', '.join(MODES)}.") from None
+
+
+#: the words Detect's parameter and the command line offer
+MODES = tuple(mode.value for mode in ScalingMode)
 PERCENTILES = (2.0, 98.0)
 SAMPLE_WINDOWS = 8  # per axis: 64 windows spread evenly over the raster
 SAMPLE_SIZE = 128
@@ -131,18 +153,17 @@ def manual_scaling(spec: ModelSpec, minimum: float, maximum: float) -> BandScali
     return BandScaling((minimum,) * n, (maximum,) * n, (0.0,) * n, (255.0,) * n, "the range given")
 
 
-def choose_scaling(mode: str, reader: RasterReader, bands, spec: ModelSpec,
+def choose_scaling(mode: ScalingMode | str, reader: RasterReader, bands, spec: ModelSpec,
                    minimum: float | None = None, maximum: float | None = None) -> BandScaling | None:
-    """The scaling for ``mode``: ``auto`` as the module says (None for 8-bit images);
-    ``none`` never scales; ``manual`` maps [minimum, maximum] onto 0-255."""
-    if mode == NONE:
+    """The scaling for ``mode`` (a member or its word): ``auto`` as the module says (None for
+    8-bit images); ``none`` never scales; ``manual`` maps [minimum, maximum] onto 0-255."""
+    mode = ScalingMode.of(mode)
+    if mode is ScalingMode.NONE:
         return None
-    if mode == MANUAL:
+    if mode is ScalingMode.MANUAL:
         if minimum is None or maximum is None:
             raise InputError("Manual input scaling needs both a minimum and a maximum value.")
         return manual_scaling(spec, minimum, maximum)
-    if mode != AUTO:
-        raise InputError(f"Unknown input scaling '{mode}': use one of {', '.join(MODES)}.")
     storages = [reader.band_storage(number) for number in bands]
     if all(s.kind == "byte" for s in storages):
         return None

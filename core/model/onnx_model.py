@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -31,43 +32,67 @@ def spec_of(metadata, input_shape, source: str, class_name: str | None = None) -
     return ModelSpec.from_json(metadata.get(METADATA_KEY), source=source)
 
 
-#: Detect's DEVICE choices and the ONNX Runtime execution providers behind them, best first.
-DEVICES = {
-    "cuda": "CUDAExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "cpu": "CPUExecutionProvider",
+class Device(str, Enum):
+    """Where a model runs. A ``str``: each member is the word Detect's DEVICE parameter and
+    ``--device`` take, so those words need no translation."""
+
+    AUTO = "auto"  # the best device this ONNX Runtime has (see providers_for)
+    CUDA = "cuda"
+    DIRECTML = "directml"
+    COREML = "coreml"
+    CPU = "cpu"
+
+    def __str__(self) -> str:  # the word in messages, not "Device.CPU"
+        return self.value
+
+    @classmethod
+    def of(cls, device: str) -> Device:
+        """The member ``device`` names; an unknown word is refused in the user's terms."""
+        try:
+            return cls(device)
+        except ValueError:
+            raise ModelError(f"Unknown device '{device}': choose one of {', '.join(DEVICES)}.") from None
+
+
+#: the words Detect's parameter and the command line offer (auto first)
+DEVICES = tuple(device.value for device in Device)
+#: the ONNX Runtime execution provider behind each device but auto, best first
+PROVIDERS = {
+    Device.CUDA: "CUDAExecutionProvider",
+    Device.DIRECTML: "DmlExecutionProvider",
+    Device.COREML: "CoreMLExecutionProvider",
+    Device.CPU: "CPUExecutionProvider",
 }
-AUTO_DEVICE = "auto"
 #: ONNX Runtime's threads spin, waiting for work, between runs unless told not to: Detect's
 #: read-ahead thread, QGIS and other processes then lose those cores (see bench/speed.py)
 ALLOW_SPINNING = False
 
 
 def available_devices() -> list[str]:
-    """The DEVICES this ONNX Runtime can run on (the CPU at least, and only it while ONNX
-    Runtime is missing: the choice must not fail before the message that says what to install)."""
+    """The words of the devices (but auto) this ONNX Runtime can run on: the CPU at least, and
+    only it while ONNX Runtime is missing (the choice must not fail before the message that
+    says what to install)."""
     try:
         available = import_onnxruntime().get_available_providers()
     except Exception:
-        return ["cpu"]
-    return [device for device, provider in DEVICES.items() if provider in available or device == "cpu"]
+        return [Device.CPU.value]
+    return [device.value for device, provider in PROVIDERS.items() if provider in available or device is Device.CPU]
 
 
-def providers_for(device: str = AUTO_DEVICE) -> list[str]:
+def providers_for(device: Device | str = Device.AUTO) -> list[str]:
     """The execution providers to ask ONNX Runtime for: ``auto`` takes the best one this
     installation has (CUDA, DirectML, CoreML, else CPU); a named device must be there."""
     available = import_onnxruntime().get_available_providers()
-    if device == AUTO_DEVICE:
-        best = next(p for p in DEVICES.values() if p in available or p == "CPUExecutionProvider")
+    device = Device.of(device)
+    if device is Device.AUTO:
+        best = next(p for p in PROVIDERS.values() if p in available or p == "CPUExecutionProvider")
         return [best] if best == "CPUExecutionProvider" else [best, "CPUExecutionProvider"]
-    if device not in DEVICES:
-        raise ModelError(f"Unknown device '{device}': choose one of {AUTO_DEVICE}, {', '.join(DEVICES)}.")
-    wanted = DEVICES[device]
+    wanted = PROVIDERS[device]
     if wanted not in available:
-        hint = " (install the onnxruntime-gpu package and NVIDIA's CUDA and cuDNN libraries)" if device == "cuda" else ""
+        hint = (" (install the onnxruntime-gpu package and NVIDIA's CUDA and cuDNN libraries)"
+                if device is Device.CUDA else "")
         raise ModelError(f"The device '{device}' is not available to this ONNX Runtime{hint}; it offers: "
-                         f"{', '.join(available)}. Choose '{AUTO_DEVICE}' or 'cpu'.")
+                         f"{', '.join(available)}. Choose '{Device.AUTO}' or '{Device.CPU}'.")
     return [wanted] if wanted == "CPUExecutionProvider" else [wanted, "CPUExecutionProvider"]
 
 
@@ -79,8 +104,8 @@ class OnnxModel:
     """
 
     def __init__(self, path: str | os.PathLike | bytes, threads: int = 0, providers: list[str] | None = None,
-                 output: str = "landslide_probability", device: str = AUTO_DEVICE, class_name: str | None = None,
-                 name: str = "in-memory model", skip_empty: bool = False, presence_cut: float | None = None):
+                 output: str = "landslide_probability", device: Device | str = Device.AUTO,
+                 class_name: str | None = None, name: str = "in-memory model", skip_empty: bool = False, presence_cut: float | None = None):
         """``path``: the model file, or a serialized model (``name`` then names it in messages).
         ``skip_empty``: where the model has its two stages beside it (:mod:`core.model.cascade`),
         run the decoder only on windows whose presence reaches the cut (``presence_cut``, else
