@@ -31,9 +31,9 @@ from qgis.PyQt.QtGui import QColor, QIcon
 
 from ..core.engine.progress import Progress
 from ..core.engine.streaming import MODEL_WINDOW, WindowSettings
-from ..core.errors import Cancelled, NoValidPixels
+from ..core.errors import Cancelled, InputError, NoValidPixels, UserError
 from ..core.imagery import recipe
-from ..core.imagery.inputs import InputError, ModelInput
+from ..core.imagery.inputs import ModelInput
 from ..core.imagery.recipe import InputOptions
 from ..core.imagery.scaling import MODES, ScalingMode
 from ..core.io.outputs import OutputError
@@ -326,7 +326,7 @@ def window_settings(alg, parameters, context) -> WindowSettings:
     )
 
 
-#: Where a QGIS user fixes what an InputError's subject names (the engine does not know dialogs)
+#: Where a QGIS user fixes what a UserError's subject names (the engine does not know dialogs)
 WHERE_TO_FIX = {"crs": "In QGIS: Layer Properties > Source > Assigned Coordinate Reference System."}
 
 
@@ -337,7 +337,7 @@ def user_errors():
         yield
     except Cancelled:
         raise QgsProcessingException(tr("Cancelled: no output was written.")) from None
-    except InputError as err:
+    except UserError as err:  # InputError, EvaluationError: said in the user's terms, about its subject
         where = WHERE_TO_FIX.get(err.subject)
         raise QgsProcessingException(f"{err} {where}" if where else str(err)) from None
     except (SpecError, ModelError, NoValidPixels, ValueError, RuntimeError) as err:

@@ -14,15 +14,20 @@ class SpecError(ValueError):
     """A model spec is missing or invalid; the message names every problem found."""
 
 
-class InputError(ValueError):
-    """The image, its bands or the DEM do not fit the model; the message says how.
+class UserError(ValueError):
+    """Something the user gave cannot be used: ``str()`` says what, in the user's terms.
 
-    ``subject`` names what is wrong in the engine's terms (e.g. ``"crs"``), so an
-    adapter can add where its users fix it."""
+    ``subject`` names the parameter or input it is about in the engine's terms (e.g.
+    ``"crs"``, ``"threshold"``, ``"reference"``; None when it is not one input), so that an
+    adapter can name it as its users see it, or add where they fix it."""
 
     def __init__(self, message: str, subject: str | None = None):
         super().__init__(message)
         self.subject = subject
+
+
+class InputError(UserError):
+    """The image, its bands or the DEM do not fit the model, or an option is out of range."""
 
 
 #: what can be wrong with an evaluation's inputs (:attr:`EvaluationError.problem`)
@@ -32,7 +37,7 @@ NO_OVERLAP, NOTHING_SCORED, EXTENT_OUTSIDE, PIXEL_SIZE_NEEDED = (
 NOT_A_MASK, SAME_MAP = "not_a_mask", "same_map"
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError):
     """Inputs that cannot be scored, as facts an adapter words in its own terms:
     ``problem`` (one of the constants above), ``subject`` (the input concerned:
     "prediction", "reference", "points", "area", "probability", "extent" or "pixel_size";
@@ -41,8 +46,9 @@ class EvaluationError(ValueError):
 
     def __init__(self, problem: str, subject: str | None = None, source: str | None = None, layer: str | None = None,
                  bands: int | None = None):
+        # the facts first: the plain message is made of them
         self.problem, self.subject, self.source, self.layer, self.bands = problem, subject, source, layer, bands
-        super().__init__(self._plain())
+        super().__init__(self._plain(), subject)
 
     def _plain(self) -> str:
         what = {"prediction": "prediction map", "reference": "reference map", "points": "point layer",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from landslide_mapper.core.engine.progress import SILENT, Progress
-from landslide_mapper.core.errors import Cancelled
+from landslide_mapper.core.errors import Cancelled, UserError
 from landslide_mapper.core.evaluation import scoring
 from landslide_mapper.core.evaluation.scoring import (
     EvaluationError,
@@ -269,6 +269,7 @@ def test_errors_carry_facts_and_no_dialog_wording(tmp_path):
         run(tmp_path, write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE), epsg=None),
             write_raster(tmp_path / "r.tif", square(*REFERENCE_SQUARE)))
     assert (raised.value.problem, raised.value.subject, raised.value.source) == (scoring.NO_CRS, "prediction", "p.tif")
+    assert isinstance(raised.value, UserError)  # the one error type adapters handle, as Detect's input errors
     assert set(adapter.MESSAGES) == {scoring.NO_CRS, scoring.UNREADABLE, scoring.NO_SUCH_LAYER, scoring.NO_OVERLAP,
                                      scoring.NOTHING_SCORED, scoring.EXTENT_OUTSIDE, scoring.PIXEL_SIZE_NEEDED,
                                      scoring.NOT_A_MASK, scoring.SAME_MAP}

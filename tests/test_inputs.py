@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from landslide_mapper.core.errors import UserError
 from landslide_mapper.core.imagery.inputs import InputError, ModelInput
 from landslide_mapper.core.io.readers import GdalReader, dem_on_grid
 from landslide_mapper.core.model.onnx_model import OnnxModel
@@ -59,5 +60,7 @@ def test_wrong_band_number_and_missing_crs_are_rejected(tmp_path, bright_model):
     with pytest.raises(InputError, match="band 4, but the image has 3 band"):
         ModelInput(spec, GdalReader(path), {"red": 1, "green": 2, "blue": 4})
     no_crs = write_raster(tmp_path / "nocrs.tif", random_image((32, 32)), epsg=None)
-    with pytest.raises(InputError, match="no coordinate reference system"):
+    with pytest.raises(InputError, match="no coordinate reference system") as raised:
         ModelInput(spec, GdalReader(no_crs), {"red": 1, "green": 2, "blue": 3})
+    # the one error type adapters handle, with what it is about (where a QGIS user fixes it)
+    assert isinstance(raised.value, UserError) and raised.value.subject == "crs"
