@@ -140,6 +140,30 @@ def request(model, settings, min_area_m2=0.0) -> DetectRequest:
     return DetectRequest((str(model.path),), settings=settings, min_area_m2=min_area_m2)
 
 
+def test_the_options_take_the_words_processing_and_the_command_line_pass():
+    """A request holds each mode as its enum member, given it or its word ("manual", "int8",
+    "cpu", as Processing, qgis_process and the command line pass them); other words are
+    refused in the user's terms, naming the words there are."""
+    from landslide_mapper.core.errors import InputError
+    from landslide_mapper.core.imagery.scaling import MODES, ScalingMode
+    from landslide_mapper.core.model.catalog import PRECISIONS, Precision
+    from landslide_mapper.core.model.onnx_model import DEVICES, Device, ModelError
+
+    assert (MODES, PRECISIONS, DEVICES) == (("auto", "none", "manual"), ("auto", "float32", "int8"),
+                                            ("auto", "cuda", "directml", "coreml", "cpu"))
+    request = DetectRequest(("model.onnx",), inputs=InputOptions(scaling="manual"), precision="int8", device="cpu")
+    assert request.inputs.scaling is ScalingMode.MANUAL and request.precision is Precision.INT8
+    assert request.device is Device.CPU and f"{request.device}" == "cpu"  # messages show the word
+    assert request == DetectRequest(("model.onnx",), inputs=InputOptions(scaling=ScalingMode.MANUAL),
+                                    precision=Precision.INT8, device=Device.CPU)
+    with pytest.raises(InputError, match=r"^Unknown input scaling 'stretch': use one of auto, none, manual\.$"):
+        InputOptions(scaling="stretch")
+    with pytest.raises(InputError, match=r"^Unknown precision 'float16': choose auto or float32 or int8\.$"):
+        DetectRequest(("model.onnx",), precision="float16")
+    with pytest.raises(ModelError, match=r"^Unknown device 'tpu': choose one of auto, cuda, directml, coreml, cpu\.$"):
+        DetectRequest(("model.onnx",), device="tpu")
+
+
 def test_detect_outputs_are_georeferenced_like_the_input_and_nodata_propagates(tmp_path):
     image = random_image((150, 170), seed=1)
     image[image == 0] = 1
