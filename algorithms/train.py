@@ -19,7 +19,6 @@ from pathlib import Path
 
 from qgis.core import (
     QgsApplication,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
@@ -99,7 +98,7 @@ class TrainLandslideModel(common.LandslideAlgorithm):
         declare = common.declare
         declare(self, QgsProcessingParameterRasterLayer(common.INPUT, tr("Image (post-event raster)")),
                 "The image the landslides were digitized over: a GeoTIFF or any raster file GDAL reads.")
-        declare(self, QgsProcessingParameterMultipleLayers(MORE_IMAGES, tr("More images"), QgsProcessing.TypeRaster,
+        declare(self, QgsProcessingParameterMultipleLayers(MORE_IMAGES, tr("More images"), compat.SOURCE_RASTER,
                                                            optional=True),
                 "Other images the same polygon layer covers (each takes the polygons over it; bands as the first "
                 "image's). Each gives about the same share of its area to validation.")
