@@ -21,17 +21,17 @@ import numpy as np
 from osgeo import ogr
 
 from .engine.progress import SILENT, Progress
-from .engine.streaming import PROBABILITY_NODATA, WindowSettings, write_values_raster
+from .engine.streaming import WindowSettings, predict_raster
 from .errors import NoValidPixels
 from .imagery.inputs import ModelInput
-from .io.outputs import AtomicOutputs, GeoTiffWriter
+from .io.outputs import VALUES_NODATA, AtomicOutputs, GeoTiffWriter, ValueRasters
 from .io.polygons import polygonize_mask
 from .io.readers import GdalReader
 from .io.resolution import pixel_size_m
 from .model.onnx_model import Device, ModelError, OnnxModel, read_spec
 from .model.protocol import Model
 
-SALIENCY_NODATA = PROBABILITY_NODATA
+SALIENCY_NODATA = VALUES_NODATA
 ZONES_LAYER = "salient_zones"
 #: salient zones: the saliency's mean over (2 r + 1)² pixels is thresholded, and zones under
 #: ZONE_MIN_PIXELS pixels are left out (tens of zones a person can review, not specks)
@@ -114,9 +114,8 @@ def saliency(
     method = model.method if isinstance(model, OcclusionSaliency) else GRADIENT_METHOD
     with AtomicOutputs() as atomic:
         raster_path = atomic.temporary(saliency_path)
-        valid_pixels = write_values_raster(inputs, model.predict, settings, raster_path, SALIENCY_NODATA,
-                                           progress.part(0.0, 0.85),
-                                           metadata={"SALIENCY_METHOD": method, "MODEL": model.spec.name})
+        with ValueRasters([raster_path], inputs.grid, {"SALIENCY_METHOD": method, "MODEL": model.spec.name}) as raster:
+            valid_pixels = predict_raster(inputs, model.predict, settings, raster.write_rows, progress.part(0.0, 0.85))
         if valid_pixels == 0:
             raise NoValidPixels("Every pixel of the input is nodata: there is nothing to explain.")
         zone_count, threshold = 0, raster_percentile(raster_path, percentile)

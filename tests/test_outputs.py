@@ -29,3 +29,29 @@ def test_two_runs_cannot_write_the_same_output_at_once(tmp_path):
         open(third.temporary(final), "w").write("third")
         third.commit()
     assert open(final).read() == "third" and sorted(os.listdir(tmp_path)) == ["landslides.gpkg"]
+
+
+def test_value_rasters_write_each_channel_to_its_own_file(tmp_path):
+    """The engine's rows of (probability, spread) become two float32 GeoTIFFs, nodata where
+    the input was invalid; one channel's rows come without the channel axis."""
+    import numpy as np
+    from landslide_mapper.core.io.outputs import VALUES_NODATA, ValueRasters
+    from landslide_mapper.core.io.readers import GdalReader, Grid
+    from osgeo import gdal
+
+    grid = Grid(5, 4, (440000.0, 1.0, 0.0, 3020000.0, 0.0, -1.0), "")
+    values = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5)
+    valid = np.ones((4, 5), bool)
+    valid[1, 2] = False
+    paths = [str(tmp_path / "probability.tif"), str(tmp_path / "spread.tif")]
+    with ValueRasters(paths, grid) as rasters:
+        rasters.write_rows(0, values[:, :3], valid[:3])
+        rasters.write_rows(3, values[:, 3:], valid[3:])
+    with ValueRasters([str(tmp_path / "one.tif")], grid) as one:
+        one.write_rows(0, values[0], valid)
+    for path, expected in zip([*paths, str(tmp_path / "one.tif")], [values[0], values[1], values[0]]):
+        written, written_valid = GdalReader(path).read([1], 0, 0, 5, 4)
+        assert np.array_equal(written_valid, valid) and np.array_equal(written[0][valid], expected[valid])
+        dataset = gdal.Open(path)  # held: the band dies with it
+        band = dataset.GetRasterBand(1)
+        assert band.DataType == gdal.GDT_Float32 and band.GetNoDataValue() == VALUES_NODATA

@@ -19,18 +19,12 @@ from typing import Protocol
 import numpy as np
 
 from ..engine.progress import SILENT, Progress
-from ..engine.streaming import (
-    PROBABILITY_NODATA,
-    RowsFn,
-    WindowSettings,
-    predict_raster,
-    resampled_onto,
-    write_values_raster,
-)
+from ..engine.streaming import WindowSettings, predict_raster
 from ..errors import NoValidPixels
 from ..imagery.inputs import InputError, ModelInput
-from ..io.outputs import THRESHOLD_METADATA, AtomicOutputs, GeoTiffWriter
+from ..io.outputs import THRESHOLD_METADATA, VALUES_NODATA, AtomicOutputs, GeoTiffWriter, RowsFn, ValueRasters
 from ..io.polygons import PolygonCounts, boundary_summary, polygonize_mask
+from ..io.resolution import resampled_onto
 from ..model.ensemble import ModelEnsemble
 from ..model.onnx_model import OnnxModel
 from ..saliency import saliency_model_for
@@ -106,10 +100,10 @@ class DetectRasters:
         self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA, made_at))
         # one float32 writer per channel of the values: probability, then the ensemble's spread
         self._float_writers = [self._files.enter_context(
-            GeoTiffWriter(self.probability_path, grid, np.float32, PROBABILITY_NODATA, made_at))]
+            GeoTiffWriter(self.probability_path, grid, np.float32, VALUES_NODATA, made_at))]
         if self.with_spread:
             self._float_writers.append(self._files.enter_context(GeoTiffWriter(
-                atomic.temporary(outputs.uncertainty), grid, np.float32, PROBABILITY_NODATA,
+                atomic.temporary(outputs.uncertainty), grid, np.float32, VALUES_NODATA,
                 {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"})))
 
     def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
@@ -121,7 +115,7 @@ class DetectRasters:
         self._mask.write_rows(row0, mask)
         # the rows are the caller's to drop: nodata is written into them rather than into copies
         for writer, channel in zip(self._float_writers, values if self.with_spread else values[None]):
-            channel[~valid] = PROBABILITY_NODATA
+            channel[~valid] = VALUES_NODATA
             writer.write_rows(row0, channel)
 
     def close(self) -> None:
@@ -184,7 +178,8 @@ def detect(
                 return source.fill(write, probabilities)
 
             valid_pixels = fill(rasters.write_rows) if original is None else resampled_onto(
-                original, inputs, rasters.probability_path + ".model-grid", fill, rasters.write_rows, channels)
+                original, inputs.grid, inputs.image_band_numbers, rasters.probability_path + ".model-grid", fill,
+                rasters.write_rows, channels)
         if valid_pixels == 0:
             raise NoValidPixels(
                 "Every pixel of the input is nodata (or outside the DEM): there is nothing to detect."
@@ -195,8 +190,9 @@ def detect(
             if saliency_model is not None:
                 saliency_path = atomic.temporary(str(Path(outputs.polygons).with_suffix(".saliency.tif")))
                 saliency_settings = replace(settings, window=saliency_model.fixed_window or settings.window)
-                write_values_raster(inputs, saliency_model.predict, saliency_settings, saliency_path,
-                                    PROBABILITY_NODATA, progress.part(0.5, 0.9))
+                with ValueRasters([saliency_path], inputs.grid) as saliency_raster:
+                    predict_raster(inputs, saliency_model.predict, saliency_settings, saliency_raster.write_rows,
+                                   progress.part(0.5, 0.9))
                 annotations = boundary_summary(saliency_path, "saliency")
             progress.info("Tracing the landslides' outlines into polygons.")
             counts = polygonize_mask(

@@ -32,12 +32,12 @@ import numpy as np
 from osgeo import gdal
 
 from ..engine.progress import SILENT, Progress
-from ..engine.streaming import PROBABILITY_NODATA, RowsFn, channel_files, predict_raster
+from ..engine.streaming import predict_raster
 from ..engine.windows import Region
 from ..imagery.inputs import ModelInput
 from ..imagery.recipe import model_input
 from ..imagery.scaling import BandScaling
-from ..io.outputs import AtomicOutputs
+from ..io.outputs import VALUES_NODATA, AtomicOutputs, RowsFn, ValueRasters
 from ..io.readers import GdalReader, Grid, sub_grid
 from ..model.ensemble import ModelEnsemble
 from ..model.onnx_model import OnnxModel
@@ -101,11 +101,11 @@ def run_tile(job: DetectJob, region: Region, folder: str) -> TileResult:
     grid = sub_grid(inputs.grid, region.col0, region.row0, region.width, region.height)
     stem = Path(folder) / f"tile_{region.row0}_{region.col0}"
     finals = tuple(f"{stem}.{channel}.tif" for channel in range(job.channels))
-    with AtomicOutputs() as atomic, ExitStack() as files:
-        write = channel_files(files, [atomic.temporary(path) for path in finals], grid)
-        valid_pixels = predict_raster(inputs, predictor(model, job.request.tta, job.channels > 1),
-                                      job.request.window_settings(model), write, channels=job.channels, region=region)
-        files.close()
+    with AtomicOutputs() as atomic:
+        with ValueRasters([atomic.temporary(path) for path in finals], grid) as tile_values:
+            valid_pixels = predict_raster(inputs, predictor(model, job.request.tta, job.channels > 1),
+                                          job.request.window_settings(model), tile_values.write_rows,
+                                          channels=job.channels, region=region)
         atomic.commit()
     return TileResult(region, finals, valid_pixels)
 
@@ -211,7 +211,7 @@ def merge_rows(grid: Grid, results: list[TileResult], on_rows, channels: int = 1
                 cols = slice(tile.region.col0, tile.region.col0 + tile.region.width)
                 for channel, dataset in enumerate(tile_datasets):
                     values[channel, :, cols] = dataset.GetRasterBand(1).ReadAsArray(0, r, tile.region.width, rows)
-            valid = (values != PROBABILITY_NODATA).all(axis=0)
+            valid = (values != VALUES_NODATA).all(axis=0)
             valid_pixels += int(valid.sum())
             on_rows(row0 + r, values[0] if channels == 1 else values, valid)
         datasets.clear()

@@ -6,29 +6,26 @@ and accumulated (weighted, see :mod:`core.engine.windows`) into a buffer one win
 one raster wide. When a row is done, the buffer's top ``stride`` rows can no longer
 change: they are normalized, handed to ``on_rows`` and dropped. Memory therefore grows
 with the raster's width only through that buffer, and not at all with its height.
+
+What becomes of the rows is the receiver's business: GeoTIFFs (:class:`core.io.outputs.ValueRasters`),
+resampling back onto the image's grid (:func:`core.io.resolution.resampled_onto`), Detect's outputs.
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from ..engine.windows import AxisGrid, Region, blend_weights_2d, fill_from_nearest_valid
-from ..io.outputs import GeoTiffWriter, remove_dataset
-from ..io.readers import Grid, RasterReader
-from ..io.resolution import resampled_rows
+from ..io.outputs import RowsFn
+from ..io.readers import Grid
 from .progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
-
-PROBABILITY_NODATA = -9999.0
-
-RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 class WindowSource(Protocol):
@@ -183,39 +180,6 @@ def predict_raster(
     return valid_pixels + finish_row(rows_last)
 
 
-def channel_files(files: ExitStack, paths, grid) -> RowsFn:
-    """A receiver of rows that writes each channel of the values to its own float32
-    GeoTIFF in ``paths`` (nodata where invalid), the writers held open by ``files``."""
-    writers = [files.enter_context(GeoTiffWriter(path, grid, np.float32, PROBABILITY_NODATA)) for path in paths]
-
-    def write(row0, values, valid):
-        for writer, channel in zip(writers, values[None] if len(writers) == 1 else values):
-            writer.write_rows(row0, np.where(valid, channel, PROBABILITY_NODATA))
-
-    return write
-
-
-def resampled_onto(original: RasterReader, inputs: WindowSource, temporary: str, fill: Callable[[RowsFn], int],
-                   on_rows: RowsFn, channels: int = 1) -> int:
-    """Values made on ``inputs``' grid (the model's resolution) by ``fill(write)``, then
-    resampled onto ``original``'s grid and handed to ``on_rows`` there; pixels invalid in
-    ``original`` stay invalid. ``temporary`` (a path stem) holds the model-grid values
-    meanwhile. Returns the valid pixel count on ``original``'s grid."""
-    paths = [f"{temporary}.{k}.tif" for k in range(channels)]
-    try:
-        with ExitStack() as files:
-            fill(channel_files(files, paths, inputs.grid))
-        valid_pixels, bands = 0, inputs.image_band_numbers
-        for row0, values, valid in resampled_rows(paths, original.grid, PROBABILITY_NODATA):
-            valid &= original.read(bands, 0, row0, original.grid.width, valid.shape[0])[1]
-            valid_pixels += int(valid.sum())
-            on_rows(row0, values[0] if channels == 1 else values, valid)
-        return valid_pixels
-    finally:
-        for path in paths:
-            remove_dataset(path)
-
-
 def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
     """``items``, each produced in a helper thread while the caller works on the one
     before: reading, deriving bands and normalizing (GDAL and NumPy release the GIL)
@@ -230,13 +194,3 @@ def _read_ahead(items: Iterator, enabled: bool) -> Iterator:
             pending = pool.submit(next, items, end)
             yield item
 
-
-def write_values_raster(inputs: WindowSource, predict, settings: WindowSettings, path: str, nodata: float,
-                        progress: Progress = SILENT, metadata: dict[str, str] | None = None) -> int:
-    """``predict`` over the raster, blended, into a float32 GeoTIFF; returns the valid pixel count."""
-    with GeoTiffWriter(path, inputs.grid, np.float32, nodata, metadata) as out:
-        return predict_raster(
-            inputs, predict, settings,
-            lambda row0, values, valid: out.write_rows(row0, np.where(valid, values, nodata).astype(np.float32)),
-            progress,
-        )

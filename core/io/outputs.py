@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 from osgeo import gdal
@@ -30,6 +31,15 @@ def threshold_made_at(path: str) -> float | None:
         return float(value) if value else None
     except (RuntimeError, AttributeError, ValueError):
         return None
+
+
+#: nodata of the float32 rasters of values streamed out of the engine (Detect's probability and
+#: uncertainty, a split run's tiles, saliency): no model gives it
+VALUES_NODATA = -9999.0
+
+#: a receiver of values streamed row by row, top to bottom: ``(row0, values, valid)``, values
+#: (rows, width) or (channels, rows, width); the arrays are lent for the call only
+RowsFn = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 class GeoTiffWriter:
@@ -90,6 +100,31 @@ class GeoTiffWriter:
                 # an unraisable error); the file is closed all the same
                 self.band = None
                 self.dataset = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ValueRasters:
+    """Rows of values (a :data:`RowsFn` receiver: :meth:`write_rows`), each channel written
+    to its own float32 GeoTIFF in ``paths`` on ``grid``, :data:`VALUES_NODATA` where invalid."""
+
+    def __init__(self, paths: Sequence[str], grid: Grid, metadata: dict[str, str] | None = None):
+        with contextlib.ExitStack() as opening:  # a file that fails to open closes those opened before it
+            self._writers = [opening.enter_context(GeoTiffWriter(path, grid, np.float32, VALUES_NODATA, metadata))
+                             for path in paths]
+            self._files = opening.pop_all()
+
+    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        channels = values[None] if len(self._writers) == 1 else values
+        for writer, channel in zip(self._writers, channels):
+            writer.write_rows(row0, np.where(valid, channel, VALUES_NODATA))
+
+    def close(self) -> None:
+        self._files.close()
 
     def __enter__(self):
         return self

@@ -12,11 +12,12 @@ resampled back (bilinear) onto the input's grid, where the mask and polygons are
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from osgeo import gdal
 
+from ..io.outputs import VALUES_NODATA, RowsFn, ValueRasters, remove_dataset
 from ..io.readers import Grid, RasterReader, srs_from
 from ..model.spec import ModelSpec
 
@@ -95,3 +96,25 @@ def resampled_rows(paths: Sequence[str], grid: Grid, nodata: float,
         count = min(rows, grid.height - row0)
         values = np.stack([w.GetRasterBand(1).ReadAsArray(0, row0, grid.width, count) for w in warped])
         yield row0, values, (values != nodata).all(axis=0)
+
+
+def resampled_onto(original: RasterReader, model_grid: Grid, band_numbers: Sequence[int], temporary: str,
+                   fill: Callable[[RowsFn], int], on_rows: RowsFn, channels: int = 1) -> int:
+    """Values made on ``model_grid`` (the model's resolution over ``original``'s extent) by
+    ``fill(write)``, then resampled onto ``original``'s grid and handed to ``on_rows`` there;
+    pixels invalid in ``original``'s ``band_numbers`` stay invalid. ``temporary`` (a path
+    stem) holds the model-grid values meanwhile. Returns the valid pixel count on
+    ``original``'s grid."""
+    paths = [f"{temporary}.{k}.tif" for k in range(channels)]
+    try:
+        with ValueRasters(paths, model_grid) as model_grid_values:
+            fill(model_grid_values.write_rows)
+        valid_pixels = 0
+        for row0, values, valid in resampled_rows(paths, original.grid, VALUES_NODATA):
+            valid &= original.read(band_numbers, 0, row0, original.grid.width, valid.shape[0])[1]
+            valid_pixels += int(valid.sum())
+            on_rows(row0, values[0] if channels == 1 else values, valid)
+        return valid_pixels
+    finally:
+        for path in paths:
+            remove_dataset(path)
