@@ -173,3 +173,26 @@ def test_ensemble_carries_no_member_filter_and_averages_thresholds(tmp_path):
     ensemble = ModelEnsemble([first, second])
     assert ensemble.spec.object_filter is None
     assert ensemble.spec.threshold == pytest.approx(0.65)
+
+
+def test_detect_asks_a_model_what_it_can_do_not_which_kind_it_is(models, tmp_path):
+    """One model and an ensemble answer Detect's questions alike (core.model.protocol.DetectModel):
+    a spread only from an ensemble, a file for the saliency summary only in one model, two
+    stages only where one model has them; what a model cannot give is refused in plain words."""
+    import re
+
+    from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
+    from landslide_mapper.core.detect.request import DetectRequest
+    from landslide_mapper.core.engine.streaming import WindowSettings
+
+    first, second, _ = models
+    ensemble = ModelEnsemble([first, second])
+    assert (first.gives_spread, first.path.name, first.cascade) == (False, "a.onnx", None)
+    assert (ensemble.gives_spread, ensemble.path, ensemble.cascade) == (True, None, None)
+    image = np.random.default_rng(7).uniform(0, 255, (3, 64, 64)).astype(np.float32)
+    outputs = DetectOutputs(str(tmp_path / "p.tif"), str(tmp_path / "m.tif"), str(tmp_path / "l.gpkg"))
+    request = DetectRequest(("the model given",), settings=WindowSettings(64, 0, 1), saliency_summary=True)
+    message = "The saliency summary explains one model: turn the ensemble off, or the summary."
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        detect(request, image_inputs(ensemble.spec, image), ensemble, outputs)
+    assert list(tmp_path.iterdir()) == []

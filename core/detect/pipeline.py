@@ -25,8 +25,7 @@ from ..imagery.inputs import InputError, ModelInput
 from ..io.outputs import THRESHOLD_METADATA, VALUES_NODATA, AtomicOutputs, GeoTiffWriter, RowsFn, ValueRasters
 from ..io.polygons import PolygonCounts, boundary_summary, polygonize_mask
 from ..io.resolution import resampled_onto
-from ..model.ensemble import ModelEnsemble
-from ..model.onnx_model import OnnxModel
+from ..model.protocol import DetectModel
 from ..saliency import saliency_model_for
 from .request import DetectRequest, Predict, predictor
 
@@ -131,7 +130,7 @@ class DetectRasters:
 def detect(
     request: DetectRequest,
     inputs: ModelInput,
-    model: OnnxModel | ModelEnsemble,
+    model: DetectModel,
     outputs: DetectOutputs,
     source: ProbabilitySource | None = None,
     progress: Progress = SILENT,
@@ -158,12 +157,12 @@ def detect(
     objects = spec.object_filter if request.object_filter else None
     saliency_model = None
     if request.saliency_summary and outputs.polygons:
-        if isinstance(model, ModelEnsemble):
+        if model.path is None:  # an ensemble: no one model for a saliency graph to explain
             raise InputError("The saliency summary explains one model: turn the ensemble off, or the summary.",
                              "saliency_summary")
         saliency_model = saliency_model_for(model.path, request.threads, request.device)
     channels = outputs.channels
-    cascade = getattr(model, "cascade", None)
+    cascade = model.cascade
     tally_before = replace(cascade.tally) if cascade else None  # a cached model counts over several runs
     if source is None:
         source = StreamedProbabilities(inputs, predictor(model, request.tta, channels > 1), settings, channels)

@@ -19,6 +19,7 @@ from ..imagery.recipe import InputOptions
 from ..model.catalog import PRECISIONS, Precision, variant
 from ..model.ensemble import ModelEnsemble, flip_averaged
 from ..model.onnx_model import Device, ModelError, OnnxModel
+from ..model.protocol import DetectModel
 
 # what adapters use: Detect's options with the words they offer (the precisions are the model
 # catalog's, where a precision picks the file)
@@ -72,7 +73,7 @@ class DetectRequest:
         return self.settings.for_model(model.spec.patch_size, model.fixed_window)
 
 
-def load_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
+def load_model(request: DetectRequest) -> DetectModel:
     """The request's model, or its ensemble (the mean of its models, at the mean of their thresholds)."""
     runtime = {"threads": request.threads, "device": request.device}
     if not request.ensemble:
@@ -92,10 +93,10 @@ def load_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
     return ModelEnsemble([OnnxModel(path, class_name=request.class_name, **runtime) for path in chosen])
 
 
-def predictor(model: OnnxModel | ModelEnsemble, tta: bool, with_spread: bool) -> Predict:
+def predictor(model: DetectModel, tta: bool, with_spread: bool) -> Predict:
     """What the engine runs on each batch: probability, or (probability, spread) for an
     ensemble's uncertainty; flip-averaged with ``tta``."""
-    if with_spread and not isinstance(model, ModelEnsemble):
+    if with_spread and not model.gives_spread:
         raise InputError("An uncertainty raster needs an ensemble of models: turn the ensemble on, or leave the "
                          "uncertainty output out.", "uncertainty")
     predict = model.predict_with_spread if with_spread else model.predict

@@ -39,8 +39,7 @@ from ..imagery.recipe import model_input
 from ..imagery.scaling import BandScaling
 from ..io.outputs import VALUES_NODATA, AtomicOutputs, RowsFn, ValueRasters
 from ..io.readers import GdalReader, Grid, sub_grid
-from ..model.ensemble import ModelEnsemble
-from ..model.onnx_model import OnnxModel
+from ..model.protocol import DetectModel
 from .pipeline import DetectOutputs, DetectResult, detect
 from .request import DetectRequest, load_model, predictor
 
@@ -84,12 +83,12 @@ def plan_tiles(width: int, height: int, tile_size: int = DEFAULT_TILE_SIZE) -> l
 
 @functools.lru_cache(maxsize=2)
 def _cached_model(models: tuple[str, ...], precision: str, class_name: str | None, threads: int,
-                  device: str) -> OnnxModel | ModelEnsemble:
+                  device: str) -> DetectModel:
     return load_model(DetectRequest(models, precision=precision, class_name=class_name, threads=threads,
                                     device=device))
 
 
-def cached_model(request: DetectRequest) -> OnnxModel | ModelEnsemble:
+def cached_model(request: DetectRequest) -> DetectModel:
     """One session per process and model, reused by all its tiles (and the client's checks)."""
     return _cached_model(request.models, request.precision, request.class_name, request.threads, request.device)
 
@@ -171,7 +170,7 @@ def detect_tiled(
     request: DetectRequest,
     image: str,
     inputs: ModelInput,
-    model: OnnxModel | ModelEnsemble,
+    model: DetectModel,
     outputs: DetectOutputs,
     tile_size: int = DEFAULT_TILE_SIZE,
     runner: TileRunner = run_in_process,

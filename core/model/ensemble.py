@@ -39,7 +39,8 @@ def flip_averaged(predict: Predict) -> Predict:
 
 
 class ModelEnsemble:
-    """The members' mean probability and the members' standard deviation per pixel.
+    """The members' mean probability and the members' standard deviation per pixel (a
+    :class:`core.model.protocol.DetectModel`, as one model is).
 
     Its threshold is the mean of the members' thresholds. It carries no object filter: each
     member's was fitted on that member's own probabilities, not on the mean. Members may
@@ -63,6 +64,10 @@ class ModelEnsemble:
                             object_filter=None)
         self.providers = members[0].providers
         self.fixed_window = None
+        self.path = None  # several files: messages name the members, and no one model has a saliency graph
+        self.gives_spread = True  # the members' disagreement: predict_with_spread
+        # no two stages of its own: a member's skipped window would pull the mean and the spread down
+        self.cascade = None
         mean0, std0 = (np.asarray(v, np.float32)[:, None, None] for v in (first.mean, first.std))
         self._renormalize = []
         for member in self.members:

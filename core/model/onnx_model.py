@@ -97,7 +97,8 @@ def providers_for(device: Device | str = Device.AUTO) -> list[str]:
 
 
 class OnnxModel:
-    """Runs a model on batches of normalized (N, bands, H, W) float32 windows.
+    """Runs a model on batches of normalized (N, bands, H, W) float32 windows (a
+    :class:`core.model.protocol.DetectModel`, as an ensemble is).
 
     The input layout (NHWC or NCHW) comes from the spec when it says, otherwise from
     the graph's input shape; the output is (N, H, W) landslide probability.
@@ -140,6 +141,7 @@ class OnnxModel:
         # windows of exactly this size.
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.fixed_window = spatial[0] if all(isinstance(d, int) for d in spatial) else None
+        self.gives_spread = False  # one model: an uncertainty output needs an ensemble's members
         self.cascade = None
         if skip_empty and not isinstance(path, bytes) and self.fixed_batch is None:
             stage_providers = self.providers
