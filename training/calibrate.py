@@ -72,7 +72,7 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
     val_masks = [s.mask for s in val]
     val_scene = ValidationMosaic.of(val)
     val_probabilities = val_scene.cut(predict_sample(model, val_scene.scene))
-    threshold, val_scores = best_threshold_of(val_probabilities, val_masks)
+    threshold, val_scores = best_threshold_of(val_probabilities, val_masks, window=model_spec.patch_size)
     spec["threshold"] = threshold
     metrics["validation_scene"] = {**val_scores, "note": "threshold chosen for best F1 here"}
     alone = score_probabilities([predict_sample(model, s) for s in val], val_masks, [threshold])[threshold]

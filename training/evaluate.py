@@ -75,9 +75,10 @@ def score_probabilities(probabilities, masks, thresholds, overlap: int = 32, win
 THRESHOLDS = tuple(round(float(t), 3) for t in (*np.arange(0.05, 0.951, 0.025), 0.97, 0.98, 0.99, 0.995))
 
 
-def best_threshold_of(probabilities, masks, candidates=THRESHOLDS) -> tuple[float, dict]:
-    """The threshold with the best pixel F1 (ties: the one nearer 0.5) on validation images, never test."""
-    scores = score_probabilities(probabilities, masks, candidates)
+def best_threshold_of(probabilities, masks, candidates=THRESHOLDS, window: int = 128) -> tuple[float, dict]:
+    """The threshold with the best pixel F1 (ties: the one nearer 0.5) on validation images,
+    never test; ``window``: the one the probabilities were made with, for the record."""
+    scores = score_probabilities(probabilities, masks, candidates, window=window)
     best = max(candidates, key=lambda t: (scores[t]["f1"], -abs(t - 0.5)))
     return best, scores[best]
 
@@ -85,7 +86,8 @@ def best_threshold_of(probabilities, masks, candidates=THRESHOLDS) -> tuple[floa
 def best_threshold(model: OnnxModel, samples, candidates=THRESHOLDS) -> tuple[float, dict]:
     """The threshold with the best pixel F1 on ``samples`` (validation images, never test)."""
     samples = list(samples)
-    return best_threshold_of([predict_sample(model, s) for s in samples], [s.mask for s in samples], candidates)
+    return best_threshold_of([predict_sample(model, s) for s in samples], [s.mask for s in samples], candidates,
+                             model.spec.patch_size)
 
 
 def detect_objects(probabilities, masks, threshold: float, pixel_size_m: float, min_area_m2: float) -> list:
@@ -169,4 +171,5 @@ class ValidationMosaic:
 def best_threshold_in_mosaic(model: OnnxModel, mosaic: ValidationMosaic,
                              candidates=THRESHOLDS) -> tuple[float, dict]:
     """:func:`best_threshold` with the images run as one scene (validation images, never test)."""
-    return best_threshold_of(mosaic.cut(predict_sample(model, mosaic.scene)), mosaic.masks(), candidates)
+    return best_threshold_of(mosaic.cut(predict_sample(model, mosaic.scene)), mosaic.masks(), candidates,
+                             model.spec.patch_size)
