@@ -7,6 +7,7 @@ fixed weights — so they pin the engine without a trained model.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import onnx
@@ -30,6 +31,13 @@ def default_spec(**overrides) -> dict:
     }
     spec.update(overrides)
     return spec
+
+
+def area_filter(cut_area_m2: float) -> dict:
+    """A filter that keeps objects larger than ``cut_area_m2`` (score 0.5 exactly there)."""
+    return {"features": ["log10_area_m2", "mean_prob", "max_prob", "compactness"],
+            "mean": [math.log10(cut_area_m2), 0, 0, 0], "std": [0.1, 1, 1, 1], "weights": [1.0, 0, 0, 0],
+            "bias": 0.0, "cut": 0.5, "note": "test: by area alone"}
 
 
 def conv_net(n_bands: int, seed: int = 0, hidden: int = 4, brightness_band: int | None = None):
@@ -107,3 +115,27 @@ def reference_forward(stack_nchw: np.ndarray, spec: dict, seed: int = 0, brightn
 
     h = np.maximum(conv(stack_nchw, w1, b1), 0)
     return (1 / (1 + np.exp(-conv(h, w2, b2))))[:, 0]
+
+
+# a model that measures a ground quantity: the brightness gradient across one pixel
+SLOPE_GAIN, GRADIENT_AT_HALF = 4.0, 1.5  # probability = sigmoid(4 * (gradient per pixel - 1.5))
+
+
+def gradient_model(path, resolution_m: float) -> str:
+    """probability = sigmoid(4 * (d red / d column - 1.5)), red unnormalized; trained at ``resolution_m``."""
+    spec = default_spec(name="ramp-gradient", normalization={"mean": [0.0] * 4, "std": [1.0] * 4},
+                        resolution_m=resolution_m, threshold=0.5)
+    kernel = np.zeros((1, 4, 3, 3), np.float32)
+    kernel[0, 0, 1, 0], kernel[0, 0, 1, 2] = -0.5 * SLOPE_GAIN, 0.5 * SLOPE_GAIN  # central difference on red
+    bias = np.array([-SLOPE_GAIN * GRADIENT_AT_HALF], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w", "b"], ["z"], pads=[1, 1, 1, 1]),
+         helper.make_node("Sigmoid", ["z"], ["probability"])],
+        "ramp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4, "H", "W"])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        initializer=[numpy_helper.from_array(kernel, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(spec)})
+    onnx.save(model, str(path))
+    return str(path)

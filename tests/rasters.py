@@ -39,6 +39,15 @@ def random_image(shape, seed=0):
     return rng.integers(0, 256, (3, *shape)).astype(np.uint8)
 
 
+def ramp_scene(path, pixel_m: float, size_m: int = 256) -> str:
+    """Red brightens by 1 per metre eastwards; green and blue are flat."""
+    n = int(size_m / pixel_m)
+    red = np.tile((np.arange(n) * pixel_m).astype(np.uint8), (n, 1))
+    flat = np.full((n, n), 100, np.uint8)
+    return write_raster(path, np.stack([red, flat, flat]), epsg=32648,
+                        geotransform=(440000.0, pixel_m, 0.0, 3020000.0, 0.0, -pixel_m))
+
+
 #: four Bijie landslide images large enough for a 256-px tile each (../shared/data, never copied here)
 MOSAIC_IMAGES = ("ls_0119", "ls_0178", "ls_0248", "ls_0264")
 MOSAIC_TILE = 256

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_factory import build_model, default_spec
+from model_factory import area_filter, build_model, default_spec
 from osgeo import gdal, ogr
 from detect_runs import outputs, run
 from rasters import read_raster, write_raster
-from test_object_filter import area_filter
 
 ALG = "landslidemapper:detect"
 ROOT = Path(__file__).resolve().parent.parent

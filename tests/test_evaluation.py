@@ -346,7 +346,7 @@ def test_evaluate_algorithm_bad_input_message(provider, tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_headless_json(tmp_path):
-    from test_qgis_process import qgis_process, start_profile
+    from headless import qgis_process, start_profile
 
     env = start_profile(tmp_path / "home")
     prediction = write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE))

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from engine_runs import run_predict
 from landslide_mapper.core.errors import UserError
 from landslide_mapper.core.imagery.inputs import InputError, ModelInput
 from landslide_mapper.core.io.readers import GdalReader, dem_on_grid
 from landslide_mapper.core.model.onnx_model import OnnxModel
 from model_factory import build_model, default_spec, reference_forward
 from rasters import random_image, write_raster
-from test_streaming import run_predict
 
 
 def test_bands_are_picked_by_number_and_normalized_per_spec(tmp_path):

@@ -31,7 +31,7 @@ def test_plugin_zip_installs_and_runs_detect_headless(tmp_path):
     """The ZIP holds the plugin and nothing else, and unpacked as the plugin manager
     does, it runs Detect with its bundled model."""
     from landslide_mapper.core.model.catalog import bundled_models
-    from test_qgis_process import qgis_process, start_profile
+    from headless import qgis_process, start_profile
 
     if not bundled_models():
         pytest.skip("no bundled model in this checkout")
@@ -57,7 +57,7 @@ def test_missing_onnxruntime_message_gives_a_command_that_works(tmp_path):
     """QGIS's own Python without ONNX Runtime: Detect fails with a message that holds
     the exact command; running that command (a --user install, so into this test's
     private HOME) makes Detect work."""
-    from test_qgis_process import qgis_process, start_profile
+    from headless import qgis_process, start_profile
 
     env = start_profile(tmp_path / "home", venv_packages=False)
     probe = subprocess.run(["/usr/bin/python3", "-c", "import onnxruntime"], env=env, capture_output=True)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from model_factory import build_model, default_spec
+from model_factory import area_filter, build_model, default_spec
 from osgeo import ogr
 from rasters import read_raster
 
@@ -23,13 +23,6 @@ def features_of(path):
     layer = dataset.GetLayer()
     return [{layer.GetLayerDefn().GetFieldDefn(i).GetName(): f.GetField(i)
              for i in range(layer.GetLayerDefn().GetFieldCount())} for f in layer]
-
-
-def area_filter(cut_area_m2: float) -> dict:
-    """A filter that keeps objects larger than ``cut_area_m2`` (score 0.5 exactly there)."""
-    return {"features": ["log10_area_m2", "mean_prob", "max_prob", "compactness"],
-            "mean": [math.log10(cut_area_m2), 0, 0, 0], "std": [0.1, 1, 1, 1], "weights": [1.0, 0, 0, 0],
-            "bias": 0.0, "cut": 0.5, "note": "test: by area alone"}
 
 
 def test_perimeter_counts_outer_and_inner_rings_as_polygons_do():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from detect_runs import request
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
 from landslide_mapper.core.detect.request import DetectRequest
 from landslide_mapper.core.detect.tiling import cached_model, detect_tiled
@@ -133,11 +134,6 @@ def test_the_saliency_summary_is_the_same_everywhere(provider, scene, exported_m
     layer = dataset.GetLayer(0)
     assert layer.GetFeatureCount() > 0
     assert any(f.GetField("boundary_saliency_share") is not None for f in layer)
-
-
-def request(model, settings, min_area_m2=0.0) -> DetectRequest:
-    """A Detect request for ``model`` with these windows, keeping every polygon by default."""
-    return DetectRequest((str(model.path),), settings=settings, min_area_m2=min_area_m2)
 
 
 def test_the_options_take_the_words_processing_and_the_command_line_pass():

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from detect_runs import request
 from landslide_mapper.core.detect.pipeline import DetectOutputs, detect
 from landslide_mapper.core.engine.streaming import WindowSettings
 from landslide_mapper.core.imagery.inputs import ModelInput
@@ -11,7 +12,6 @@ from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.onnx_model import OnnxModel
 from osgeo import ogr
 from rasters import read_raster, write_raster
-from test_pipeline import request
 
 
 def test_polygons_have_true_areas_and_probabilities(tmp_path, bright_model):

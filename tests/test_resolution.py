@@ -6,49 +6,15 @@ of the scene at 2 m: a model trained at 1 m reads the 2 m copy wrongly unless it
 windows are resampled to 1 m first (bilinear resampling of a ramp is exact).
 """
 
-import json
-
 import numpy as np
-import onnx
 import pytest
 from landslide_mapper.core.io.readers import Grid
 from landslide_mapper.core.io.resolution import model_grid, pixel_size_m
-from model_factory import METADATA_KEY, default_spec
-from onnx import TensorProto, helper, numpy_helper
+from model_factory import GRADIENT_AT_HALF, SLOPE_GAIN, gradient_model
 from osgeo import gdal
-from rasters import read_raster, write_raster
+from rasters import ramp_scene, read_raster
 
 EPSG_UTM = 32648
-SLOPE_GAIN, GRADIENT_AT_HALF = 4.0, 1.5  # probability = sigmoid(4 * (gradient per pixel - 1.5))
-
-
-def gradient_model(path, resolution_m: float) -> str:
-    """probability = sigmoid(4 * (d red / d column - 1.5)), red unnormalized; trained at ``resolution_m``."""
-    spec = default_spec(name="ramp-gradient", normalization={"mean": [0.0] * 4, "std": [1.0] * 4},
-                        resolution_m=resolution_m, threshold=0.5)
-    kernel = np.zeros((1, 4, 3, 3), np.float32)
-    kernel[0, 0, 1, 0], kernel[0, 0, 1, 2] = -0.5 * SLOPE_GAIN, 0.5 * SLOPE_GAIN  # central difference on red
-    bias = np.array([-SLOPE_GAIN * GRADIENT_AT_HALF], np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w", "b"], ["z"], pads=[1, 1, 1, 1]),
-         helper.make_node("Sigmoid", ["z"], ["probability"])],
-        "ramp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4, "H", "W"])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        initializer=[numpy_helper.from_array(kernel, "w"), numpy_helper.from_array(bias, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(model, {METADATA_KEY: json.dumps(spec)})
-    onnx.save(model, str(path))
-    return str(path)
-
-
-def ramp_scene(path, pixel_m: float, size_m: int = 256) -> str:
-    """Red brightens by 1 per metre eastwards; green and blue are flat."""
-    n = int(size_m / pixel_m)
-    red = np.tile((np.arange(n) * pixel_m).astype(np.uint8), (n, 1))
-    flat = np.full((n, n), 100, np.uint8)
-    return write_raster(path, np.stack([red, flat, flat]), epsg=EPSG_UTM,
-                        geotransform=(440000.0, pixel_m, 0.0, 3020000.0, 0.0, -pixel_m))
 
 
 def sigmoid(x):

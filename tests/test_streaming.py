@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from landslide_mapper.core.engine.streaming import WindowSettings, predict_raster
+from engine_runs import run_predict
 from landslide_mapper.core.imagery.bands import build_stack
 from landslide_mapper.core.imagery.inputs import ModelInput
 from landslide_mapper.core.io.readers import GdalReader
@@ -17,16 +17,6 @@ def whole_image_reference(image, spec_dict, **kw):
     spec = ModelSpec.from_dict(spec_dict)
     stack = build_stack(spec, {"red": image[0], "green": image[1], "blue": image[2]})
     return reference_forward(stack[None], spec_dict, **kw)[0]
-
-
-def run_predict(model, inputs, window, overlap, batch=4):
-    rows = np.full((inputs.grid.height, inputs.grid.width), -1.0, np.float32)
-
-    def collect(row0, values, valid):
-        rows[row0 : row0 + values.shape[0]] = values
-
-    predict_raster(inputs, model.predict, WindowSettings(window, overlap, batch), collect)
-    return rows
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])

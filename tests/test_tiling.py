@@ -20,8 +20,9 @@ from landslide_mapper.core.errors import Cancelled
 from landslide_mapper.core.imagery.recipe import InputOptions, model_input
 from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.catalog import bundled_models
+from model_factory import gradient_model
 from osgeo import gdal, ogr
-from rasters import read_raster, write_raster
+from rasters import ramp_scene, read_raster, write_raster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGINS = os.path.join(ROOT, "build", "plugins")  # holds the plugin as landslide_mapper (plugin_root.py)
@@ -205,8 +206,6 @@ def test_cli_reports_bad_input_in_plain_words(tmp_path, default_model, scene):
 def test_split_run_at_the_models_resolution_equals_single_run(tmp_path):
     """A 2 m image and a model that learned at 1 m: tiles on the model's grid, merged,
     resampled back onto the image's grid, exactly as one run does it."""
-    from test_resolution import gradient_model, ramp_scene
-
     model_path = gradient_model(tmp_path / "ramp.onnx", resolution_m=1.0)
     image = ramp_scene(tmp_path / "coarse.tif", 2.0)
     request = request_for(model_path, WindowSettings(64, 16, 4))
