@@ -2,12 +2,12 @@
 the documented one, and the validation images are dealt into two disjoint, balanced parts."""
 
 import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
+from locations import ROOT
 
-BENCH = runpy.run_path(str(Path(__file__).resolve().parent.parent / "bench" / "adaptation.py"), run_name="bench")
+BENCH = runpy.run_path(str(ROOT / "bench" / "adaptation.py"), run_name="bench")
 
 
 def test_factor_two_is_the_block_mean():

@@ -1,14 +1,12 @@
 """INT8 variants: quantized on real patches, picked by Detect's PRECISION."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from locations import BIJIE
 from rasters import read_raster
 
-ROOT = Path(__file__).resolve().parent.parent
-BIJIE = ROOT.parent / "shared" / "data" / "bijie"
 
 
 @pytest.mark.skipif(not (BIJIE / "index.csv").exists(), reason="../shared/data not present")

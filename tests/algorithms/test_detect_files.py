@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from locations import ROOT
 from model_factory import area_filter, build_model, default_spec
 from osgeo import gdal, ogr
 from detect_runs import outputs, run
 from rasters import read_raster, write_raster
 
 ALG = "landslidemapper:detect"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 

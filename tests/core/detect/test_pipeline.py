@@ -21,11 +21,11 @@ from landslide_mapper.core.imagery.recipe import InputOptions, model_input
 from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.catalog import bundled_models
 from landslide_mapper.core.model.onnx_model import OnnxModel
+from locations import ROOT
 from model_factory import build_model
 from osgeo import ogr
 from rasters import random_image, read_raster, write_raster
 
-ROOT = Path(__file__).resolve().parent.parent
 NAMES = {"probability": "probability.tif", "mask": "mask.tif", "polygons": "landslides.gpkg",
          "uncertainty": "uncertainty.tif", "dropped": "set_aside.gpkg"}
 

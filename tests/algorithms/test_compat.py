@@ -5,12 +5,11 @@ Qt's, in PyQt6 itself (installed from PyPI in the test venv); no short enum name
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from landslide_mapper.algorithms import compat
+from locations import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_SOURCES = [ROOT / "plugin.py", ROOT / "__init__.py", *sorted((ROOT / "algorithms").glob("*.py")),
                   *sorted((ROOT / "gui").glob("*.py"))]
 

@@ -20,11 +20,11 @@ from landslide_mapper.core.errors import Cancelled
 from landslide_mapper.core.imagery.recipe import InputOptions, model_input
 from landslide_mapper.core.io.readers import GdalReader
 from landslide_mapper.core.model.catalog import bundled_models
+from locations import ROOT
 from model_factory import gradient_model
 from osgeo import gdal, ogr
 from rasters import ramp_scene, read_raster, write_raster
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGINS = os.path.join(ROOT, "build", "plugins")  # holds the plugin as landslide_mapper (plugin_root.py)
 BANDS = {"red": 1, "green": 2, "blue": 3}
 

@@ -17,6 +17,7 @@ from landslide_mapper.core.evaluation.scoring import (
     LandslideMap,
     evaluate_maps,
 )
+from locations import ARTIFACTS
 from osgeo import ogr, osr
 from rasters import write_raster
 
@@ -404,7 +405,7 @@ def test_report_renders_in_a_real_browser(tmp_path):
     assert browser, "Chromium is installed by scripts/setup.sh"
     prediction, reference, probability = _mapped_scene(tmp_path)
     run(tmp_path, prediction, reference, probability=probability, threshold=0.5)
-    artifacts = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
+    artifacts = ARTIFACTS
     artifacts.mkdir(parents=True, exist_ok=True)
     shot = artifacts / "evaluation_report.png"
     shot.unlink(missing_ok=True)
