@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from locations import ROOT
+from locations import SHARED_DATA as SHARED
 from osgeo import ogr, osr
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
 
 tf = pytest.importorskip("tensorflow")
 
