@@ -1,0 +1,32 @@
+"""training/architectures.py: the four U-Nets, fully convolutional, attention where the method puts it."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from landslide_mapper.training.architectures import ARCHITECTURES, build_model  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_every_architecture_is_fully_convolutional_for_any_band_count(architecture):
+    model = build_model(architecture, bands=5, base_filters=4)
+    for size in (32, 48):
+        out = model(np.zeros((2, size, size, 5), np.float32), training=False)
+        assert out.shape == (2, size, size, 1)
+    assert model.layers[-1].activation.__name__ == "sigmoid"
+
+
+def test_attention_sits_where_the_method_puts_it():
+    def count(model, suffix):
+        return sum(layer.name.endswith(suffix) for layer in model.layers)
+
+    spatial = build_model("spatial", 4, 4)
+    assert count(spatial, "_gate") == 8  # after each of 4 max-pools and 4 up-samplings
+    assert sum(layer.name.startswith("enc_att") and layer.name.endswith("_gate") for layer in spatial.layers) == 4
+    for arch in ("channel", "se"):
+        model = build_model(arch, 4, 4)
+        assert count(model, "_scale") == 5  # last encoder conv + 4 decoder skips
+    assert count(build_model("unet", 4, 4), "_scale") == count(build_model("unet", 4, 4), "_gate") == 0
