@@ -5,7 +5,7 @@ PyQt6 drops the short enum names (``QMessageBox.Yes``) for the fully scoped ones
 own enums into ``Qgis`` (``Qgis.ProcessingSourceType.VectorPolygon``) and QGIS 4 drops the
 old places (``QgsProcessing.TypeVectorPolygon``), which 3.22 does not know yet. Every such
 value the plugin uses is resolved here once, from the newest spelling to the oldest, so the
-rest of the plugin names each value one way. ``tests/test_compat.py`` checks every path
+rest of the plugin names each value one way. ``tests/algorithms/test_compat.py`` checks every path
 below: the Qt ones against PyQt6 itself, the QGIS ones against this QGIS.
 """
 
