@@ -15,7 +15,7 @@ from osgeo import gdal, ogr
 
 from ..errors import NO_CRS, EvaluationError
 from ..io.outputs import GeoTiffWriter
-from ..io.polygons import lut_vrt
+from ..io.polygons import lut_vrt, polygonize
 from ..io.readers import GdalReader, Grid, srs_from
 from ..io.vectors import LandslideMap, describe_crs, reprojected_features
 
@@ -93,13 +93,13 @@ class ObjectRaster:
                 rows = min(STRIP_ROWS, grid.height - row0)
                 values, valid = reader.read([source.band], 0, row0, grid.width, rows)
                 out.write_rows(row0, np.where(valid, values[0] > 0, 255).astype(np.uint8))
-        # landslide pixels -> 4-connected polygons -> object ids (the same pixels back)
+        # landslide pixels -> 4-connected polygons -> object ids (the same pixels back);
+        # unscored pixels (255) read as 0 through the look-up VRT: GDAL never polygonizes them
         indicator = gdal.Open(lut_vrt(indicator_path, grid))
         memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
         layer = memory.CreateLayer("objects", srs=srs_from(grid.crs_wkt), geom_type=ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("obj", ogr.OFTInteger))
-        band_ones = indicator.GetRasterBand(1)
-        gdal.Polygonize(band_ones, band_ones, layer, 0)
+        polygonize(indicator.GetRasterBand(1), layer, (1,))
         fids = []
         layer.StartTransaction()
         for feature in layer:
@@ -107,7 +107,7 @@ class ObjectRaster:
             feature.SetField("obj", len(fids))
             layer.SetFeature(feature)
         layer.CommitTransaction()
-        del band_ones, indicator
+        del indicator
         ids = str(stem) + "_ids.tif"
         rasterize((memory, layer), grid, ids, gdal.GDT_Int32)
         return cls(ids, indicator_path, (memory, layer), fids, how)

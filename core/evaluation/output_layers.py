@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from osgeo import gdal, ogr, osr
 
 from ..engine.progress import Progress
-from ..io.polygons import equal_area_transform, lut_vrt, vector_driver_for
+from ..io.polygons import equal_area_transform, lut_vrt, polygonize, vector_driver_for
 from ..io.readers import Grid, srs_from
 from .metrics import ObjectTally
 from .object_rasters import ObjectRaster
@@ -55,16 +55,13 @@ def write_objects(path: str, grid: Grid, rows: list[tuple[ogr.Geometry, dict]]) 
 
 def write_errors(errors_path: str, path: str, grid: Grid, progress: Progress) -> None:
     """False-positive / false-negative polygons (4-connected regions of the error raster)."""
+    # unscored pixels (255) read as 0 through the look-up VRT: GDAL never polygonizes them
     codes = gdal.Open(lut_vrt(errors_path, grid, "0:0,1:1,2:2,255:0"))
-    band = codes.GetRasterBand(1)
     memory = ogr.GetDriverByName("Memory").CreateDataSource("raw")
     raw = memory.CreateLayer("raw", srs=srs_from(grid.crs_wkt), geom_type=ogr.wkbPolygon)
     raw.CreateField(ogr.FieldDefn("code", ogr.OFTInteger))
-    try:
-        gdal.Polygonize(band, band, raw, 0, callback=lambda *_: 0 if progress.cancelled else 1)
-    except RuntimeError:
-        progress.check()  # GDAL reports the callback's stop as "User terminated"
-        raise
+    # cancellable, but silent: the caller moves the bar before and after
+    polygonize(codes.GetRasterBand(1), raw, tuple(ERROR_NAMES), Progress(is_cancelled=lambda: progress.cancelled))
     to_metres = equal_area_transform(srs_from(grid.crs_wkt), grid)
     rows = ((f.GetGeometryRef().Clone(), {"error_code": f.GetField("code"), "error": ERROR_NAMES[f.GetField("code")],
                                          "area_m2": _area_m2(f.GetGeometryRef(), to_metres)}) for f in raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -62,6 +63,40 @@ def vector_driver_for(path: str) -> str:
     return _DRIVERS[suffix]
 
 
+def polygonize(band: gdal.Band, layer: ogr.Layer, values: Collection[int], progress: Progress = SILENT) -> None:
+    """Write the 4-connected regions of ``band`` whose pixel value is one of ``values`` to
+    ``layer``, as polygons in GDAL's order with the value in the layer's first field.
+
+    The band is its own mask: 0 is never polygonized. The other values not in ``values``
+    are polygonized too (GDAL cannot skip them) and deleted from the layer afterwards. The
+    whole is one transaction on ``layer``. ``progress`` counts the band's rows; a cancel
+    stops GDAL and raises :class:`Cancelled`.
+    """
+    source = band.GetDataset()
+    flushed_at = [0.0]
+
+    def gdal_progress(fraction, _message, _data):
+        if fraction - flushed_at[0] >= 0.01:
+            source.FlushCache()  # drop tiles already polygonized from GDAL's cache: rows are read once
+            flushed_at[0] = fraction
+        progress(fraction)
+        return 0 if progress.cancelled else 1
+
+    layer.StartTransaction()
+    try:
+        gdal.Polygonize(band, band, layer, 0, [], callback=gdal_progress)
+    except RuntimeError:
+        progress.check()  # GDAL reports the callback's stop as "User terminated"
+        raise
+    value_field = layer.GetLayerDefn().GetFieldDefn(0).GetName()
+    layer.SetAttributeFilter(f'"{value_field}" NOT IN ({", ".join(str(int(v)) for v in values)})')
+    others = [feature.GetFID() for feature in layer]
+    layer.SetAttributeFilter(None)
+    for fid in others:
+        layer.DeleteFeature(fid)
+    layer.CommitTransaction()
+
+
 def polygonize_mask(
     mask_path: str,
     values_path: str,
@@ -94,10 +129,6 @@ def polygonize_mask(
     """
     mask_ds = gdal.Open(mask_path)
     grid = GdalReader(mask_ds).grid
-    # The mask band is its own mask: 0 is skipped, every other value becomes polygons
-    # (nodata's are few and large: a collar, a scene's gutters) of which only 1's are
-    # kept. Read straight from the GeoTIFF, this is 6x faster than through a look-up VRT.
-    band = mask_ds.GetRasterBand(1)
     srs = osr.SpatialReference()
     srs.ImportFromWkt(grid.crs_wkt)
     # Raw polygons go to a scratch GeoPackage beside the output, not to memory: a noisy
@@ -107,22 +138,11 @@ def polygonize_mask(
     try:
         raw = scratch.CreateLayer("raw", srs=srs, geom_type=ogr.wkbPolygon, options=["SPATIAL_INDEX=NO"])
         raw.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
-        flushed_at = [0.0]
-
-        def gdal_progress(fraction, _message, _data):
-            if fraction - flushed_at[0] >= 0.01:
-                mask_ds.FlushCache()  # drop mask tiles already polygonized from GDAL's cache
-                flushed_at[0] = fraction
-            progress(0.5 * fraction)
-            return 0 if progress.cancelled else 1
-
-        raw.StartTransaction()
-        try:
-            gdal.Polygonize(band, band, raw, 0, [], callback=gdal_progress)
-        except RuntimeError:
-            progress.check()
-            raise
-        raw.CommitTransaction()
+        # Landslide pixels (1) of the mask band itself, not of a look-up VRT that hides
+        # nodata (as Evaluate reads its rasters): read straight from the GeoTIFF, this is 6x
+        # faster, and nodata's polygons are few and large (a collar, a scene's gutters), so
+        # dropping them afterwards is cheap.
+        polygonize(mask_ds.GetRasterBand(1), raw, (1,), progress.part(0.0, 0.5))
 
         fields: Annotations = {
             "area_m2": (ogr.OFTReal, None),
@@ -182,8 +202,6 @@ def _write_polygons(layer, raw, srs, values: GdalReader, fields: Annotations, va
                 raise Cancelled()
             values.release_cache()
             progress(0.5 + 0.5 * i / total)
-        if feature.GetField(0) != 1:  # nodata (or any value but landslide)
-            continue
         geometry = feature.GetGeometryRef()
         area, perimeter = _measured(geometry, to_metres)
         if area < min_area_m2:

@@ -84,3 +84,36 @@ def test_outlines_are_smoothed_within_half_a_pixel_of_the_mask(tmp_path):
     ring = smooth_outline.GetGeometryRef(0)
     assert max(boundary.Distance(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
                for x, y in ring.GetPoints()[:: max(1, ring.GetPointCount() // 200)]) <= 0.5
+
+
+def test_polygonize_writes_the_chosen_values_only_and_stops_on_a_cancel(tmp_path):
+    """The one polygonizer (Detect's, Saliency's and Evaluate's): 4-connected regions of the
+    chosen values, in GDAL's order, the value in the layer's first field; 0 and the other
+    values leave nothing; a cancel raises Cancelled."""
+    from landslide_mapper.core.engine.progress import SILENT, Progress
+    from landslide_mapper.core.errors import Cancelled
+    from landslide_mapper.core.io.polygons import polygonize
+    from osgeo import gdal
+
+    mask = np.zeros((40, 40), np.uint8)
+    mask[:5] = 255  # nodata: polygonized by GDAL, then dropped
+    mask[10:14, 10:14] = 1
+    mask[12, 14] = 1  # 4-connected to the block
+    mask[15, 15] = 1  # diagonal to it: an object of its own
+    mask[20:25, 30:35] = 2
+    dataset = gdal.Open(write_raster(tmp_path / "mask.tif", mask))
+
+    def polygons(values, progress=SILENT):
+        """(value, area) of each polygon, in the layer's order."""
+        memory = ogr.GetDriverByName("Memory").CreateDataSource("polygons")
+        layer = memory.CreateLayer("polygons", geom_type=ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+        polygonize(dataset.GetRasterBand(1), layer, values, progress)
+        return [(feature["value"], feature.GetGeometryRef().GetArea()) for feature in layer]
+
+    reported = []
+    assert polygons((1, 2), Progress(report=reported.append)) == [(1, 17.0), (1, 1.0), (2, 25.0)]
+    assert reported[-1] == 1.0
+    assert polygons((2,)) == [(2, 25.0)]
+    with pytest.raises(Cancelled):
+        polygons((1,), Progress(is_cancelled=lambda: True))
