@@ -15,32 +15,51 @@ from typing import Sequence
 
 import numpy as np
 
-from ..evaluation.metrics import CONNECTIVITY, LANDSLIDE_IMAGE_SCORES, OBJECT_COUNTS, Confusion, MapOutcome, Scorecard
+from ..evaluation.metrics import (
+    CONNECTIVITY,
+    LANDSLIDE_IMAGE_SCORES,
+    OBJECT_COUNTS,
+    Confusion,
+    MapOutcome,
+    ObjectTally,
+    Scorecard,
+)
 from ..model.object_filter import FEATURES, ObjectFilter, feature_vector
 
 
 @dataclass
 class ImageObjects:
-    """The objects of one image's thresholded probability, with what fitting needs."""
+    """The objects of one image's thresholded probability, with what fitting needs: each
+    object's sums, taken once, so that an outcome for any choice of kept objects is counted
+    without labelling the image again."""
 
     features: np.ndarray  # (objects, len(FEATURES))
-    true_pixels: np.ndarray  # per object: its pixels on reference landslide
+    true_pixels: np.ndarray  # per object: its pixels on reference landslides
     sizes: np.ndarray  # per object: its pixel count
-    touches: list[np.ndarray]  # per object: ids of the reference objects it touches
-    reference_objects: int
-    reference_pixels: int
+    overlaps: np.ndarray  # (3, pairs): object (index), reference object (id) and the pixels they share
+    reference_sizes: np.ndarray  # per reference object (ids 1..n): its pixel count
     pixels: int  # the image's
+
+    def tally(self, kept: np.ndarray) -> ObjectTally:
+        """The image's :class:`ObjectTally` when only the ``kept`` objects are drawn: their
+        pixels are the predicted ones, and every pixel is scored."""
+        kept = np.asarray(kept, bool)
+        sizes, true_pixels = self.sizes[kept], self.true_pixels[kept]
+        tally = ObjectTally(len(sizes), len(self.reference_sizes))
+        tp, predicted, reference = int(true_pixels.sum()), int(sizes.sum()), int(self.reference_sizes.sum())
+        tally.confusion = Confusion(tp, predicted - tp, reference - tp, self.pixels - predicted - reference + tp)
+        tally.predicted_scored[1:] = sizes
+        tally.predicted_touching[1:] = true_pixels
+        tally.reference_scored[1:] = self.reference_sizes
+        objects, reference_ids, shared = self.overlaps
+        drawn = kept[objects]
+        np.add.at(tally.reference_covered, reference_ids[drawn], shared[drawn])
+        return tally
 
     def outcome(self, kept: np.ndarray) -> MapOutcome:
         """What the image scores (:mod:`core.evaluation.metrics`) when only the ``kept``
-        objects are drawn: their pixels are the predicted ones."""
-        tp = int(self.true_pixels[kept].sum())
-        fp = int((self.sizes[kept] - self.true_pixels[kept]).sum())
-        fn = self.reference_pixels - tp
-        touches = [touched for touched, k in zip(self.touches, kept) if k]
-        found = len({int(t) for touched in touches for t in touched})
-        return MapOutcome(Confusion(tp, fp, fn, self.pixels - tp - fp - fn), found, self.reference_objects - found,
-                          len(touches), sum(touched.size == 0 for touched in touches))
+        objects are drawn (a reference landslide is detected when they touch it)."""
+        return self.tally(kept).outcome()
 
 
 def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: float, pixel_size_m: float,
@@ -67,14 +86,18 @@ def image_objects(probability: np.ndarray, reference: np.ndarray, threshold: flo
         kept.append(i)
         # Detect rounds the probability statistics to 5 significant digits
         features.append(feature_vector(area, edges[i] * pixel_size_m, float(f"{means[i]:.5g}"), float(f"{peaks[i]:.5g}")))
-    # (object, reference object) pairs that share a pixel, in one pass over the overlap
-    both = (labels > 0) & (ref_labels > 0)
-    pairs = np.unique(np.stack([labels[both], ref_labels[both]]), axis=1)
-    touches = [pairs[1, pairs[0] == i + 1] for i in kept]
     kept = np.array(kept, int)
+    # (object, reference object) pairs that share pixels, and how many, in one pass over the
+    # overlap; objects under the minimum area are not drawn, so they cover nothing
+    both = (labels > 0) & (ref_labels > 0)
+    pairs, shared = np.unique(np.stack([labels[both], ref_labels[both]]), axis=1, return_counts=True)
+    index_of = np.full(count + 1, -1)  # label -> index among the drawn objects
+    index_of[kept + 1] = np.arange(len(kept))
+    drawn = index_of[pairs[0]] >= 0
+    overlaps = np.stack([index_of[pairs[0]], pairs[1], shared])[:, drawn]
+    reference_sizes = np.bincount(ref_labels.ravel(), minlength=ref_count + 1)[1:]
     return ImageObjects(np.array(features).reshape(-1, len(FEATURES)), true_pixels[kept] if count else true_pixels,
-                        sizes[kept] if count else sizes, touches, ref_count, int(reference.astype(bool).sum()),
-                        int(reference.size))
+                        sizes[kept] if count else sizes, overlaps, reference_sizes, int(reference.size))
 
 
 def _boundary_edges(labels: np.ndarray, count: int) -> np.ndarray:
@@ -137,7 +160,7 @@ def fit_object_filter(images: Sequence[ImageObjects], max_found_loss: float = 0.
     a reference landslide from those that do not, and the cut with the best pixel F1 among
     those that lose at most ``max_found_loss`` of the landslides found without a filter."""
     features = np.vstack([o.features for o in images])
-    labels = np.concatenate([np.array([t.size > 0 for t in o.touches], bool) for o in images])
+    labels = np.concatenate([o.true_pixels > 0 for o in images])  # touches a reference landslide
     if len(set(labels.tolist())) < 2:
         raise ValueError("fitting a false-alarm filter needs both true detections and false alarms")
     mean, std, weights, bias = fit_logistic(features, labels)

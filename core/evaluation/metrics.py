@@ -20,7 +20,8 @@ pixels cover at least ``min_coverage`` of its scored pixels (0: any overlap), *m
 otherwise; a predicted object is a *true detection* when it touches a reference pixel, a
 *false alarm* otherwise; an object none of whose pixels is scored is *not scored*.
 
-Counting is :class:`ObjectTally` (one map, window by window), judging is
+Counting is :class:`ObjectTally` (one map, window by window; or, when fitting the object
+filter, from each object's sums: :meth:`.filter_fitting.ImageObjects.tally`), judging is
 :meth:`ObjectTally.outcome` (a :class:`MapOutcome`), summing over maps is
 :class:`Scorecard`, whose :meth:`Scorecard.scores` gives the numbers.
 """

@@ -156,3 +156,22 @@ def test_detect_default_scores_by_hand():
     # the filter sets P2 and the landslide-free image's object aside: TP 1, FP 1, FN 9 everywhere
     kept = filtered_scores(images, [np.array([True, False]), np.array([False])])
     assert list(kept.values()) == [0.5, 0.1, 0.1667, 0.0909, 0.5, 0.1, 0.1667, 0.0909, 1, 1, 0, 1, 0]
+
+
+def test_fitting_counts_objects_as_the_one_scorer_does():
+    """Objects are counted once: an image's outcome for any kept objects, from each object's
+    sums, is the scorer's outcome of the map those objects draw."""
+    from landslide_mapper.core.evaluation.filter_fitting import image_objects
+    from landslide_mapper.core.evaluation.metrics import ObjectTally, label_objects
+
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        reference = rng.random((40, 50)) > (0.6 if i % 4 else 1.0)  # every fourth image is landslide-free
+        probability = rng.random((40, 50)).astype(np.float32)
+        objects = image_objects(probability, reference, 0.55, 1.0)
+        labels, count = label_objects(probability >= 0.55)
+        assert len(objects.sizes) == count  # no minimum area: object i is label i + 1
+        for share in (0.0, 0.4, 1.0):
+            kept = rng.random(count) < share
+            drawn = np.isin(labels, np.flatnonzero(kept) + 1)
+            assert objects.outcome(kept) == ObjectTally.of_masks(drawn, reference).outcome()
