@@ -367,7 +367,9 @@ def difference_row(label: str, scores: dict, baseline: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0],
+    parser.add_argument("--also", nargs="*", default=[],
+                        help="other exported models to score as they are beside the default (e.g. a candidate)")
+    parser.add_argument("--minutes", type=float, nargs="*", default=[10.0, 30.0],
                         help="training budgets, each as 'Train landslide model''s MINUTES (training + export)")
     parser.add_argument("--resolution", type=float, default=1.6, help="the other sensor's ground resolution (m)")
     parser.add_argument("--work", default=str(ROOT / "build" / "adaptation"), help="where everything is written")
@@ -401,6 +403,8 @@ def main(argv=None) -> None:
     runs = [{"name": "bundled default", "model": DEFAULT_MODEL, "label": f"bundled default ({DEFAULT_MODEL.name}), as it is"},
             {"name": "bundled default", "model": DEFAULT_MODEL, "match_resolution": False,
              "label": "bundled default, resolution matching off (at the image's pixels)"}]
+    runs += [{"name": Path(m).stem, "model": Path(m), "label": f"{Path(m).parent.name}/{Path(m).name}, as it is"}
+             for m in args.also]
     for minutes in args.minutes:
         for kind, start in (("finetuned", DEFAULT_MODEL), ("scratch", None)):
             name = f"{kind}_{minutes:g}min"
