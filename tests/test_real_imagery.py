@@ -20,7 +20,10 @@ pytestmark = [pytest.mark.slow,
 
 
 def prediction_models():
-    return sorted(p for p in (ROOT / "models").glob("*.onnx") if not p.stem.endswith(("_saliency", "_deepness")))
+    """Every bundled model and its INT8 variant (not their saliency graphs, interop copies or stages)."""
+    from landslide_mapper.core.model.catalog import bundled_models, variant
+
+    return sorted(p for m in bundled_models().values() for p in (m, variant(m, "int8")) if p.is_file())
 
 
 @pytest.fixture(scope="module")
