@@ -64,8 +64,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import runpy
 import shutil
 import subprocess
@@ -76,6 +74,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import machine_facts  # noqa: E402
 runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()  # the one import root
 
 from landslide_mapper.core.detect.request import DEFAULT_MIN_AREA_M2  # noqa: E402
@@ -320,22 +320,6 @@ def reference_masks(folder: Path, placements) -> list[np.ndarray]:
 
 
 # --- the tables -----------------------------------------------------------------------------
-
-def machine_facts() -> str:
-    import onnxruntime
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        load = " | load %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = ""
-    return (f"{platform.node()} | {cpu} | {os.cpu_count()} cores{load} | Python {platform.python_version()} | "
-            f"ONNX Runtime {onnxruntime.__version__}")
-
 
 def with_interval(scores: dict, key: str) -> str:
     low, high = scores["intervals"][key]

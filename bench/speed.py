@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import runpy
 import subprocess
 import sys
@@ -39,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import machine_facts  # noqa: E402
 PLUGINS = runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()
 sys.path.insert(0, str(ROOT / "tools"))
 WORK = ROOT / "build" / "bench"
@@ -228,18 +228,6 @@ def crop(source: Path, path: Path, size: int) -> Path:
     if not path.exists():
         gdal.Translate(str(path), str(source), srcWin=[0, 0, size, size], creationOptions=["TILED=YES"])
     return path
-
-
-def machine_facts() -> str:
-    import onnxruntime
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.node()} | {cpu} | {os.cpu_count()} cores | Python {platform.python_version()} | "
-            f"ONNX Runtime {onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})")
 
 
 def scene_table(scenes: dict[str, Path], model: str) -> None:

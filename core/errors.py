@@ -1,5 +1,8 @@
 """Errors shared across the engine's modules (here, below every package, so that any layer
-may raise them; see ``CORE_LAYERS`` in tests/test_layout.py)."""
+may raise them; see ``CORE_LAYERS`` in tests/test_layout.py), and the word choices whose
+unknown words they refuse."""
+
+from enum import Enum
 
 
 class Cancelled(Exception):
@@ -28,6 +31,27 @@ class UserError(ValueError):
 
 class InputError(UserError):
     """The image, its bands or the DEM do not fit the model, or an option is out of range."""
+
+
+class WordChoice(str, Enum):
+    """A mode chosen by a word: each member is the word Processing's parameter and the
+    command line take, so those words need no translation. Subclasses say how an unknown
+    word is refused (:meth:`refusal`)."""
+
+    def __str__(self) -> str:  # the word in messages, not "Precision.AUTO"
+        return self.value
+
+    @classmethod
+    def of(cls, word: str):
+        """The member ``word`` names; an unknown word is refused in the user's terms."""
+        try:
+            return cls(word)
+        except ValueError:
+            raise cls.refusal(word) from None
+
+    @classmethod
+    def refusal(cls, word: str) -> Exception:
+        raise NotImplementedError
 
 
 #: what can be wrong with an evaluation's inputs (:attr:`EvaluationError.problem`)

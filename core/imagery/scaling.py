@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, WordChoice
 from ..io.readers import RasterReader
 from ..model.spec import ModelSpec
 
 
-class ScalingMode(str, Enum):
+class ScalingMode(WordChoice):
     """How the image's values are brought onto the model's range. A ``str``: each member is
     the word Detect's parameter and ``--scaling`` take, so those words need no translation."""
 
@@ -44,16 +43,9 @@ class ScalingMode(str, Enum):
     NONE = "none"  # the values as they are
     MANUAL = "manual"  # a given minimum and maximum onto 0-255
 
-    def __str__(self) -> str:  # the word in messages, not "ScalingMode.AUTO"
-        return self.value
-
     @classmethod
-    def of(cls, mode: str) -> ScalingMode:
-        """The member ``mode`` names; an unknown word is refused in the user's terms."""
-        try:
-            return cls(mode)
-        except ValueError:
-            raise InputError(f"Unknown input scaling '{mode}': use one of {', '.join(MODES)}.") from None
+    def refusal(cls, word: str) -> InputError:
+        return InputError(f"Unknown input scaling '{word}': use one of {', '.join(MODES)}.")
 
 
 #: the words Detect's parameter and the command line offer

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, WordChoice
 from .cascade import DECODER_STAGE_SUFFIX, PRESENCE_STAGE_SUFFIX
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the plugin folder's
@@ -17,7 +16,7 @@ COMPANION_SUFFIXES = ("_saliency", "_int8", *(f"{precision}{stage}" for precisio
                                                for stage in (PRESENCE_STAGE_SUFFIX, DECODER_STAGE_SUFFIX)))
 
 
-class Precision(str, Enum):
+class Precision(WordChoice):
     """Which file of a model Detect runs. A ``str``: each member is the word Detect's
     parameter and ``--precision`` take, so those words need no translation."""
 
@@ -27,16 +26,9 @@ class Precision(str, Enum):
     FLOAT32 = "float32"  # the model itself
     INT8 = "int8"  # its quantized variant, or an error
 
-    def __str__(self) -> str:  # the word in messages, not "Precision.AUTO"
-        return self.value
-
     @classmethod
-    def of(cls, precision: str) -> Precision:
-        """The member ``precision`` names; an unknown word is refused in the user's terms."""
-        try:
-            return cls(precision)
-        except ValueError:
-            raise InputError(f"Unknown precision '{precision}': choose {' or '.join(PRECISIONS)}.") from None
+    def refusal(cls, word: str) -> InputError:
+        return InputError(f"Unknown precision '{word}': choose {' or '.join(PRECISIONS)}.")
 
 
 #: the words Detect's parameter and the command line offer

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import WordChoice
 from ..model.cascade import Cascade
 from ..model.dependencies import import_onnxruntime
 from ..model.interop import has_foreign_metadata, spec_from_foreign_metadata
@@ -32,7 +32,7 @@ def spec_of(metadata, input_shape, source: str, class_name: str | None = None) -
     return ModelSpec.from_json(metadata.get(METADATA_KEY), source=source)
 
 
-class Device(str, Enum):
+class Device(WordChoice):
     """Where a model runs. A ``str``: each member is the word Detect's DEVICE parameter and
     ``--device`` take, so those words need no translation."""
 
@@ -42,16 +42,9 @@ class Device(str, Enum):
     COREML = "coreml"
     CPU = "cpu"
 
-    def __str__(self) -> str:  # the word in messages, not "Device.CPU"
-        return self.value
-
     @classmethod
-    def of(cls, device: str) -> Device:
-        """The member ``device`` names; an unknown word is refused in the user's terms."""
-        try:
-            return cls(device)
-        except ValueError:
-            raise ModelError(f"Unknown device '{device}': choose one of {', '.join(DEVICES)}.") from None
+    def refusal(cls, word: str) -> "ModelError":
+        return ModelError(f"Unknown device '{word}': choose one of {', '.join(DEVICES)}.")
 
 
 #: the words Detect's parameter and the command line offer (auto first)
