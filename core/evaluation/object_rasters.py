@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr
 
+from ..engine.progress import SILENT, Progress
 from ..errors import NO_CRS, EvaluationError
 from ..io.outputs import GeoTiffWriter
 from ..io.polygons import lut_vrt, polygonize
@@ -59,10 +60,15 @@ class ObjectRaster:
         return len(self.source_fids)
 
     @classmethod
-    def build(cls, source: LandslideMap, grid: Grid, stem: Path, name: str) -> "ObjectRaster":
+    def build(cls, source: LandslideMap, grid: Grid, stem: Path, name: str,
+              progress: Progress = SILENT) -> "ObjectRaster":
+        """``progress`` counts the raster's strips and polygons; a cancel raises :class:`Cancelled`
+        between steps (the files written so far are the caller's scratch)."""
         if source.is_raster:
-            return cls._from_raster(source, grid, stem, name)
+            return cls._from_raster(source, grid, stem, name, progress)
+        progress.check()
         holder, fids, crs = reprojected_features(source, grid.crs_wkt, name)
+        progress.check()  # reprojecting and rasterizing a large inventory both take a while
         ids = str(stem) + "_ids.tif"
         rasterize(holder, grid, ids, gdal.GDT_Int32)
         moved = "" if crs == describe_crs(grid.crs_wkt) else f"reprojected from {crs} and "
@@ -71,7 +77,8 @@ class ObjectRaster:
         return cls(ids, None, holder, fids, how)
 
     @classmethod
-    def _from_raster(cls, source: LandslideMap, grid: Grid, stem: Path, name: str) -> "ObjectRaster":
+    def _from_raster(cls, source: LandslideMap, grid: Grid, stem: Path, name: str,
+                     progress: Progress) -> "ObjectRaster":
         dataset = gdal.Open(source.path)
         own = GdalReader(dataset).grid
         if not own.crs_wkt:
@@ -88,18 +95,21 @@ class ObjectRaster:
                    "resampled onto it by nearest neighbour.")
         reader = GdalReader(aligned, colours=False)  # classes, even where a colour table shows them
         indicator_path = str(stem) + "_mask.tif"
+        strips = progress.part(0.0, 0.5)
         with GeoTiffWriter(indicator_path, grid, np.uint8, 255) as out:
             for row0 in range(0, grid.height, STRIP_ROWS):
+                strips.check()
                 rows = min(STRIP_ROWS, grid.height - row0)
                 values, valid = reader.read([source.band], 0, row0, grid.width, rows)
                 out.write_rows(row0, np.where(valid, values[0] > 0, 255).astype(np.uint8))
+                strips((row0 + rows) / grid.height)
         # landslide pixels -> 4-connected polygons -> object ids (the same pixels back);
         # unscored pixels (255) read as 0 through the look-up VRT: GDAL never polygonizes them
         indicator = gdal.Open(lut_vrt(indicator_path, grid))
         memory = ogr.GetDriverByName("Memory").CreateDataSource("objects")
         layer = memory.CreateLayer("objects", srs=srs_from(grid.crs_wkt), geom_type=ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("obj", ogr.OFTInteger))
-        polygonize(indicator.GetRasterBand(1), layer, (1,))
+        polygonize(indicator.GetRasterBand(1), layer, (1,), progress.part(0.5, 0.9))
         fids = []
         layer.StartTransaction()
         for feature in layer:
@@ -108,6 +118,7 @@ class ObjectRaster:
             layer.SetFeature(feature)
         layer.CommitTransaction()
         del indicator
+        progress.check()
         ids = str(stem) + "_ids.tif"
         rasterize((memory, layer), grid, ids, gdal.GDT_Int32)
         return cls(ids, indicator_path, (memory, layer), fids, how)

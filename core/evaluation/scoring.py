@@ -83,9 +83,9 @@ def evaluate_maps(request: EvaluationRequest, progress: Progress = SILENT) -> Ev
     scratch = Path(tempfile.mkdtemp(prefix="landslide-evaluate-"))
     try:
         grid, alignment = _grid_of(request)
-        predicted = ObjectRaster.build(prediction, grid, scratch / "prediction", "prediction")
+        predicted = ObjectRaster.build(prediction, grid, scratch / "prediction", "prediction", progress.part(0.0, 0.2))
         progress(0.2)
-        referenced = ObjectRaster.build(reference, grid, scratch / "reference", "reference")
+        referenced = ObjectRaster.build(reference, grid, scratch / "reference", "reference", progress.part(0.2, 0.4))
         progress(0.4)
         alignment = " ".join([alignment, predicted.how, referenced.how])
         area_path = None

@@ -261,6 +261,28 @@ def test_cancel_at_any_point_and_disjoint_maps_leave_nothing(tmp_path):
     assert not (tmp_path / "far").exists()
 
 
+@pytest.mark.parametrize("stage, until", [("prediction", 0.2), ("reference", 0.4)])
+def test_cancel_while_a_map_becomes_objects_stops_there_and_leaves_nothing(tmp_path, monkeypatch, stage, until):
+    """The object rasters (a mask's strips and polygons, an inventory's polygons) are a
+    long stage of their own on a large scene: a cancel during one stops it, before the
+    scoring pass, and leaves neither an output nor the scratch folder."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    prediction = write_raster(tmp_path / "p.tif", square(*SHIFTED_SQUARE))
+    reference = write_layer(tmp_path / "r.gpkg", [pixel_box(*REFERENCE_SQUARE)])
+    reported = []
+    # cancelled from the start of the stage: the prediction's at once, the reference's once the prediction is done
+    starts = 0.0 if stage == "prediction" else 0.2
+    progress = Progress(report=reported.append, is_cancelled=lambda: max(reported, default=0.0) >= starts)
+    with pytest.raises(Cancelled):
+        run(tmp_path / "out", prediction, reference, progress=progress)
+    assert max(reported, default=0.0) < until  # stopped in that map's stage, not at the scoring pass after it
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
 def test_errors_carry_facts_and_no_dialog_wording(tmp_path):
     """Core says which input and what is wrong; the wording of the QGIS dialog (its
     parameter and output names, its menus) is the adapter's alone."""
