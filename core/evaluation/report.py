@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from osgeo import ogr
 
+from ..io.vectors import describe_crs
+from .request import EvaluationRequest
+
 #: the confusion matrix's cells by (row: predicted landslide?, column: reference landslide?)
 CONFUSION_CELLS = {(True, True): ("TP", "tp", "#2e7d32"), (True, False): ("FP", "fp", "#c62828"),
                    (False, True): ("FN", "fn", "#1565c0"), (False, False): ("TN", "tn", "#9e9e9e")}
@@ -58,9 +61,12 @@ def curve_from_histograms(landslide: np.ndarray, other: np.ndarray, edges: np.nd
     return ThresholdCurve(edges[:-1], precision, recall, f1, chosen)
 
 
-def html_report(result, prediction_path: str, reference_path: str, min_coverage: float, point_tolerance: int,
-                objects: list[ReportObject], crs_name: str, curve: ThresholdCurve | None = None) -> str:
+def html_report(request: EvaluationRequest, result, *, objects: list[ReportObject],
+                curve: ThresholdCurve | None = None) -> str:
+    """The page for ``request`` scored as ``result`` (:class:`.scoring.EvaluationResult`):
+    ``objects`` drawn and listed in the scoring grid's CRS, ``curve`` when a probability was given."""
     s = result.scores
+    crs_name = describe_crs(result.grid.crs_wkt)
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in [
         ("Precision", f"{s['precision']:.4f}"), ("Recall", f"{s['recall']:.4f}"), ("F1", f"{s['f1']:.4f}"),
         ("IoU", f"{s['iou']:.4f}"), ("Accuracy", f"{s['accuracy']:.4f}"),
@@ -70,8 +76,9 @@ def html_report(result, prediction_path: str, reference_path: str, min_coverage:
         *([("Inventory points hit", result.points_hit), ("Inventory points missed", result.points_missed)]
           if result.points_hit is not None else []),
     ])
-    coverage = "any overlap" if min_coverage <= 0 else f"at least {min_coverage:.0%} of its pixels covered"
-    points_sentence = (f" Inventory points count as hit when a predicted pixel lies within {point_tolerance} "
+    coverage = ("any overlap" if request.min_coverage <= 0
+                else f"at least {request.min_coverage:.0%} of its pixels covered")
+    points_sentence = (f" Inventory points count as hit when a predicted pixel lies within {request.point_tolerance} "
                        "pixel(s)." if result.points_hit is not None else "")
     sections = [
         "<h2>Where the errors are</h2>", overview_figure(objects, crs_name),
@@ -85,7 +92,7 @@ def html_report(result, prediction_path: str, reference_path: str, min_coverage:
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}} table{{border-collapse:collapse;margin:.5em 0}}
 th,td{{border:1px solid #bbb;padding:.3em .8em;text-align:left}} img{{max-width:100%}}</style></head><body>
 <h1>Landslide map evaluation</h1>
-<p>Prediction: <code>{html.escape(prediction_path)}</code><br>Reference: <code>{html.escape(reference_path)}</code></p>
+<p>Prediction: <code>{html.escape(request.prediction.path)}</code><br>Reference: <code>{html.escape(request.reference.path)}</code></p>
 <h2>Scores</h2>
 <table>{rows}</table>
 <p>Pixel scores are the method's Eqs. 6-10 over the scored pixels. A reference landslide counts as

@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..io.outputs import AtomicOutputs, threshold_made_at
 from ..io.readers import Grid
-from ..io.vectors import LandslideMap, describe_crs, reprojected_features
+from ..io.vectors import LandslideMap, reprojected_features
 from .metrics import MAP_KEYS, Scorecard
 from .object_rasters import ObjectRaster, rasterize
 from .output_layers import object_rows, write_errors, write_objects, write_points
@@ -129,8 +129,7 @@ def evaluate_maps(request: EvaluationRequest, progress: Progress = SILENT) -> Ev
                 write_points(atomic.temporary(outputs.points), grid, point_rows)
             if outputs.report:
                 shown = _report_objects(objects, object_means)
-                page = html_report(result, prediction.path, reference.path, request.min_coverage,
-                                   request.point_tolerance, shown, describe_crs(grid.crs_wkt), curve)
+                page = html_report(request, result, objects=shown, curve=curve)
                 Path(atomic.temporary(outputs.report)).write_text(page, encoding="utf-8")
             progress.check()
             atomic.commit()
