@@ -36,12 +36,11 @@ from ..core.imagery import recipe
 from ..core.imagery.inputs import ModelInput
 from ..core.imagery.recipe import InputOptions
 from ..core.imagery.scaling import MODES, ScalingMode
-from ..core.io.outputs import OutputError
 from ..core.io.readers import CroppedReader, crop_window
 from ..core.model import dependencies
 from ..core.model.catalog import NO_MODEL, READABLE_NAMES, available_models, bundled_models, ensemble_members
-from ..core.model.onnx_model import Device, ModelError, available_devices
-from ..core.model.spec import IMAGE_BANDS, ModelSpec, SpecError
+from ..core.model.onnx_model import Device, available_devices
+from ..core.model.spec import IMAGE_BANDS, ModelSpec
 from . import compat
 from .qgis_reader import QgsProviderReader, open_raster_inputs, reader_for, resampled_grid
 
@@ -337,12 +336,10 @@ def user_errors():
         yield
     except Cancelled:
         raise QgsProcessingException(tr("Cancelled: no output was written.")) from None
-    except UserError as err:  # InputError, EvaluationError: said in the user's terms, about its subject
+    except UserError as err:  # InputError, EvaluationError, SpecError, ModelError, OutputError: about its subject
         where = WHERE_TO_FIX.get(err.subject)
         raise QgsProcessingException(f"{err} {where}" if where else str(err)) from None
-    except (SpecError, ModelError, NoValidPixels, ValueError, RuntimeError) as err:
-        raise QgsProcessingException(str(err)) from None
-    except OutputError as err:
+    except (NoValidPixels, ValueError, RuntimeError) as err:
         raise QgsProcessingException(str(err)) from None
     except OSError as err:  # the file system refused an output: no permission, not a folder
         where = f" {err.filename}" if err.filename else ""

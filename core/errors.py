@@ -13,10 +13,6 @@ class NoValidPixels(ValueError):
     """Every pixel of the input is nodata."""
 
 
-class SpecError(ValueError):
-    """A model spec is missing or invalid; the message names every problem found."""
-
-
 class UserError(ValueError):
     """Something the user gave cannot be used: ``str()`` says what, in the user's terms.
 
@@ -27,6 +23,10 @@ class UserError(ValueError):
     def __init__(self, message: str, subject: str | None = None):
         super().__init__(message)
         self.subject = subject
+
+
+class SpecError(UserError):
+    """A model spec is missing or invalid; the message names every problem found."""
 
 
 class InputError(UserError):

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 from osgeo import gdal
 
+from ..errors import UserError
 from ..io.readers import Grid
 
 gdal.UseExceptions()
@@ -133,8 +134,9 @@ class ValueRasters:
         self.close()
 
 
-class OutputError(OSError):
-    """An output could not be written; the message says why in the user's terms."""
+class OutputError(UserError, OSError):
+    """An output could not be written; the message says why in the user's terms; an
+    OSError too, so that an ``except OSError`` written before it was a UserError still catches it."""
 
 
 def _write(path: str, action) -> None:

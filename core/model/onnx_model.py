@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WordChoice
+from ..errors import UserError, WordChoice
 from ..model.cascade import Cascade
 from ..model.dependencies import import_onnxruntime
 from ..model.interop import has_foreign_metadata, spec_from_foreign_metadata
 from ..model.spec import METADATA_KEY, ModelSpec, SpecError
 
 
-class ModelError(RuntimeError):
-    """The model file cannot be used; the message says why in the user's terms."""
+class ModelError(UserError, RuntimeError):
+    """The model file cannot be used; the message says why in the user's terms; a
+    RuntimeError too, so that an ``except RuntimeError`` written before it was a UserError still catches it."""
 
 
 def read_spec(path: str | os.PathLike) -> ModelSpec:
