@@ -1,6 +1,9 @@
 """QGIS entry point: registers the Landslide Mapper Processing provider, puts the plugin's own
-dependency folder on ``sys.path``, and, in the desktop, offers to install ONNX Runtime there
-when the mapper opens an algorithm that needs it or asks from the menu; never at start-up."""
+dependency folder on ``sys.path``, and, in the desktop, offers what an algorithm needs when
+the mapper opens it or asks from the menu, never at start-up: ONNX Runtime (into that
+folder) for Detect and Saliency map, the training environment (a venv of its own, about
+600 MB) for Train landslide model. Each question is asked on the main thread only, and a No
+to one is remembered apart from the other."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 from qgis.core import QgsApplication, QgsSettings
 
+from .algorithms import training_environment
 from .algorithms.provider import LandslideMapperProvider
 from .core.model import dependencies
 
@@ -21,6 +25,10 @@ WHERE = "In QGIS: Plugins > Landslide Mapper > Install dependencies…"
 DECLINED = "landslide_mapper/install_declined"
 #: an administrator (or a test) may name the folder
 FOLDER_VARIABLE = "LANDSLIDE_MAPPER_DEPS"
+#: the training environment has its own entry: 600 MB that a mapper who only runs Detect never needs
+TRAINING_ACTION = "Install training environment…"
+TRAINING_WHERE = "In QGIS: Plugins > Landslide Mapper > Install training environment…"
+TRAINING_DECLINED = "landslide_mapper/training_install_declined"
 
 
 def dependency_folder() -> Path:
@@ -36,7 +44,7 @@ class LandslideMapperPlugin:
     def __init__(self, iface=None):
         self.iface = iface
         self.provider = None
-        self.action = None
+        self.action = self.training_action = None
         # before anything imports onnxruntime (classFactory runs for qgis_process too)
         dependencies.use_folder(dependency_folder())
 
@@ -54,18 +62,27 @@ class LandslideMapperPlugin:
         self.action = QAction(INSTALL_ACTION, self.iface.mainWindow())
         self.action.triggered.connect(self.install_from_menu)
         self.iface.addPluginToMenu(MENU, self.action)
+        self.training_action = QAction(TRAINING_ACTION, self.iface.mainWindow())
+        self.training_action.triggered.connect(self.install_training_from_menu)
+        self.iface.addPluginToMenu(MENU, self.training_action)
         dependencies.set_resolver(self.offer_on_open, WHERE)
+        training_environment.set_resolver(self.offer_training_on_open, TRAINING_WHERE)
 
-    def offer_on_open(self, problem: dependencies.DependencyProblem) -> None:
-        """Asked by an algorithm that needs what is missing, when the mapper opens it."""
+    @staticmethod
+    def may_ask(declined: str) -> bool:
+        """A question may be asked: on the main thread (never from a worker thread, which a
+        dialog would block), and not after the mapper said No to it."""
         from qgis.PyQt.QtCore import QCoreApplication, QThread
 
         app = QCoreApplication.instance()
-        if app is None or QThread.currentThread() != app.thread() or not dependencies.pip_available():
-            return  # no question from a worker thread; without pip, the message says what to do
-        if QgsSettings().value(DECLINED, False, type=bool):
-            return
-        self.offer_install(problem, remember_no=True)
+        if app is None or QThread.currentThread() != app.thread():
+            return False
+        return not QgsSettings().value(declined, False, type=bool)
+
+    def offer_on_open(self, problem: dependencies.DependencyProblem) -> None:
+        """Asked by an algorithm that needs what is missing, when the mapper opens it."""
+        if self.may_ask(DECLINED) and dependencies.pip_available():  # without pip, the message says what to do
+            self.offer_install(problem, remember_no=True)
 
     def install_from_menu(self) -> None:
         from qgis.PyQt.QtWidgets import QMessageBox
@@ -83,33 +100,77 @@ class LandslideMapperPlugin:
 
     def offer_install(self, problem: dependencies.DependencyProblem, remember_no: bool) -> bool:
         """Ask; on Yes install (pip's output shown) and wait for it. True when it now imports."""
-        from qgis.PyQt.QtWidgets import QMessageBox
-
-        from .algorithms import compat
         from .gui.install_dialog import InstallDialog
 
         later = "\n\nNo: you are not asked again; install it later from Plugins > Landslide Mapper > " \
                 f"{INSTALL_ACTION}" if remember_no else ""
-        answer = QMessageBox.question(
-            self.iface.mainWindow(), "Landslide Mapper",
-            f"{problem.what}\n\nInstall it now? pip puts it in Landslide Mapper's own folder "
-            f"({dependencies.folder()}), which only QGIS uses; it works at once, without restarting QGIS.{later}",
-            compat.YES | compat.NO, compat.YES)
+        question = (f"{problem.what}\n\nInstall it now? pip puts it in Landslide Mapper's own folder "
+                    f"({dependencies.folder()}), which only QGIS uses; it works at once, without restarting QGIS.{later}")
+        return self.ask_and_install(question, DECLINED, remember_no,
+                                    lambda: InstallDialog(self.iface.mainWindow(), list(problem.command)))
+
+    def offer_training_on_open(self, environment: training_environment.TrainingEnvironment) -> None:
+        """Asked by Train landslide model when the mapper opens it and no training Python is found."""
+        if self.may_ask(TRAINING_DECLINED):
+            self.offer_training(environment, remember_no=True)
+
+    def install_training_from_menu(self) -> None:
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from .algorithms.train import no_training_package, training_environment_here
+
+        environment = training_environment_here()
+        try:
+            python = environment.find()
+        except training_environment.TrainingEnvironmentError as missing:
+            if no_training_package() or not missing.installable:  # the venv would not help
+                QMessageBox.warning(self.iface.mainWindow(), "Landslide Mapper", no_training_package() or str(missing))
+            else:
+                self.offer_training(environment, remember_no=False)
+            return
+        QMessageBox.information(self.iface.mainWindow(), "Landslide Mapper",
+                                f"The training environment is ready: Train landslide model trains with {python}.")
+
+    def offer_training(self, environment: training_environment.TrainingEnvironment, remember_no: bool) -> bool:
+        """Ask; on Yes make the venv (pip's output shown) and wait for it. True when it now trains."""
+        from .gui.install_dialog import InstallDialog, training_installation
+
+        later = "\n\nNo: you are not asked again; make it later from Plugins > Landslide Mapper > " \
+                f"{TRAINING_ACTION}" if remember_no else ""
+        question = ("Train landslide model needs TensorFlow, which QGIS's Python does not have (and must not: GDAL "
+                    "pins its NumPy).\n\nMake Landslide Mapper's training environment now? pip downloads "
+                    f"{training_environment.DOWNLOAD} (TensorFlow CPU, tf2onnx, ONNX Runtime) into a Python environment "
+                    f"of its own, made from QGIS's Python in\n{environment.venv}\nQGIS's own Python is left untouched. It "
+                    f"is made once, takes a few minutes, and every training run reuses it.{later}")
+        return self.ask_and_install(question, TRAINING_DECLINED, remember_no, lambda: InstallDialog(
+            self.iface.mainWindow(), installation=training_installation(environment)))
+
+    def ask_and_install(self, question: str, declined: str, remember_no: bool, dialog) -> bool:
+        """Ask ``question``; on Yes run the installation ``dialog()`` makes and wait for it (a No
+        is remembered under ``declined`` when ``remember_no``). True when it succeeded."""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from .algorithms import compat
+
+        answer = QMessageBox.question(self.iface.mainWindow(), "Landslide Mapper", question, compat.YES | compat.NO,
+                                      compat.YES)
         if answer != compat.YES:
             if remember_no:
-                QgsSettings().setValue(DECLINED, True)
+                QgsSettings().setValue(declined, True)
             return False
-        QgsSettings().remove(DECLINED)
-        dialog = InstallDialog(self.iface.mainWindow(), list(problem.command))
-        dialog.start()
-        dialog.exec()
-        return bool(dialog.succeeded)
+        QgsSettings().remove(declined)
+        installing = dialog()
+        installing.start()
+        installing.exec()
+        return bool(installing.succeeded)
 
     def unload(self):
         dependencies.set_resolver(None)
-        if self.action is not None:
-            self.iface.removePluginMenu(MENU, self.action)
-            self.action = None
+        training_environment.set_resolver(None)
+        for action in (self.action, self.training_action):
+            if action is not None:
+                self.iface.removePluginMenu(MENU, action)
+        self.action = self.training_action = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

@@ -48,8 +48,11 @@ PATHS: dict[str, tuple[str, ...]] = {
     "YES": ("qgis.PyQt.QtWidgets:QMessageBox.StandardButton.Yes",),
     "NO": ("qgis.PyQt.QtWidgets:QMessageBox.StandardButton.No",),
     "CLOSE": ("qgis.PyQt.QtWidgets:QDialogButtonBox.StandardButton.Close",),
+    "CANCEL": ("qgis.PyQt.QtWidgets:QDialogButtonBox.StandardButton.Cancel",),
     "MERGED_CHANNELS": ("qgis.PyQt.QtCore:QProcess.ProcessChannelMode.MergedChannels",),
     "FAILED_TO_START": ("qgis.PyQt.QtCore:QProcess.ProcessError.FailedToStart",),
+    "NORMAL_EXIT": ("qgis.PyQt.QtCore:QProcess.ExitStatus.NormalExit",),
+    "NOT_RUNNING": ("qgis.PyQt.QtCore:QProcess.ProcessState.NotRunning",),
 }
 
 

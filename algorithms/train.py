@@ -1,12 +1,14 @@
 """Train landslide model: fine-tune a model (or train one from scratch) on a raster and the
 landslide polygons digitized over it, within a time budget, and export it for Detect.
 
-The training runs in a child process with TensorFlow (algorithms/training_runner.py),
-through the training CLI: ``train --split-by region`` (the default recipe, validation on
-whole regions of the raster) then ``export --same-data --weights`` (ONNX + saliency graph,
-threshold and object filter fitted on the held-out regions, card, curves). Everything is
-written in a temporary folder beside the output and moved into place only once the export
-succeeded: a cancelled or failed run leaves no model.
+The training runs in a child process with TensorFlow (algorithms/training_runner.py), in a
+Python of its own (algorithms/training_environment.py: in the desktop the plugin offers to
+make it when the algorithm is opened), through the training CLI: ``train --split-by
+region`` (the default recipe, validation on whole regions of the raster) then ``export
+--same-data --weights`` (ONNX + saliency graph, threshold and object filter fitted on the
+held-out regions, card, curves). Everything is written in a temporary folder beside the
+output and moved into place only once the export succeeded: a cancelled or failed run
+leaves no model.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..core.errors import Cancelled
 from ..core.imagery.recipe import pick_bands
 from ..core.io.polygons import VECTOR_EXTENSIONS
 from ..core.model.catalog import available_models, bundled_models
-from . import common, compat, training_runner
+from . import common, compat, training_environment, training_runner
 from .common import tr
 from .qgis_reader import reader_for
 
@@ -67,7 +69,7 @@ reports the scores there.</li>
 used, since elsewhere a pixel without a polygon is not known to be landslide-free. Empty:
 the whole image.</li>
 <li>Training needs TensorFlow, which runs in an environment of its own, never in QGIS's
-Python; the first run says how to make it.</li>
+Python: the first time, the plugin offers to make it (about 600 MB to download, once).</li>
 <li>Beside the model: its saliency graph, its card (.md), its training curves (.png) and
 its weights (.weights.npz, to fine-tune it again later).</li>
 </ul>"""
@@ -90,9 +92,34 @@ def plan(minutes: float, base_filters: int) -> dict:
     return {"steps": steps, "epoch_steps": max(1, steps // VALIDATIONS), "max_minutes": round(training_minutes, 2)}
 
 
+def no_training_package() -> str | None:
+    """Why this copy of the plugin cannot train (its ZIP ships no training/), or None."""
+    if (common.PLUGIN_DIR / "training" / "cli.py").is_file():
+        return None
+    return tr("This copy of the plugin has no training package (training/): install the plugin from its repository "
+              "to train models.")
+
+
+def training_environment_here() -> training_environment.TrainingEnvironment:
+    """The plugin's training venv in this QGIS profile."""
+    return training_environment.TrainingEnvironment.in_profile(Path(QgsApplication.qgisSettingsDirPath()) / "python")
+
+
 class TrainLandslideModel(common.LandslideAlgorithm):
     NAME, DISPLAY_NAME, HELP = "train", "Train landslide model", HELP
     GROUP = common.TRAINING
+
+    def canExecute(self):
+        # opened without a Python that has TensorFlow: in the desktop the plugin offers to make its
+        # training environment here, on the main thread (as it offers ONNX Runtime to Detect); headless
+        # nothing asks, and the message names the one command that makes it
+        if no_training_package():  # nothing to download for: the training code itself is missing
+            return False, no_training_package()
+        try:
+            training_environment.resolve(training_environment_here())
+        except training_environment.TrainingEnvironmentError as missing:
+            return False, str(missing)
+        return True, ""
 
     def initAlgorithm(self, config=None):
         declare = common.declare
@@ -150,16 +177,14 @@ class TrainLandslideModel(common.LandslideAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         progress = common.progress_of(feedback)
-        if not (common.PLUGIN_DIR / "training" / "cli.py").is_file():
-            raise QgsProcessingException(tr("This copy of the plugin has no training package (training/): install "
-                                            "the plugin from its repository to train models."))
+        if no_training_package():
+            raise QgsProcessingException(no_training_package())
         layer = self.parameterAsRasterLayer(parameters, common.INPUT, context)
         if layer is None or layer.providerType() != "gdal":
             raise QgsProcessingException(tr("The image must be a raster file (GeoTIFF or any format GDAL reads)."))
-        try:
-            python = training_runner.find_training_python(
-                Path(QgsApplication.qgisSettingsDirPath()) / "python", training_runner.base_python())
-        except training_runner.TrainingEnvironmentError as err:
+        try:  # never asks: this may run in a worker thread, or headless
+            python = training_environment_here().find()
+        except training_environment.TrainingEnvironmentError as err:
             raise QgsProcessingException(str(err)) from None
         output = Path(self.parameterAsFileOutput(parameters, OUTPUT, context)).with_suffix(".onnx")
         minutes = self.parameterAsDouble(parameters, MINUTES, context)

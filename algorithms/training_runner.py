@@ -1,10 +1,10 @@
 """Training in a child process, for the "Train landslide model" algorithm (no QGIS import):
-the Python that has TensorFlow, the training CLI run in it, its progress lines read, cancel.
+the training CLI run in the Python that has TensorFlow (training_environment.py), its
+progress lines read, cancel.
 
-QGIS's Python never imports TensorFlow: its NumPy is pinned by GDAL, and TensorFlow's
-import alone costs seconds and a gigabyte. The child runs ``python -m training`` from the
-plugin folder, the same CLI a developer runs (training/cli.py), and prints one JSON
-progress line per validation and every few seconds between (``--progress-json``).
+The child runs ``python -m training`` from the plugin folder, the same CLI a developer
+runs (training/cli.py), and prints one JSON progress line per validation and every few
+seconds between (``--progress-json``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -22,89 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import Cancelled
+from .training_environment import child_environment
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
-#: a Python with TensorFlow and tf2onnx, set by the user: only it is tried
-PYTHON_VARIABLE = "LANDSLIDE_MAPPER_TRAINING_PYTHON"
-#: the venv the plugin owns, in the QGIS profile's python folder
-VENV_NAME = "landslide_mapper_training"
-#: what the child imports; osgeo (GDAL) comes from the system site packages
-NEEDED = ("tensorflow", "tf2onnx", "onnx", "onnxruntime", "osgeo")
-TRAINING_PACKAGES = ("numpy", "tensorflow-cpu", "tf2onnx", "onnx", "onnxruntime")
-_FALLBACK_PINS = {"numpy": "numpy>=1.26,<2"}
-
-
-class TrainingEnvironmentError(RuntimeError):
-    """No Python with TensorFlow was found; the message names the command that makes one."""
-
-
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def requirements() -> list[str]:
-    """The training packages with the pins of the plugin's requirements.txt (NumPy below 2:
-    the venv sees the system's GDAL, built against NumPy 1)."""
-    pins = dict(_FALLBACK_PINS)
-    path = PLUGIN_DIR / "requirements.txt"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            requirement = line.split("#")[0].strip()
-            name = requirement.split("=")[0].split("<")[0].split(">")[0].split("[")[0].strip()
-            if name in TRAINING_PACKAGES:
-                pins[name] = requirement
-    return [pins.get(name, name) for name in TRAINING_PACKAGES]
-
-
-def setup_command(venv: Path, base_python: str) -> str:
-    """The one command that makes the plugin's training venv. It sees the system site
-    packages for GDAL (osgeo), which pip cannot install to match the system's library."""
-    python = venv_python(venv)
-    packages = " ".join(f'"{r}"' for r in requirements())
-    return f'"{base_python}" -m venv --system-site-packages "{venv}" && "{python}" -m pip install {packages}'
-
-
-def missing_training_packages(python: str | os.PathLike) -> list[str]:
-    """The modules of :data:`NEEDED` that ``python`` lacks (all of them when it does not run);
-    looked up without importing TensorFlow."""
-    probe = ("import importlib.util as u, json; "
-             f"print(json.dumps([m for m in {list(NEEDED)!r} if u.find_spec(m) is None]))")
-    try:
-        run = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=120,
-                             env=child_environment())
-        return json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else list(NEEDED)
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return list(NEEDED)
-
-
-def find_training_python(profile_python_dir: Path | None, base_python: str) -> str:
-    """The Python to train with: ``$LANDSLIDE_MAPPER_TRAINING_PYTHON`` when set (only it),
-    else the plugin's venv in the QGIS profile, else a development checkout's ``.venv``."""
-    venv = (profile_python_dir or Path.home()) / VENV_NAME
-    fix = setup_command(venv, base_python)
-    if os.environ.get(PYTHON_VARIABLE):
-        python = os.environ[PYTHON_VARIABLE]
-        missing = missing_training_packages(python)
-        if missing:
-            raise TrainingEnvironmentError(
-                f"{PYTHON_VARIABLE} names {python}, which lacks {', '.join(missing)}. Point it to a Python with "
-                f"TensorFlow, or unset it and make the plugin's training environment once with: {fix}")
-        return python
-    candidates = [venv_python(venv), venv_python(PLUGIN_DIR / ".venv")]
-    for python in candidates:
-        if python.is_file() and not missing_training_packages(python):
-            return str(python)
-    raise TrainingEnvironmentError(
-        "Training needs TensorFlow, which QGIS's Python does not have (and must not: its NumPy is pinned by "
-        f"GDAL). Make the plugin's training environment once (about 600 MB), then run again: {fix}")
-
-
-def child_environment() -> dict[str, str]:
-    """The environment of a child Python: QGIS's own Python settings removed (a venv's
-    interpreter must find its own standard library), output unbuffered, TensorFlow quiet."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")}
-    env.update(PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    return env
 
 
 @dataclass
@@ -190,14 +109,6 @@ def _noise(line: str) -> bool:
     which say nothing to a mapper."""
     return (line.startswith(("WARNING: All log messages", "I0000", "W0000", "E0000", ' "', "  ")) or "oneDNN" in line
             or line.strip() in ("{", "}", "},", "]", "],"))
-
-
-def base_python() -> str:
-    """The Python a venv is made from: QGIS's own (see core.model.dependencies)."""
-    from ..core.model.dependencies import qgis_python
-
-    python = qgis_python()
-    return python if Path(python).exists() else sys.executable
 
 
 def elapsed(started: float) -> str:
