@@ -387,8 +387,11 @@ def main(argv=None) -> None:
     runs = [{"name": "bundled default", "model": DEFAULT_MODEL, "label": f"bundled default ({DEFAULT_MODEL.name}), as it is"},
             {"name": "bundled default", "model": DEFAULT_MODEL, "match_resolution": False,
              "label": "bundled default, resolution matching off (at the image's pixels)"}]
-    runs += [{"name": Path(m).stem, "model": Path(m), "label": f"{Path(m).parent.name}/{Path(m).name}, as it is"}
-             for m in args.also]
+    for m in args.also:  # each also at the image's own pixels: does resolution matching cost it too?
+        label = f"{Path(m).parent.name}/{Path(m).name}"
+        runs += [{"name": Path(m).stem, "model": Path(m), "label": f"{label}, as it is"},
+                 {"name": Path(m).stem, "model": Path(m), "match_resolution": False,
+                  "label": f"{label}, resolution matching off"}]
     for minutes in args.minutes:
         for kind, start in (("finetuned", DEFAULT_MODEL), ("scratch", None)):
             name = f"{kind}_{minutes:g}min"
