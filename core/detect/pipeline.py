@@ -11,7 +11,6 @@ written here once, for both.
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +21,7 @@ from ..engine.progress import SILENT, Progress
 from ..engine.streaming import WindowSettings, predict_raster
 from ..errors import NoValidPixels
 from ..imagery.inputs import InputError, ModelInput
-from ..io.outputs import THRESHOLD_METADATA, VALUES_NODATA, AtomicOutputs, GeoTiffWriter, RowsFn, ValueRasters
+from ..io.outputs import THRESHOLD_METADATA, VALUES_NODATA, AtomicOutputs, GeoTiffWriters, RowsFn, ValueRasters
 from ..io.polygons import PolygonCounts, boundary_summary, polygonize_mask
 from ..io.resolution import resampled_onto
 from ..model.protocol import DetectModel
@@ -81,7 +80,7 @@ class StreamedProbabilities:
         return predict_raster(self.inputs, self.predict, self.settings, write, progress, self.channels)
 
 
-class DetectRasters:
+class DetectRasters(GeoTiffWriters):
     """Detect's probability and mask GeoTIFFs (and an ensemble's uncertainty), written
     row by row under temporary names from ``atomic``; used by one run and by the merge of
     a split run alike, so both write the same files from the same values."""
@@ -93,17 +92,16 @@ class DetectRasters:
         self.with_spread = outputs.uncertainty is not None
         self.probability_path = atomic.temporary(outputs.probability)
         self.mask_path = atomic.temporary(outputs.mask)
-        self._files = ExitStack()
         # the threshold travels with the rasters, so Evaluate's report can say where the map was cut
         made_at = {THRESHOLD_METADATA: f"{threshold:g}"}
-        self._mask = self._files.enter_context(GeoTiffWriter(self.mask_path, grid, np.uint8, MASK_NODATA, made_at))
-        # one float32 writer per channel of the values: probability, then the ensemble's spread
-        self._float_writers = [self._files.enter_context(
-            GeoTiffWriter(self.probability_path, grid, np.float32, VALUES_NODATA, made_at))]
+        # the mask, then one float32 file per channel of the values: probability, then the ensemble's spread
+        files = [(self.mask_path, np.uint8, MASK_NODATA, made_at),
+                 (self.probability_path, np.float32, VALUES_NODATA, made_at)]
         if self.with_spread:
-            self._float_writers.append(self._files.enter_context(GeoTiffWriter(
-                atomic.temporary(outputs.uncertainty), grid, np.float32, VALUES_NODATA,
-                {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"})))
+            files.append((atomic.temporary(outputs.uncertainty), np.float32, VALUES_NODATA,
+                          {"UNCERTAINTY": uncertainty_note or "per-pixel standard deviation of an ensemble's members"}))
+        super().__init__(grid, files)
+        self._mask, *self._float_writers = self.writers
 
     def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
         """``values``: probability (rows, width), or (probability, spread) with an uncertainty output."""
@@ -116,15 +114,6 @@ class DetectRasters:
         for writer, channel in zip(self._float_writers, values if self.with_spread else values[None]):
             channel[~valid] = VALUES_NODATA
             writer.write_rows(row0, channel)
-
-    def close(self) -> None:
-        self._files.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def detect(

@@ -7,7 +7,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from osgeo import gdal
@@ -109,20 +109,16 @@ class GeoTiffWriter:
         self.close()
 
 
-class ValueRasters:
-    """Rows of values (a :data:`RowsFn` receiver: :meth:`write_rows`), each channel written
-    to its own float32 GeoTIFF in ``paths`` on ``grid``, :data:`VALUES_NODATA` where invalid."""
+class GeoTiffWriters:
+    """Several :class:`GeoTiffWriter` on ``grid``, opened and closed as one (a ``with``
+    block): ``files`` are (path, dtype, nodata, metadata), written by ``writers`` in that
+    order. A file that fails to open closes those opened before it, so that they can be removed."""
 
-    def __init__(self, paths: Sequence[str], grid: Grid, metadata: dict[str, str] | None = None):
-        with contextlib.ExitStack() as opening:  # a file that fails to open closes those opened before it
-            self._writers = [opening.enter_context(GeoTiffWriter(path, grid, np.float32, VALUES_NODATA, metadata))
-                             for path in paths]
+    def __init__(self, grid: Grid, files: Sequence[tuple[str, Any, float, dict[str, str] | None]]):
+        with contextlib.ExitStack() as opening:
+            self.writers = [opening.enter_context(GeoTiffWriter(path, grid, dtype, nodata, metadata))
+                            for path, dtype, nodata, metadata in files]
             self._files = opening.pop_all()
-
-    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
-        channels = values[None] if len(self._writers) == 1 else values
-        for writer, channel in zip(self._writers, channels):
-            writer.write_rows(row0, np.where(valid, channel, VALUES_NODATA))
 
     def close(self) -> None:
         self._files.close()
@@ -132,6 +128,19 @@ class ValueRasters:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ValueRasters(GeoTiffWriters):
+    """Rows of values (a :data:`RowsFn` receiver: :meth:`write_rows`), each channel written
+    to its own float32 GeoTIFF in ``paths`` on ``grid``, :data:`VALUES_NODATA` where invalid."""
+
+    def __init__(self, paths: Sequence[str], grid: Grid, metadata: dict[str, str] | None = None):
+        super().__init__(grid, [(path, np.float32, VALUES_NODATA, metadata) for path in paths])
+
+    def write_rows(self, row0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        channels = values[None] if len(self.writers) == 1 else values
+        for writer, channel in zip(self.writers, channels):
+            writer.write_rows(row0, np.where(valid, channel, VALUES_NODATA))
 
 
 class OutputError(UserError, OSError):

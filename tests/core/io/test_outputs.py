@@ -55,3 +55,20 @@ def test_value_rasters_write_each_channel_to_its_own_file(tmp_path):
         dataset = gdal.Open(path)  # held: the band dies with it
         band = dataset.GetRasterBand(1)
         assert band.DataType == gdal.GDT_Float32 and band.GetNoDataValue() == VALUES_NODATA
+
+
+def test_writers_opened_as_one_close_those_already_open_when_one_fails(tmp_path, monkeypatch):
+    """Detect's rasters and the engine's value rasters open their files as one: a file that
+    cannot be created leaves none of the others open (they are then removed)."""
+    import numpy as np
+    from landslide_mapper.core.io.outputs import GeoTiffWriter, GeoTiffWriters
+    from landslide_mapper.core.io.readers import Grid
+
+    closed, close = [], GeoTiffWriter.close
+    monkeypatch.setattr(GeoTiffWriter, "close", lambda writer: (closed.append(writer.path), close(writer)))
+    grid = Grid(5, 4, (440000.0, 1.0, 0.0, 3020000.0, 0.0, -1.0), "")
+    opened = str(tmp_path / "mask.tif")
+    with pytest.raises(RuntimeError):
+        GeoTiffWriters(grid, [(opened, np.uint8, 255, None),
+                              (str(tmp_path / "no such folder" / "probability.tif"), np.float32, -9999.0, None)])
+    assert closed == [opened]
