@@ -8,8 +8,12 @@ mirrored, as Detect mirrors the raster's borders.
 
 With ``field=True`` (:func:`field_jitter`) also what imagery a mapper brings does to a
 patch: another ground resolution (0.6-1.5x: imagery comes at 0.3-2 m), another sensor's
-colour response and exposure, haze, and nodata along a border (a scene's collar),
-filled the way Detect fills it.
+colour response and exposure, haze, and nodata along a border (a scene's collar).
+
+Nodata, simulated or the raster's own (a mosaic's gutters and collars), is one thing
+(:func:`as_nodata`): filled the way Detect fills a window, and marked :data:`IGNORE` in
+the mask, which the loss leaves out: Detect writes no probability there, so it is
+neither landslide nor landslide-free ground to learn from.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from ..core.engine.windows import fill_from_nearest_valid
 from ..core.model.spec import IMAGE_BANDS
 
 SCALES = (0.6, 1.5)  # ground resolution factors, log-uniform
+#: a mask value for pixels without data: neither landslide (1) nor landslide-free (0)
+IGNORE = 255
 
 
 def augment(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.random.Generator, field: bool = False):
@@ -76,11 +82,21 @@ def field_jitter(sources: dict[str, np.ndarray], mask: np.ndarray, rng: np.rando
         side = int(rng.integers(4))
         strip = [np.s_[:width, :], np.s_[-width:, :], np.s_[:, :width], np.s_[:, -width:]][side]
         valid[strip] = False
-        names = list(sources)
-        filled = fill_from_nearest_valid(np.stack([sources[n] for n in names]), valid)
-        sources = dict(zip(names, filled))
-        mask = np.where(valid, mask, 0).astype(mask.dtype)
+        sources, mask = as_nodata(sources, mask, valid)
     return sources, mask
+
+
+def as_nodata(sources: dict[str, np.ndarray], mask: np.ndarray, valid: np.ndarray):
+    """(sources, mask) with the pixels outside ``valid`` as Detect has them (:func:`filled`)
+    and the mask saying :data:`IGNORE` there."""
+    return filled(sources, valid), np.where(valid, mask, IGNORE).astype(np.uint8)
+
+
+def filled(sources: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, np.ndarray]:
+    """The bands with each pixel outside ``valid`` continuing the nearest valid pixels:
+    core's fill_from_nearest_valid, what Detect feeds the network there."""
+    names = list(sources)
+    return dict(zip(names, fill_from_nearest_valid(np.stack([sources[n] for n in names]), valid)))
 
 
 def sharpen(band: np.ndarray, alpha: float) -> np.ndarray:

@@ -7,7 +7,8 @@ spends the same steps better:
 - AdamW, linear warm-up then cosine decay, both defined on the *global step*, so a run
   resumed in a later session continues the same schedule;
 - crops drawn afresh every step from whole images (:mod:`training.sampler`: centred on
-  landslides, landslide-free terrain, hard negatives);
+  landslides, landslide-free terrain, hard negatives); pixels without data (a mosaic's
+  gutters) are left out of the loss (:func:`targets`);
 - a balanced loss by default (BCE + Dice) so probabilities mean something and the
   validation threshold lands near the middle, not at 0.99;
 - optionally a presence head ("does this window hold a landslide?") trained jointly;
@@ -37,6 +38,7 @@ import numpy as np
 from ..core.imagery.bands import build_stack
 from ..core.imagery.patches import Sample
 from ..core.model.spec import ModelSpec
+from .augment import IGNORE
 from .data import DEFAULT_BANDS
 from .sampler import CropMix, CropSampler
 from .train import _append_log, _spec, hardware_used, plot_log
@@ -76,6 +78,13 @@ def learning_rate(config: CampaignConfig, step: int) -> float:
     progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
     return config.final_learning_rate + 0.5 * (config.peak_learning_rate - config.final_learning_rate) * (
         1 + np.cos(np.pi * progress))
+
+
+def targets(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The step's (landslide, known) NHWC float32 maps from the sampler's masks: known is 0
+    where there is no data (IGNORE), and the step multiplies the prediction by it, so those
+    pixels are neither a hit, a miss nor a false alarm for any of the losses."""
+    return (masks == 1)[..., None].astype(np.float32), (masks != IGNORE)[..., None].astype(np.float32)
 
 
 def normalization_from_samples(samples: list[Sample], bands, seed: int = 0, crops: int = 512) -> tuple[list, list]:
@@ -188,11 +197,11 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
     map_loss = MAP_LOSSES[config.loss]
     presence = len(model.outputs) == 2
 
-    def step_fn(x, y, lr):
+    def step_fn(x, y, known, lr):
         optimizer.learning_rate.assign(lr)
         with tf.GradientTape() as tape:
             outputs = model(x, training=True)
-            probability = outputs[0] if presence else outputs
+            probability = (outputs[0] if presence else outputs) * known
             loss = map_loss(y, probability)
             if presence:
                 has_landslide = tf.cast(tf.reduce_max(y, axis=(1, 2, 3)) > 0, tf.float32)[:, None]
@@ -209,8 +218,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
     while state["step"] < config.steps and not state.get("stopped"):
         sources, masks, images = sampler.draw(config.batch_size)
         x = np.stack([build_stack(spec, s).transpose(1, 2, 0) for s in sources]).astype(np.float32)
-        y = masks[..., None].astype(np.float32)
-        loss, false_alarms = step_fn(x, y, tf.constant(learning_rate(config, state["step"]), tf.float32))
+        y, known = targets(masks)
+        loss, false_alarms = step_fn(x, y, known, tf.constant(learning_rate(config, state["step"]), tf.float32))
         sampler.record(images, false_alarms.numpy())
         losses.append(float(loss))
         state["step"] += 1

@@ -39,6 +39,7 @@ from ..core.imagery.patches import (
     read_patch_folder,
 )
 from ..core.io.readers import DEFAULT_BANDS as DEFAULT_BAND_NUMBERS
+from .augment import filled
 from .data import BIJIE_RESOLUTION_M, DEFAULT_BANDS, bijie_ids, bijie_split, read_bijie, read_landslide4sense, split_ids
 
 
@@ -277,6 +278,12 @@ class RasterRegions(Dataset):
     ``mapped_area``: polygons of the part the mapper reviewed. Only regions at least half
     inside it are used, since elsewhere a pixel without a polygon is not known to be free of
     landslides; the unreviewed rest of a kept region still counts as landslide-free.
+
+    Nodata (a mosaic's gutters and collars) is not landslide-free ground either: a region
+    must also have data in at least half its pixels (and the held-out share is of the area
+    with data); in a kept region the pixels without data are filled as Detect fills them
+    and marked in the sample's ``valid``: the crops' loss leaves them out (training.sampler),
+    and validation, run as Detect runs, gives them no probability (training.evaluate).
     """
 
     name = "raster_regions"
@@ -308,20 +315,28 @@ class RasterRegions(Dataset):
         return int(min(self.MAX_REGION, max(self.MIN_REGION, side)))
 
     @cached_property
+    def _known(self) -> np.ndarray | None:
+        """Where a pixel without a polygon is landslide-free ground: the image has data there,
+        and (given a mapped area) the mapper reviewed it; None: everywhere."""
+        known = self._sample.valid
+        if self.mapped_area:  # the reviewed area rasterized on the image grid, as the inventory is
+            mapped = inventory_sample(self.image, self.mapped_area, self.band_numbers, None, ("red",),
+                                      self.mapped_area_layer).mask.astype(bool)
+            known = mapped if known is None else known & mapped
+        return known
+
+    @cached_property
     def _regions(self) -> dict[str, tuple[slice, slice]]:
-        """Region id -> (rows, columns), row by row; regions mostly outside the mapped area left out."""
+        """Region id -> (rows, columns), row by row; regions mostly outside the mapped area or
+        mostly without data left out."""
         height, width = self._sample.mask.shape
         rows = np.linspace(0, height, max(1, round(height / self.region_size)) + 1).astype(int)
         columns = np.linspace(0, width, max(1, round(width / self.region_size)) + 1).astype(int)
-        mapped = None
-        if self.mapped_area:  # the reviewed area rasterized on the image grid, as the inventory is
-            mapped = inventory_sample(self.image, self.mapped_area, self.band_numbers, None, ("red",),
-                                      self.mapped_area_layer).mask
         regions = {}
         for i, (y0, y1) in enumerate(zip(rows[:-1], rows[1:])):
             for j, (x0, x1) in enumerate(zip(columns[:-1], columns[1:])):
                 window = (slice(y0, y1), slice(x0, x1))
-                if mapped is None or mapped[window].mean() >= 0.5:
+                if self._known is None or self._known[window].mean() >= 0.5:
                     regions[f"r{i}c{j}"] = window
         return regions
 
@@ -331,10 +346,13 @@ class RasterRegions(Dataset):
         regions = self._regions
         if len(regions) < 2:
             raise DatasetError(f"{Path(self.image).name}: {len(regions)} region(s) of {self.region_size} px "
-                               f"{'inside the mapped area ' if self.mapped_area else ''}to split for validation; "
-                               "give a larger raster (or mapped area), or a smaller --region-size")
+                               f"{'inside the mapped area ' if self.mapped_area else ''}with data in at least half "
+                               "their pixels to split for validation; give a larger raster (or mapped area), or a "
+                               "smaller --region-size")
         ids = list(regions)
-        area = {i: self._sample.mask[regions[i]].size for i in ids}
+        valid = self._sample.valid
+        area = {i: int(valid[regions[i]].sum()) if valid is not None else self._sample.mask[regions[i]].size
+                for i in ids}
         has_landslides = {i: bool(self._sample.mask[regions[i]].any()) for i in ids}
         order = [ids[k] for k in np.random.default_rng(seed).permutation(len(ids))]
         positives = [i for i in order if has_landslides[i]]
@@ -352,9 +370,20 @@ class RasterRegions(Dataset):
         return Split(tuple(i for i in ids if i not in validation), tuple(sorted(validation, key=ids.index)))
 
     def samples(self, ids: Sequence) -> list[Sample]:
-        sample = self._sample
-        return [Sample(f"{sample.id}#{i}", {k: v[self._regions[i]] for k, v in sample.sources.items()},
-                       sample.mask[self._regions[i]]) for i in ids]
+        """The regions; where one has no data its bands continue the nearest valid pixels, as
+        Detect feeds a window (so what reads them unaware of ``valid`` sees no flat 0), and
+        its ``valid`` says where."""
+        sample, out = self._sample, []
+        for i in ids:
+            window = self._regions[i]
+            sources = {k: v[window] for k, v in sample.sources.items()}
+            valid = sample.valid[window] if sample.valid is not None else None
+            if valid is not None and valid.all():
+                valid = None
+            if valid is not None:
+                sources = filled(sources, valid)
+            out.append(Sample(f"{sample.id}#{i}", sources, sample.mask[window], valid))
+        return out
 
     @cached_property
     def resolution_m(self) -> float | None:

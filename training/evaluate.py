@@ -33,6 +33,8 @@ def predict_sample(model: OnnxModel, sample: Sample, overlap: int = 32, batch_si
     names = [n for n in SOURCE_ORDER if n in sample.sources]
     stack = np.stack([sample.sources[n] for n in names])
     valid = np.isfinite(stack).all(axis=0)  # NaN: nodata (a scene's gutters)
+    if sample.valid is not None:  # a raster's own nodata: Detect fills it and writes no probability there
+        valid &= sample.valid
     reader = ArrayReader(np.nan_to_num(stack), valid=None if valid.all() else valid)
     inputs = ModelInput(model.spec, reader, {n: i + 1 for i, n in enumerate(names)})
     prob = np.zeros(sample.mask.shape, np.float32)
@@ -158,6 +160,8 @@ class ValidationMosaic:
             rows = reflect_indices(0, bottom - top, h)
             for n in names:
                 sources[n][top:bottom, left:left + w] = sample.sources[n][rows]
+                if sample.valid is not None:  # an image's own nodata is the scene's (NaN) too
+                    sources[n][top:bottom, left:left + w][~sample.valid[rows]] = np.nan
             mask[top:top + h, left:left + w] = sample.mask
         return cls(Sample("validation-mosaic", sources, mask), placements)
 

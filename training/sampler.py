@@ -19,6 +19,10 @@ that learned the framing of an isolated, mirror-padded image loses F1 in a scene
 images are 60-300 px; a 256-px crop of one is mostly mirror). Landslide pixels then land
 anywhere in the crop, not near its centre.
 
+Where an image has no data (:attr:`Sample.valid`: a mosaic's gutters and collars) a crop
+is filled as Detect fills a window and its mask says IGNORE there (:func:`augment.as_nodata`),
+so nodata is never drawn as landslide-free ground.
+
 The random state and the scores are saved with each checkpoint, so a resumed run draws
 what the uninterrupted run would have drawn.
 """
@@ -31,7 +35,7 @@ import numpy as np
 
 from ..core.engine.windows import reflect_indices
 from ..core.imagery.patches import PATCH, Sample
-from .augment import augment
+from .augment import as_nodata, augment
 
 
 @dataclass
@@ -55,7 +59,8 @@ class CropSampler:
         self.false_alarm_scores = np.full(len(samples), 0.05)
 
     def draw(self, count: int):
-        """(sources list, masks (N, size, size) uint8, image indices) of ``count`` crops."""
+        """(sources list, masks (N, size, size) uint8, image indices) of ``count`` crops; a
+        mask is 1 on landslides, 0 on landslide-free ground, IGNORE where there is no data."""
         sources, masks, images = [], [], []
         for _ in range(count):
             in_mosaic = self.mix.context == "mosaic"
@@ -65,7 +70,10 @@ class CropSampler:
             else:
                 index = self._background_image()
                 y0, x0 = self._overlapping(index) if in_mosaic else self._anywhere(index)
-            crop, mask = self.crop_in_mosaic(index, y0, x0) if in_mosaic else self.crop(self.samples[index], y0, x0)
+            crop, mask, valid = (self.crop_in_mosaic(index, y0, x0) if in_mosaic else
+                                 self.crop(self.samples[index], y0, x0))
+            if not valid.all():
+                crop, mask = as_nodata(crop, mask, valid)
             if self.augment_crops:
                 crop, mask = augment(crop, mask, self.rng, field=self.mix.field_augment)
             sources.append(crop)
@@ -74,19 +82,22 @@ class CropSampler:
         return sources, np.stack(masks), np.array(images)
 
     def crop(self, sample: Sample, y0: int, x0: int):
+        """(sources, mask, valid) of the crop at (y0, x0), mirrored past the image's edges."""
         h, w = sample.mask.shape
         take = np.ix_(reflect_indices(y0, y0 + self.size, h), reflect_indices(x0, x0 + self.size, w))
-        return {k: v[take].astype(np.float32) for k, v in sample.sources.items()}, sample.mask[take]
+        return ({k: v[take].astype(np.float32) for k, v in sample.sources.items()}, sample.mask[take],
+                _valid(sample, take, (self.size, self.size)))
 
     def crop_in_mosaic(self, index: int, y0: int, x0: int):
-        """The crop at (y0, x0) of image ``index``, which may reach past the image: the
-        image sits in a 3 x 3 block whose eight outer cells each hold a random other
-        training image (mirrored only where that one is smaller than its cell)."""
+        """(sources, mask, valid) of the crop at (y0, x0) of image ``index``, which may reach
+        past the image: the image sits in a 3 x 3 block whose eight outer cells each hold a
+        random other training image (mirrored only where that one is smaller than its cell)."""
         sample = self.samples[index]
         h, w = sample.mask.shape
         size = self.size
         sources = {k: np.empty((size, size), np.float32) for k in sample.sources}
         mask = np.zeros((size, size), np.uint8)
+        valid = np.ones((size, size), bool)
         for row, (top, bottom) in enumerate(_cell_spans(y0, size, h)):
             for col, (left, right) in enumerate(_cell_spans(x0, size, w)):
                 if bottom <= top or right <= left:
@@ -104,7 +115,8 @@ class CropSampler:
                 for name, band in sources.items():
                     band[out] = source.sources[name][take]
                 mask[out] = source.mask[take]
-        return sources, mask
+                valid[out] = _valid(source, take, (bottom - top, right - left))
+        return sources, mask, valid
 
     def record(self, images: np.ndarray, false_alarm_shares: np.ndarray) -> None:
         """Fold the step's per-crop share of wrongly marked pixels into each image's score."""
@@ -156,6 +168,11 @@ class CropSampler:
     def load_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.false_alarm_scores = np.array(state["false_alarm_scores"], dtype=float)
+
+
+def _valid(sample: Sample, take, shape: tuple[int, int]) -> np.ndarray:
+    """Where the part ``take`` of ``sample`` has data (of ``shape``)."""
+    return sample.valid[take] if sample.valid is not None else np.ones(shape, bool)
 
 
 def _cell_spans(start: int, size: int, length: int) -> tuple[tuple[int, int], ...]:

@@ -34,11 +34,15 @@ PATCH_FILE, INFO_FILE = "patches.npz", "patches.json"
 
 @dataclass
 class Sample:
-    """One source image: its bands by name, its 0/1 landslide mask, and its id."""
+    """One source image: its bands by name, its 0/1 landslide mask, and its id; ``valid``:
+    where the image has data (None: everywhere). The mask is 0 where there is none, but a
+    mosaic's nodata gutters and collars are not landslide-free ground: whoever learns from
+    a sample reads ``valid`` too (training.sampler leaves them out of the loss)."""
 
     id: str
     sources: dict[str, np.ndarray]
     mask: np.ndarray
+    valid: np.ndarray | None = None
 
 
 @dataclass
@@ -61,7 +65,8 @@ def inventory_sample(image: str, polygons: str, band_numbers: dict[str, int], de
     """A georeferenced image + landslide polygons (+ DEM) as one sample: the polygons are
     reprojected and rasterized onto the image grid (pixel centres), and bands and slope
     are read with the same ModelInput that Detect uses (identity normalization, so these
-    are raw values). ``crs_wkt``: the image's CRS when it is not the file's own (one a
+    are raw values; nodata pixels hold what the file holds there, and ``valid`` says
+    where they are). ``crs_wkt``: the image's CRS when it is not the file's own (one a
     user assigned in QGIS)."""
     identity = ModelSpec.from_dict({
         "spec_version": 1, "name": "raw", "architecture": "none", "bands": list(bands),
@@ -84,7 +89,7 @@ def inventory_sample(image: str, polygons: str, band_numbers: dict[str, int], de
     gdal.RasterizeLayer(target, [1], holder[1], burn_values=[1])
     mask = target.GetRasterBand(1).ReadAsArray().astype(np.uint8)
     mask[~valid] = 0
-    return Sample(Path(image).stem, sources, mask)
+    return Sample(Path(image).stem, sources, mask, None if valid.all() else valid)
 
 
 def patch_starts(length: int, size: int = PATCH, overlap: int = 32) -> list[int]:

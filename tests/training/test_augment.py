@@ -33,10 +33,12 @@ def test_field_augmentation_keeps_mask_and_slope_together_and_varies_what_a_sens
                    "slope": mask.astype(np.float32) * 30.0}
         out, out_mask = aug.field_jitter({k: v.copy() for k, v in sources.items()}, mask.copy(),
                                          np.random.default_rng(seed))
-        assert out_mask.dtype == np.uint8 and set(np.unique(out_mask)) <= {0, 1}
-        # a collar: a border strip repeats the pixels next to it, and holds no landslide
+        assert out_mask.dtype == np.uint8 and set(np.unique(out_mask)) <= {0, 1, aug.IGNORE}
+        # a collar: a border strip repeats the pixels next to it, and is nodata (IGNORE), not landslide-free
         strips = (out["green"][:12], out["green"][-12:], out["green"][:, :12].T, out["green"][:, -12:].T)
-        if any(np.ptp(strip, axis=0).max() == 0 for strip in strips) and np.ptp(out["green"]) > 0:
+        masks = (out_mask[:12], out_mask[-12:], out_mask[:, :12].T, out_mask[:, -12:].T)
+        if (out_mask == aug.IGNORE).any():
+            assert any(np.ptp(strip, axis=0).max() == 0 and (m == aug.IGNORE).all() for strip, m in zip(strips, masks))
             collars += 1
             continue
         assert np.mean((out["slope"] > 15) != (out_mask == 1)) < 0.02, seed  # geometry moves both alike
