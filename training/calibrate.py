@@ -39,13 +39,15 @@ def training_split(spec: dict, dataset: Dataset) -> Split:
 
 
 def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
-              validation: list[Sample] | None = None, log=print) -> dict:
+              validation: list[Sample] | None = None, log=print, start=None) -> dict:
     """``spec`` with what ``dataset`` teaches the model: resolution, input percentiles,
     threshold, object filter, and validation and test scores under ``metrics``.
 
     ``model``: the model to run (spec + predict, e.g. an OnnxModel); ``split``: the
     dataset's split (default: the one the spec's training recorded); ``validation``: its
-    validation samples when the caller has read them already.
+    validation samples when the caller has read them already; ``start``: the model this
+    one was trained from, compared with it under ``metrics["before_after"]`` (see
+    :func:`before_and_after`) when the dataset's resolution is known.
     """
     from ..core.detect.request import DEFAULT_MIN_AREA_M2
     from ..core.evaluation.filter_fitting import fit_object_filter
@@ -111,26 +113,31 @@ def calibrate(model, spec: dict, dataset: Dataset, split: Split | None = None,
                     f"{json.dumps(metrics[f'test{view}_detect']['with_filter'])}")
             else:
                 log(f"held-out test{view}: {json.dumps(metrics[f'test{view}'])}")
+    if start is not None and resolution:
+        # the calibrated model as Detect will read it (its threshold and object filter), on
+        # the validation scene it has already predicted
+        metrics["before_after"] = before_and_after(start, ModelSpec.from_dict(spec), val_scene, val_probabilities,
+                                                   resolution)
     return spec
 
 
-def before_and_after(start, model, validation: list[Sample], resolution_m: float) -> dict:
-    """The starting model and the model trained from it, each at its own threshold and with
-    its own object filter, on the validation images run as one scene, scored as Detect gives
-    it (with intervals), and the new model's gain with a paired interval (the same images
-    drawn for both)."""
+def before_and_after(start, calibrated: ModelSpec, scene, predicted: list[np.ndarray], resolution_m: float) -> dict:
+    """The starting model and the model trained from it (its ``calibrated`` spec, and what
+    it ``predicted`` on ``scene``, cut image by image: calibration's probabilities, so that
+    the held-out part is predicted once per model), each at its own threshold and with its
+    own object filter, on the validation images run as one scene (a
+    :class:`training.evaluate.ValidationMosaic`), scored as Detect gives it (with
+    intervals), and the new model's gain with a paired interval (the same images drawn for both)."""
     from ..core.detect.request import DEFAULT_MIN_AREA_M2
     from ..core.evaluation.filter_fitting import kept_by
     from ..core.evaluation.metrics import bootstrap_intervals
-    from .evaluate import WITH_INTERVALS, ValidationMosaic, detect_objects, detect_outcomes, detect_scores, predict_sample
+    from .evaluate import WITH_INTERVALS, detect_objects, detect_outcomes, detect_scores, predict_sample
 
-    scene = ValidationMosaic.of(validation)
     masks = scene.masks()
-    result, outcomes = {"starting_model": start.spec.name, "images": len(validation)}, {}
-    for key, net in (("before", start), ("after", model)):
-        spec = net.spec
-        objects = detect_objects(scene.cut(predict_sample(net, scene.scene)), masks, spec.threshold, resolution_m,
-                                 DEFAULT_MIN_AREA_M2)
+    result, outcomes = {"starting_model": start.spec.name, "images": len(scene.placements)}, {}
+    runs = {"before": (start.spec, scene.cut(predict_sample(start, scene.scene))), "after": (calibrated, predicted)}
+    for key, (spec, probabilities) in runs.items():
+        objects = detect_objects(probabilities, masks, spec.threshold, resolution_m, DEFAULT_MIN_AREA_M2)
         result[key] = detect_scores(objects, spec.threshold, DEFAULT_MIN_AREA_M2, spec.object_filter)
         outcomes[key] = detect_outcomes(objects, [kept_by(spec.object_filter, o) for o in objects])
     gain = bootstrap_intervals(outcomes["after"], WITH_INTERVALS, baseline=outcomes["before"])

@@ -40,8 +40,7 @@ def export_run(run_dir, out_path, dataset: Dataset | str | Path | None = None, c
     from . import losses  # noqa: F401  (registers the loss and metrics for loading)
     from .architectures import gated_model, has_presence_head, pixel_model
     from ..core.model.onnx_model import OnnxModel
-    from .calibrate import (before_and_after, calibrate, check_calibratable, model_windows, noise_windows,
-                            training_split)
+    from .calibrate import calibrate, check_calibratable, model_windows, noise_windows, training_split
     from .card import model_card
 
     run, out = Path(run_dir), Path(out_path)
@@ -81,13 +80,9 @@ def export_run(run_dir, out_path, dataset: Dataset | str | Path | None = None, c
     if dataset is not None:
         # calibrated on the graph in memory, as Detect runs it: each file is written once, afterwards
         set_spec(prediction, spec)
-        spec = calibrate(OnnxModel(prediction.SerializeToString(), name=out.name), spec, dataset, split, val)
         start = Path(spec.get("training", {}).get("init_model") or "")
-        if start.is_file() and dataset.resolution_m:
-            set_spec(prediction, spec)  # the threshold and object filter just fitted
-            spec["metrics"]["before_after"] = before_and_after(
-                OnnxModel(start), OnnxModel(prediction.SerializeToString(), name=out.name), val,
-                dataset.resolution_m)
+        spec = calibrate(OnnxModel(prediction.SerializeToString(), name=out.name), spec, dataset, split, val,
+                         start=OnnxModel(start) if start.is_file() and dataset.resolution_m else None)
     spec = ModelSpec.from_dict(spec, source=str(run / "spec.json")).to_dict()  # validated once, as Detect reads it
 
     out.parent.mkdir(parents=True, exist_ok=True)

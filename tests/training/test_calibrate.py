@@ -1,5 +1,6 @@
-"""training/calibrate.py: one window picker for the export check and INT8 calibration, and
-an export calibrated on a Bijie-layout dataset that calibration alone reproduces."""
+"""training/calibrate.py: one window picker for the export check and INT8 calibration, an
+export calibrated on a Bijie-layout dataset that calibration alone reproduces, and the
+starting model compared on what calibration predicted."""
 
 import json
 
@@ -72,3 +73,33 @@ def test_export_calibrates_on_a_bijie_dataset_and_calibration_runs_on_its_own(tm
     for key in ("threshold", "input_percentiles", "resolution_m", "object_filter"):
         assert again.get(key) == spec.get(key), key
     assert again["metrics"]["test"] == metrics["test"]
+
+
+def test_beside_its_starting_model_calibration_predicts_the_validation_scene_once_per_model(tmp_path, monkeypatch):
+    """Before and after (the starting model and the calibrated one on the validation images
+    run as one scene) reuses the probabilities calibration made: each model runs over that
+    scene once."""
+    from landslide_mapper.core.model.onnx_model import OnnxModel
+    from landslide_mapper.training import evaluate
+    from landslide_mapper.training.calibrate import calibrate
+    from landslide_mapper.training.datasets import Bijie
+    from model_factory import build_model, default_spec
+
+    bijie = Bijie(fake_bijie(tmp_path / "bijie"))
+    start = OnnxModel(build_model(tmp_path / "start.onnx", default_spec(name="start"), brightness_band=3))
+    model = OnnxModel(build_model(tmp_path / "new.onnx", default_spec(name="new"), seed=3))
+    scenes, predict = [], evaluate.predict_sample
+
+    def predict_counted(net, sample, *args, **kwargs):
+        if sample.id == "validation-mosaic":  # the images run as one scene (validation, test)
+            scenes.append((net.spec.name, sample.mask.shape))
+        return predict(net, sample, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "predict_sample", predict_counted)
+    spec = calibrate(model, model.spec.to_dict(), bijie, log=lambda _line: None, start=start)
+    comparison = spec["metrics"]["before_after"]
+    assert comparison["starting_model"] == "start" and comparison["images"] == 3
+    assert comparison["before"]["threshold"] == 0.5 and comparison["after"]["threshold"] == spec["threshold"]
+    assert set(comparison["gain_intervals"]) == {"f1_landslide_images", "f1", "recall"}
+    # the new model: the validation scene, then the test scene; the start: the validation scene
+    assert [name for name, _shape in scenes] == ["new", "new", "start"] and scenes[2][1] == scenes[0][1]
