@@ -33,6 +33,9 @@ PLUGIN_DIR = Path(__file__).resolve().parent.parent
 PYTHON_VARIABLE = "LANDSLIDE_MAPPER_TRAINING_PYTHON"
 #: the venv the plugin owns, in the QGIS profile's python folder
 VENV_NAME = "landslide_mapper_training"
+#: for tests and administrators: the folder of the plugin's venv instead of the profile's; when
+#: set, only it is looked in (not a development checkout's .venv), and the setup makes it there
+VENV_VARIABLE = "LANDSLIDE_MAPPER_TRAINING_VENV"
 #: what the download weighs, for the question and the messages (TensorFlow CPU is most of it)
 DOWNLOAD = "about 600 MB"
 #: what the child imports; osgeo (GDAL) comes from the system site packages
@@ -115,7 +118,9 @@ class TrainingEnvironment:
 
     @classmethod
     def in_profile(cls, profile_python_dir: Path) -> "TrainingEnvironment":
-        return cls(Path(profile_python_dir) / VENV_NAME, base_python())
+        """The venv in the profile's python folder, or the folder ``$LANDSLIDE_MAPPER_TRAINING_VENV`` names."""
+        named = os.environ.get(VENV_VARIABLE)
+        return cls(Path(named) if named else Path(profile_python_dir) / VENV_NAME, base_python())
 
     @property
     def python(self) -> Path:
@@ -134,7 +139,8 @@ class TrainingEnvironment:
 
     def find(self) -> str:
         """The Python to train with: ``$LANDSLIDE_MAPPER_TRAINING_PYTHON`` when set (only it),
-        else the plugin's venv, else a development checkout's ``.venv``."""
+        else the plugin's venv, else a development checkout's ``.venv`` (unless
+        ``$LANDSLIDE_MAPPER_TRAINING_VENV`` names the venv: then only it)."""
         make = (f"{_desktop_hint}, or make it with this command: " if _desktop_hint else
                 "Make it once with this command: ") + self.setup_command()
         if os.environ.get(PYTHON_VARIABLE):
@@ -146,7 +152,8 @@ class TrainingEnvironment:
                     f"with TensorFlow, or unset it and use the plugin's training environment. {make}",
                     installable=False)
             return python
-        for python in (self.python, venv_python(PLUGIN_DIR / ".venv")):
+        checkout = () if os.environ.get(VENV_VARIABLE) else (venv_python(PLUGIN_DIR / ".venv"),)
+        for python in (self.python, *checkout):
             if python.is_file() and not missing_modules(python, self.needed):
                 return str(python)
         raise TrainingEnvironmentError(

@@ -89,7 +89,8 @@ def _by_name(run: dict) -> dict:
 @pytest.mark.slow
 def test_a_mappers_first_session_in_the_real_qgis_desktop(tmp_path, scene):
     """In the real desktop under Xvfb: every dialog opens (Detect with at most 8 inputs up
-    front), and Detect, Saliency, Detect again run through the dialog's Run path, each
+    front), Train landslide model opened without a training Python asks once (answered No),
+    and Detect, Saliency, Detect again run through the dialog's Run path, each
     loading its layers styled, stacked for reading and counted right in the log."""
     result = run_desktop_session(tmp_path, desktop_image(tmp_path, scene))
     assert "landslide_mapper" in result["active_plugins"]
@@ -101,6 +102,26 @@ def test_a_mappers_first_session_in_the_real_qgis_desktop(tmp_path, scene):
     assert all(d["group"] for d in dialogs.values()) and all(d["help_url"] for d in dialogs.values())
     recommended = next(iter(bundled_models()), "none")
     assert (dialogs["detect"]["shown"]["MODEL"], dialogs["detect"]["shown"]["MIN_AREA"]) == (recommended, 100.0)
+
+    # Train landslide model opened from the toolbox (search, Enter) with no training Python: the
+    # plugin asks once, No is remembered, Processing says why it cannot run and where to make it
+    asked = result["train_question"]
+    assert asked["selected"] == "landslidemapper:train"
+    assert [box["kind"] for box in asked["first"]] == ["question", "message"], asked["first"]
+    question, cannot_run = asked["first"]
+    assert question["png"] == "train_environment_question.png" and question["saved"]
+    assert "about 600 MB" in question["text"] and asked["venv"] in question["text"]
+    assert "QGIS's own Python is left untouched" in question["text"] and "Install training environment" in question["text"]
+    assert {"Yes", "No"} <= {button.replace("&", "") for button in question["buttons"]}, question["buttons"]
+    assert "cannot be run" in cannot_run["text"] and "Install training environment" in cannot_run["text"]
+    assert cannot_run["saved"]
+    assert asked["declined_after_no"] and not asked["venv_made"]
+    assert [box["kind"] for box in asked["second"]] == ["message"], asked["second"]  # not asked again
+    assert "Plugins > Landslide Mapper > Install training environment" in asked["second"][0]["text"]
+    can, why = asked["can_execute_again"]
+    assert not can and asked["asked_by_direct_call"] == []
+    assert "Plugins > Landslide Mapper > Install training environment" in why and "-m venv --system-site-packages" in why
+    assert asked["declined_restored"] and asked["venv_variable_restored"]  # nothing leaks into the session
 
     first, saliency, second = result["runs"]
     for run in (first, second):  # the second Detect of the session works as the first did

@@ -81,6 +81,29 @@ def test_setup_is_two_commands_from_qgis_python_with_the_pins(tmp_path):
 
 
 @pytest.mark.slow  # makes a real venv (ensurepip: about 5 s)
+def test_a_named_venv_folder_is_the_only_one_looked_in(tmp_path, no_resolver, monkeypatch):
+    """For tests and administrators: $LANDSLIDE_MAPPER_TRAINING_VENV moves the venv out of the
+    profile, and a development checkout's .venv is no longer a candidate."""
+    import dataclasses
+    import sys
+
+    from landslide_mapper.algorithms import training_environment as te
+
+    checkout = tmp_path / "checkout"
+    te.venv_python(checkout / ".venv").parent.mkdir(parents=True)
+    te.venv_python(checkout / ".venv").symlink_to(sys.executable)  # a checkout's Python that has what is needed
+    monkeypatch.setattr(te, "PLUGIN_DIR", checkout)
+    monkeypatch.delenv(te.VENV_VARIABLE, raising=False)
+    profile = dataclasses.replace(te.TrainingEnvironment.in_profile(tmp_path / "profile"), needed=("json",))
+    assert profile.find() == str(te.venv_python(checkout / ".venv"))
+    monkeypatch.setenv(te.VENV_VARIABLE, str(tmp_path / "named"))
+    named = dataclasses.replace(te.TrainingEnvironment.in_profile(tmp_path / "profile"), needed=("json",))
+    assert named.venv == tmp_path / "named" and str(tmp_path / "named") in named.setup_command()
+    with pytest.raises(te.TrainingEnvironmentError) as missing:
+        named.find()
+    assert missing.value.installable and str(tmp_path / "named") in str(missing.value)
+
+
 def test_the_dialog_makes_the_venv_and_a_second_find_reuses_it(qgis_app, tmp_path, no_resolver):
     from landslide_mapper.algorithms import training_environment
     from landslide_mapper.gui.install_dialog import InstallDialog, training_installation

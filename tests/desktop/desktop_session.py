@@ -1,7 +1,10 @@
 """A mapper's first session, run inside the real QGIS desktop (`qgis --code`).
 
 Loads an image and makes it the active layer; opens every Landslide Mapper algorithm's
-dialog (a screenshot of each); then runs Detect, Saliency and Detect again through the
+dialog (a screenshot of each); opens Train landslide model from the Processing toolbox (its
+search box, then Enter) where no training Python is found, answers the plugin's question
+No (a screenshot of it and of Processing's "cannot be run" message) and opens it again,
+which must not ask twice; then runs Detect, Saliency and Detect again through the
 dialog's own Run path (`AlgorithmDialog.runAlgorithm`: a Processing task, then the results
 loaded into the project and styled by our post-processors), recording after each run the
 layers it loaded, their order in the layer tree, their styles and the dialog's log; takes
@@ -12,17 +15,26 @@ Writes LANDSLIDE_GUI_OUT/result.json (and the PNGs); tests/test_gui.py reads it.
 
 import json
 import os
+import shutil
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from qgis.core import QgsApplication, QgsMapLayerType, QgsProject
-from qgis.PyQt.QtCore import QEventLoop, QTimer
+from qgis.core import QgsApplication, QgsMapLayerType, QgsProject, QgsSettings
+from qgis.PyQt.QtCore import QEventLoop, QModelIndex, Qt, QTimer
 from qgis.PyQt.QtGui import QGuiApplication
-from qgis.utils import active_plugins, iface
+from qgis.PyQt.QtTest import QTest
+from qgis.PyQt.QtWidgets import QApplication, QMessageBox
+from qgis.utils import active_plugins, iface, plugins
 
 OUT = Path(os.environ["LANDSLIDE_GUI_OUT"])
 ALGORITHMS = ("detect", "saliency", "evaluate", "make_patches", "train")
+TRAIN = "landslidemapper:train"
+#: the plugin's own names (plugin.py, algorithms/training_environment.py), spelled here as a mapper meets them
+TRAINING_DECLINED = "landslide_mapper/training_install_declined"
+TRAINING_VENV = "LANDSLIDE_MAPPER_TRAINING_VENV"
+TRAINING_PYTHON = "LANDSLIDE_MAPPER_TRAINING_PYTHON"
 
 
 def wait(seconds: float, done=lambda: False) -> None:
@@ -51,6 +63,124 @@ def describe_dialog(name: str) -> dict:
                 if not p.isDestination() and not p.flags() & advanced]
     return {"up_front": up_front, "group": algorithm.group(), "help_url": algorithm.helpUrl(),
             "shown": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in shown.items()}}
+
+
+class ModalAnswerer:
+    """What the mapper does with each modal box that comes up (QApplication.activeModalWidget,
+    looked at every 100 ms): a screenshot and its text, then No to a question and Close to
+    anything else. ``names``: the screenshot's file for a "question" and for a "message"."""
+
+    def __init__(self):
+        self.seen, self.names = [], {}
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.look)
+        self.timer.start(100)
+
+    def look(self):
+        box = QApplication.activeModalWidget()
+        if box is not None and box.isVisible() and not box.property("landslide_answered"):
+            box.setProperty("landslide_answered", True)  # on the widget itself: a Python id may be reused
+            QTimer.singleShot(400, lambda: self.answer(box))  # laid out and painted, as the mapper sees it
+
+    def answer(self, box):
+        question = isinstance(box, QMessageBox)
+        kind = "question" if question else "message"
+        png = self.names.get(kind, f"modal_{len(self.seen) + 1}.png")
+        text = box.text() if question else (box.txtMessage.toPlainText() if hasattr(box, "txtMessage") else "")
+        record = {"kind": kind, "class": type(box).__name__, "title": box.windowTitle(), "text": text,
+                  "buttons": [b.text() for b in box.buttons()] if question else [], "png": png,
+                  "saved": box.grab().save(str(OUT / png))}
+        self.seen.append(record)
+        if question:
+            box.button(QMessageBox.No).click()
+        else:
+            box.reject()
+
+    def stop(self):
+        self.timer.stop()
+
+
+def find_in_tree(tree, parent):
+    """The index of Train landslide model in the toolbox's tree (under ``parent``), or None."""
+    model = tree.model()
+    for row in range(model.rowCount(parent)):
+        index = model.index(row, 0, parent)
+        algorithm = tree.algorithmForIndex(index)
+        if algorithm is not None and algorithm.id() == TRAIN:
+            return index
+        found = find_in_tree(tree, index)
+        if found is not None:
+            return found
+    return None
+
+
+def open_from_toolbox(toolbox, answerer: ModalAnswerer, names: dict) -> tuple[str | None, list]:
+    """Train landslide model as a mapper opens it: typed into the toolbox's search box, then
+    Enter (the toolbox's executeAlgorithm: canExecute, its message when not ok, else the
+    dialog). The algorithm selected, and the modal boxes that came up meanwhile."""
+    toolbox.searchBox.clear()
+    toolbox.searchBox.setText("Train landslide model")
+    wait(0.3)
+    tree = toolbox.algorithmTree
+    if tree.selectedAlgorithm() is None or tree.selectedAlgorithm().id() != TRAIN:  # as the mapper would click it
+        index = find_in_tree(tree, QModelIndex())
+        if index is not None:
+            tree.setCurrentIndex(index)
+    selected = tree.selectedAlgorithm()
+    answerer.names, first = names, len(answerer.seen)
+    QTest.keyClick(toolbox.searchBox, Qt.Key_Return)  # returns when the boxes it opened are closed
+    wait(0.5)
+    return (selected.id() if selected else None), answerer.seen[first:]
+
+
+def train_without_training_python() -> dict:
+    """Opening Train landslide model where no Python with TensorFlow is found: the plugin asks
+    whether to make its venv (answered No), Processing says the algorithm cannot run, and a
+    second opening does not ask again. The training venv is pointed to an empty folder of the
+    session's own ($LANDSLIDE_MAPPER_TRAINING_VENV: not the profile's, not this checkout's
+    .venv); that variable and the No are undone afterwards."""
+    toolbox = plugins["processing"].toolbox
+    shown = toolbox.isUserVisible()
+    settings = QgsSettings()
+    had = settings.contains(TRAINING_DECLINED)
+    before = settings.value(TRAINING_DECLINED)
+    saved_env = {k: os.environ.get(k) for k in (TRAINING_VENV, TRAINING_PYTHON)}
+    empty = tempfile.mkdtemp(prefix="lm_no_training_")
+    venv = str(Path(empty) / "landslide_mapper_training")
+    answerer = ModalAnswerer()
+    try:
+        os.environ[TRAINING_VENV] = venv
+        os.environ.pop(TRAINING_PYTHON, None)
+        settings.remove(TRAINING_DECLINED)
+        toolbox.setUserVisible(True)
+        wait(0.5)
+        selected, first = open_from_toolbox(toolbox, answerer, {"question": "train_environment_question.png",
+                                                                "message": "train_cannot_run.png"})
+        declined = QgsSettings().value(TRAINING_DECLINED, False, type=bool)
+        iface.mainWindow().grab().save(str(OUT / "train_toolbox.png"))
+        _, second = open_from_toolbox(toolbox, answerer, {"question": "train_environment_question_again.png",
+                                                          "message": "train_cannot_run_again.png"})
+        answerer.names = {"question": "train_environment_question_direct.png"}
+        ok, message = QgsApplication.processingRegistry().algorithmById(TRAIN).canExecute()  # on this, the main thread
+        wait(0.5)
+        direct = answerer.seen[len(first) + len(second):]
+        return {"venv": venv, "selected": selected, "first": first, "declined_after_no": declined,
+                "second": second, "can_execute_again": [ok, message], "asked_by_direct_call": direct,
+                "venv_made": Path(venv).exists()}
+    finally:
+        answerer.stop()
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if had:
+            settings.setValue(TRAINING_DECLINED, before)
+        else:
+            settings.remove(TRAINING_DECLINED)
+        toolbox.searchBox.clear()
+        toolbox.setUserVisible(shown)
+        shutil.rmtree(empty, ignore_errors=True)
 
 
 def layer_facts(layer) -> dict:
@@ -96,6 +226,9 @@ def check():
         iface.setActiveLayer(layer)
         result["dialogs"] = {name: describe_dialog(name) for name in ALGORITHMS}
         result["input_is_active_layer"] = result["dialogs"]["detect"]["shown"]["INPUT"] == layer.id()
+        result["train_question"] = train_without_training_python()
+        result["train_question"]["declined_restored"] = not QgsSettings().contains(TRAINING_DECLINED)
+        result["train_question"]["venv_variable_restored"] = TRAINING_VENV not in os.environ
         canvas = iface.mapCanvas()
         result["runs"] = []
         for step, name in enumerate(("detect", "saliency", "detect"), start=1):
