@@ -129,9 +129,13 @@ class LandslideAlgorithm(QgsProcessingAlgorithm):
         return (True, "") if problem is None else (False, str(problem))
 
 
-def declare(alg: QgsProcessingAlgorithm, param, help_text: str = "", advanced: bool = False):
+def declare(alg: QgsProcessingAlgorithm, param, help_text: str = "", advanced: bool = False,
+            decimals: int | None = None):
     """Add ``param`` with its tooltip (``help_text``), under "Advanced parameters" if asked:
-    the dialog shows up front only what a mapper needs on every run."""
+    the dialog shows up front only what a mapper needs on every run. ``decimals``: what a
+    number's spin box shows (QGIS shows six: "20.000000" minutes)."""
+    if decimals is not None:
+        param.setMetadata({**param.metadata(), "widget_wrapper": {"decimals": decimals}})
     if help_text:  # a literal is translated here; a formatted text arrives translated (tr of it is a no-op)
         param.setHelp(tr(" ".join(help_text.split())))
     if advanced:
@@ -195,7 +199,7 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
     declare(alg, QgsProcessingParameterNumber(RESOLUTION, tr("Read at this ground resolution (m per pixel)"),
                                               compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             "Read the image through its layer at this pixel size instead of its own pixels. Required for web "
-            "(WMS/XYZ) layers, together with an extent.", advanced=True)
+            "(WMS/XYZ) layers, together with an extent.", advanced=True, decimals=2)
     # Optional with defaults: QGIS 3.22 rejects a mandatory band parameter left out of a
     # qgis_process/processing.run call even when it has a default.
     add_band_parameters(alg)
@@ -208,11 +212,11 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
                                             defaultValue=ScalingMode.AUTO.value, usesStaticStrings=True),
             "auto: 8-bit images as they are, other data by its bit depth or reflectance scale. manual: give the "
             "values shown as black and white. none: no scaling.", advanced=True)
+    for name, label in ((SCALING_MIN, "Manual scaling: value shown as black"),
+                        (SCALING_MAX, "Manual scaling: value shown as white")):  # 4 decimals: reflectance
+        declare(alg, QgsProcessingParameterNumber(name, tr(label), compat.NUMBER_DOUBLE, optional=True),
+                "Only with input scaling 'manual'.", advanced=True, decimals=4)
     for param, help_text in (
-        (QgsProcessingParameterNumber(SCALING_MIN, tr("Manual scaling: value shown as black"),
-                                      compat.NUMBER_DOUBLE, optional=True), "Only with input scaling 'manual'."),
-        (QgsProcessingParameterNumber(SCALING_MAX, tr("Manual scaling: value shown as white"),
-                                      compat.NUMBER_DOUBLE, optional=True), "Only with input scaling 'manual'."),
         (QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
          "More uses more memory, and may be faster on a GPU."),
         (QgsProcessingParameterNumber(THREADS, tr("CPU threads"), defaultValue=0, minValue=0),

@@ -132,21 +132,22 @@ class EvaluateLandslideMap(common.LandslideAlgorithm):
         declare(self, QgsProcessingParameterNumber(
             MIN_COVERAGE, tr("Minimum covered share for a landslide to count as detected"),
             compat.NUMBER_DOUBLE, 0.0, minValue=0.0, maxValue=1.0),
-            "0: any overlap detects a landslide; 0.5: half of its pixels must be mapped.", advanced=True)
+            "0: any overlap detects a landslide; 0.5: half of its pixels must be mapped.", advanced=True, decimals=2)
         declare(self, QgsProcessingParameterNumber(
             POINT_TOLERANCE, tr("Point tolerance (pixels)"), compat.NUMBER_INTEGER, 0, minValue=0),
             "How far from an inventory point a mapped pixel may lie for the point to count as hit.", advanced=True)
         declare(self, QgsProcessingParameterNumber(
             PIXEL_SIZE, tr("Pixel size when both maps are polygons (CRS units)"), compat.NUMBER_DOUBLE,
             optional=True, minValue=0.0),
-            "Two polygon layers are scored on a grid of this size, in the map's CRS units.", advanced=True)
+            "Two polygon layers are scored on a grid of this size, in the map's CRS units.", advanced=True,
+            decimals=6)  # CRS units may be degrees: 1 m is about 0.000009°
         declare(self, QgsProcessingParameterRasterLayer(
             PROBABILITY, tr("Probability raster the map was made from (for the report)"), optional=True),
             "Detect's probability: the report then shows the scores across thresholds.", advanced=True)
         declare(self, QgsProcessingParameterNumber(
             THRESHOLD, tr("Threshold the map was made at (for the report)"), compat.NUMBER_DOUBLE,
             optional=True, minValue=0.0, maxValue=1.0),
-            "Empty: the threshold Detect recorded in its rasters, else 0.5.", advanced=True)
+            "Empty: the threshold Detect recorded in its rasters, else 0.5.", advanced=True, decimals=3)
         self.addParameter(QgsProcessingParameterVectorDestination(
             OUTPUT_OBJECTS, tr("Landslides found, missed and false alarms"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(

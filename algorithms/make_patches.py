@@ -50,9 +50,9 @@ class MakePatches(common.LandslideAlgorithm):
         common.add_band_parameters(self)
         self.addParameter(QgsProcessingParameterString(BANDS, tr("Model bands, in order"),
                                                        "red,green,blue,brightness"))
-        self.addParameter(QgsProcessingParameterNumber(
+        common.declare(self, QgsProcessingParameterNumber(
             NEGATIVE_SHARE, tr("Share of patches without landslides"), compat.NUMBER_DOUBLE, 0.2,
-            minValue=0.0, maxValue=0.95))
+            minValue=0.0, maxValue=0.95), decimals=2)
         self.addParameter(QgsProcessingParameterNumber(OVERLAP, tr("Patch overlap (pixels)"), defaultValue=32,
                                                        minValue=0, maxValue=96))
         self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_FOLDER, tr("Patch folder")))

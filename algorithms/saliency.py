@@ -61,9 +61,9 @@ class SaliencyMap(common.LandslideAlgorithm):
         self.addParameter(QgsProcessingParameterVectorLayer(
             LANDSLIDES, tr("Landslide polygons (e.g. from Detect landslides)"),
             [compat.SOURCE_POLYGON], optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+        common.declare(self, QgsProcessingParameterNumber(
             PERCENTILE, tr("Salient zones: saliency above this percentile"), compat.NUMBER_DOUBLE,
-            95.0, minValue=0.1, maxValue=99.9))
+            95.0, minValue=0.1, maxValue=99.9), decimals=1)
         self.addParameter(QgsProcessingParameterBoolean(
             FALLBACK, tr("If the model has no saliency graph, use occlusion instead (slower, coarser)"), False))
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT_SALIENCY, tr("Saliency")))

@@ -149,12 +149,13 @@ class TrainLandslideModel(common.LandslideAlgorithm):
                 "from'.")
         declare(self, QgsProcessingParameterNumber(MINUTES, tr("Time budget (minutes)"), compat.NUMBER_DOUBLE,
                                                    defaultValue=20.0, minValue=0.5),
-                "Training, validation and export stop within about this long (one more validation at most).")
+                "Training, validation and export stop within about this long (one more validation at most).",
+                decimals=1)
         declare(self, QgsProcessingParameterNumber(VAL_SHARE, tr("Share held out for validation (by area)"),
                                                    compat.NUMBER_DOUBLE, defaultValue=0.2, minValue=0.05,
                                                    maxValue=0.5),
                 "Whole regions of the image, about this share of its area, are never trained on: they choose the "
-                "checkpoint, threshold and object filter, and score the model.")
+                "checkpoint, threshold and object filter, and score the model.", decimals=2)
         common.add_band_parameters(self)
         declare(self, QgsProcessingParameterEnum(ARCHITECTURE, tr("Architecture (from scratch)"),
                                                  options=list(ARCHITECTURES), defaultValue=ARCHITECTURES[0],

@@ -141,8 +141,8 @@ class TrainingEnvironment:
         """The Python to train with: ``$LANDSLIDE_MAPPER_TRAINING_PYTHON`` when set (only it),
         else the plugin's venv, else a development checkout's ``.venv`` (unless
         ``$LANDSLIDE_MAPPER_TRAINING_VENV`` names the venv: then only it)."""
-        make = (f"{_desktop_hint}, or make it with this command: " if _desktop_hint else
-                "Make it once with this command: ") + self.setup_command()
+        make = (f"Make it once from {_desktop_hint.removeprefix('In QGIS: ')} (or with this command: "
+                f"{self.setup_command()})" if _desktop_hint else f"Make it once with this command: {self.setup_command()}")
         if os.environ.get(PYTHON_VARIABLE):
             python = os.environ[PYTHON_VARIABLE]
             missing = missing_modules(python, self.needed)
@@ -157,9 +157,8 @@ class TrainingEnvironment:
             if python.is_file() and not missing_modules(python, self.needed):
                 return str(python)
         raise TrainingEnvironmentError(
-            "Training needs TensorFlow, which QGIS's Python does not have (and must not: its NumPy is pinned by "
-            f"GDAL). Landslide Mapper trains in an environment of its own ({DOWNLOAD} to download, in {self.venv}; "
-            f"QGIS's own Python is left untouched). {make}")
+            f"Training needs TensorFlow, which runs in an environment of Landslide Mapper's own ({DOWNLOAD} to "
+            f"download, in {self.venv}), never in QGIS's Python (GDAL pins its NumPy). {make}")
 
     def remove_unfinished(self) -> bool:
         """Remove the venv after a failed or cancelled setup, so that the next try starts

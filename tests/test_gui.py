@@ -43,6 +43,29 @@ def test_detect_dialog_shows_the_active_layer_and_the_defaults(provider, qgis_ap
     QgsProject.instance().removeMapLayer(layer.id())
 
 
+@pytest.mark.parametrize("name", ["detect", "saliency", "evaluate", "make_patches", "train"])
+def test_number_boxes_show_the_decimals_each_parameter_declares(provider, qgis_app, qgis_iface, name):
+    """No spin box in our dialogs reads like "20.000000" minutes: QGIS shows six decimals
+    unless a parameter says otherwise, so every decimal parameter says how many it needs."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from qgis.core import QgsApplication, QgsProcessingParameterNumber
+    from qgis.gui import QgsBrowserGuiModel, QgsDoubleSpinBox
+
+    browser = QgsBrowserGuiModel()
+    qgis_iface.browserModel = lambda: browser
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(f"landslidemapper:{name}")
+    doubles = [p for p in algorithm.parameterDefinitions()
+               if isinstance(p, QgsProcessingParameterNumber) and p.dataType() == QgsProcessingParameterNumber.Double]
+    declared = {p.name(): p.metadata().get("widget_wrapper", {}).get("decimals") for p in doubles}
+    assert doubles and None not in declared.values(), declared
+    dialog = AlgorithmDialog(algorithm, False, None)
+    dialog.show()
+    qgis_app.processEvents()
+    shown = sorted(box.decimals() for box in dialog.findChildren(QgsDoubleSpinBox))
+    dialog.close()
+    assert shown == sorted(declared.values())  # the dialog honours them
+
+
 def desktop_image(tmp_path, scene) -> str:
     """Real Bijie imagery where ../shared/data is present (what the screenshots should
     show), else the generated scene."""
