@@ -209,9 +209,11 @@ class DetectLandslides(common.LandslideAlgorithm):
             uncertainty=(self.parameterAsOutputLayer(parameters, OUTPUT_UNCERTAINTY, context) or None)
             if use_ensemble and parameters.get(OUTPUT_UNCERTAINTY) else None,
         )
-        if request.object_filter:
+        if request.object_filter and model.spec.object_filter is not None:
             # set-aside polygons are never dropped silently: not asked for (headless runs), they go beside the
-            # polygons, where they outlive the run (qgis_process removes its temporary folder when it exits)
+            # polygons, where they outlive the run (qgis_process removes its temporary folder when it exits).
+            # Only a model with a filter writes them: asking for the layer registers it to be loaded, and the
+            # dialog calls a layer it cannot open "not correctly generated"
             asked = self.parameterAsOutputLayer(parameters, OUTPUT_DROPPED, context) if parameters.get(
                 OUTPUT_DROPPED) else ""
             beside = Path(outputs.polygons)

@@ -64,6 +64,28 @@ def test_the_logged_counts_are_the_written_layers(provider, scene, filtered_mode
     assert (int(said.group(1)), int(said.group(2))) == (kept, aside)
 
 
+@pytest.mark.parametrize("with_filter", [True, False], ids=["object filter", "no object filter"])
+def test_the_dialog_is_asked_to_load_only_layers_written(provider, scene, bright_model, filtered_model, tmp_path,
+                                                         with_filter):
+    """The dialog gives every output (the set-aside layer too) as a layer to load into the
+    project; QGIS calls any it then cannot open "not correctly generated", an error after a
+    run that succeeded. A model without an object filter (one Train landslide model wrote from
+    few false alarms, say) writes no set-aside layer: it must not ask for it to be loaded."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingOutputLayerDefinition, QgsProject
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    names = {**{k: Path(v).name for k, v in outputs(tmp_path).items()}, "OUTPUT_DROPPED": "aside.gpkg"}
+    processing.run(ALG, {"INPUT": scene["image"], "MODEL_FILE": filtered_model if with_filter else bright_model,
+                         "MIN_AREA": 20, **{k: QgsProcessingOutputLayerDefinition(str(tmp_path / name),
+                                                                                   QgsProject.instance())
+                                            for k, name in names.items()}}, context=context)
+    to_load = sorted(Path(path).name for path in context.layersToLoadOnCompletion())
+    assert to_load == sorted(n for k, n in names.items() if with_filter or k != "OUTPUT_DROPPED")
+    assert all((tmp_path / name).is_file() for name in to_load)
+
+
 def test_polygons_saved_as_a_shapefile(provider, scene, filtered_model, tmp_path):
     """A .shp output (and set-aside .shp) is written whole, with ≤10-character field names
     (the documented short names) holding the same values as the GeoPackage's."""
