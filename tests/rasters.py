@@ -1,7 +1,7 @@
 """Writing small GeoTIFFs for tests."""
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 
 gdal.UseExceptions()
 
@@ -54,17 +54,46 @@ MOSAIC_TILE = 256
 MOSAIC_GEOTRANSFORM = (500000.0, 0.8, 0.0, 3000000.0, 0.0, -0.8)  # UTM 48N, Bijie's 0.8 m
 
 
+def _mosaic(bijie_folder, kind: str) -> np.ndarray:
+    """The centres of MOSAIC_IMAGES' ``kind`` ("image" or "mask") PNGs, 2 x 2: (bands, rows, columns)."""
+    tile = MOSAIC_TILE
+    mosaic = None
+    for k, name in enumerate(MOSAIC_IMAGES):
+        pixels = gdal.Open(str(bijie_folder / "landslide" / kind / f"{name}.png")).ReadAsArray()
+        pixels = pixels if pixels.ndim == 3 else pixels[None]
+        if mosaic is None:
+            mosaic = np.zeros((pixels.shape[0], 2 * tile, 2 * tile), np.uint8)
+        top, left = (pixels.shape[1] - tile) // 2, (pixels.shape[2] - tile) // 2
+        r, c = divmod(k, 2)
+        mosaic[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = pixels[:, top:top + tile, left:left + tile]
+    return mosaic
+
+
 def bijie_mosaic(bijie_folder, folder) -> tuple[np.ndarray, str]:
     """A 2 x 2 mosaic of the centres (where the scars mostly are) of four real Bijie
     landslide images, georeferenced: (the array, its 8-bit GeoTIFF)."""
-    tile = MOSAIC_TILE
-    mosaic = np.zeros((3, 2 * tile, 2 * tile), np.uint8)
-    for k, name in enumerate(MOSAIC_IMAGES):
-        rgb = gdal.Open(str(bijie_folder / "landslide" / "image" / f"{name}.png")).ReadAsArray()
-        top, left = (rgb.shape[1] - tile) // 2, (rgb.shape[2] - tile) // 2
-        r, c = divmod(k, 2)
-        mosaic[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = rgb[:, top:top + tile, left:left + tile]
+    mosaic = _mosaic(bijie_folder, "image")
     return mosaic, write_raster(folder / "u8.tif", mosaic, geotransform=MOSAIC_GEOTRANSFORM)
+
+
+def bijie_mosaic_truth(bijie_folder, folder) -> str:
+    """The landslides mapped on bijie_mosaic's images, on its grid: a GeoTIFF, 1 landslide, 0 not."""
+    truth = (_mosaic(bijie_folder, "mask")[0] > 0).astype(np.uint8)
+    return write_raster(folder / "u8_truth.tif", truth, geotransform=MOSAIC_GEOTRANSFORM)
+
+
+def polygons_of(truth, path, layer_name: str = "landslides") -> str:
+    """The landslides of a truth raster (its non-zero pixels) as polygons in a GeoPackage,
+    as a mapper's inventory over the image; ``path``."""
+    raster = gdal.Open(str(truth))
+    band = raster.GetRasterBand(1)
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = dataset.CreateLayer(layer_name, osr.SpatialReference(wkt=raster.GetProjection()), ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+    gdal.Polygonize(band, band, layer, 0)
+    assert layer.GetFeatureCount() > 0, f"{truth} holds no landslide"
+    dataset = None
+    return str(path)
 
 
 def radiometric_copies(original: str, folder) -> dict[str, str]:

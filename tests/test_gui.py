@@ -66,16 +66,27 @@ def test_number_boxes_show_the_decimals_each_parameter_declares(provider, qgis_a
     assert shown == sorted(declared.values())  # the dialog honours them
 
 
+BIJIE = ROOT.parent / "shared" / "data" / "bijie"
+
+
 def desktop_image(tmp_path, scene) -> str:
     """Real Bijie imagery where ../shared/data is present (what the screenshots should
     show), else the generated scene."""
     from rasters import bijie_mosaic
 
-    bijie = ROOT.parent / "shared" / "data" / "bijie"
-    return bijie_mosaic(bijie, tmp_path)[1] if (bijie / "index.csv").exists() else scene["image"]
+    return bijie_mosaic(BIJIE, tmp_path)[1] if (BIJIE / "index.csv").exists() else scene["image"]
 
 
-def run_desktop_session(tmp_path, image: str) -> dict:
+def desktop_inventory(tmp_path, scene) -> str:
+    """The landslides mapped over desktop_image as polygons in a GeoPackage: the four Bijie
+    images' masks, else the generated scene's truth."""
+    from rasters import bijie_mosaic_truth, polygons_of
+
+    truth = bijie_mosaic_truth(BIJIE, tmp_path) if (BIJIE / "index.csv").exists() else scene["truth"]
+    return polygons_of(truth, tmp_path / "inventory.gpkg")
+
+
+def run_desktop_session(tmp_path, image: str, inventory: str) -> dict:
     """The `qgis` binary itself on an X server (Xvfb), a fresh profile with the plugin
     enabled as a user's would be, running tests/desktop/desktop_session.py."""
     if not (shutil.which("qgis") and shutil.which("xvfb-run")):
@@ -88,13 +99,15 @@ def run_desktop_session(tmp_path, image: str) -> dict:
     out.mkdir()
     site = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    # a mapper's QGIS: no training Python or venv named for it (the session finds the checkout's .venv)
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "LANDSLIDE_MAPPER_TRAINING_PYTHON",
+                                                             "LANDSLIDE_MAPPER_TRAINING_VENV")}
     env.update(QT_QPA_PLATFORM="xcb", QGIS_PLUGINPATH=str(ROOT / "build" / "plugins"), PYTHONPATH=site,
-               LANDSLIDE_GUI_OUT=str(out), LANDSLIDE_GUI_IMAGE=image)
+               LANDSLIDE_GUI_OUT=str(out), LANDSLIDE_GUI_IMAGE=image, LANDSLIDE_GUI_INVENTORY=inventory)
     run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "qgis", "--nologo", "--noversioncheck",
                           "--profiles-path", str(profiles), "--code",
                           str(ROOT / "tests" / "desktop" / "desktop_session.py")],
-                         env=env, capture_output=True, text=True, timeout=600)
+                         env=env, capture_output=True, text=True, timeout=900)
     result_file = out / "result.json"
     assert result_file.exists(), f"QGIS exited ({run.returncode}) without a result:\n{run.stderr[-3000:]}"
     result = json.loads(result_file.read_text())
@@ -114,8 +127,11 @@ def test_a_mappers_first_session_in_the_real_qgis_desktop(tmp_path, scene):
     """In the real desktop under Xvfb: every dialog opens (Detect with at most 8 inputs up
     front), Train landslide model opened without a training Python asks once (answered No),
     and Detect, Saliency, Detect again run through the dialog's Run path, each
-    loading its layers styled, stacked for reading and counted right in the log."""
-    result = run_desktop_session(tmp_path, desktop_image(tmp_path, scene))
+    loading its layers styled, stacked for reading and counted right in the log; then Train
+    landslide model, run from its dialog with a short budget on the image and the landslide
+    polygons over it, fine-tunes the default, says its progress and before/after in the log,
+    lists the model for Detect, and Detect runs it."""
+    result = run_desktop_session(tmp_path, desktop_image(tmp_path, scene), desktop_inventory(tmp_path, scene))
     assert "landslide_mapper" in result["active_plugins"]
     assert result["qt_platform"] == "xcb"  # a real X display, not the offscreen platform
     assert result["input_is_active_layer"]
@@ -168,6 +184,40 @@ def test_a_mappers_first_session_in_the_real_qgis_desktop(tmp_path, scene):
     assert len(second["tree_order"]) == len(first["tree_order"]) + len(saliency["layers"]) + len(second["layers"])
     assert second["tree_order"][0] == "Landslide polygons"  # the newest run on top
     assert result["map_png"] and result["window_png"]
+
+    # Train landslide model from its dialog, the training Python found for real (the question's
+    # empty venv undone), then Detect with the model it wrote
+    train, detect = result["trained"]["train"], result["trained"]["detect"]
+    assert train["ok"], train["log"][-3000:]
+    assert train["inventory_features"] > 0 and train["screenshot_saved"]
+    running = train["while_running"]  # the dialog at the first validation: its bar part way
+    assert running["saved"] and 0 < running["progress"] < 100, running
+    log = train["log"]
+    planned = re.search(r"Training with (\S+) \((\d+) steps planned", log)
+    assert planned and Path(planned.group(1)).parts[-3:] == (".venv", "bin", "python"), log[:2000]
+    steps = re.findall(r"Step (\d+) of (\d+): validation F1 ([\d.]+) \(best ([\d.]+)\)", log)
+    assert steps and all(int(total) == int(planned.group(2)) for _, total, *_ in steps), log[-3000:]
+    assert "exporting and calibrating on the held-out regions" in log
+    said = re.search(r"On the held-out part, F1 on landslide areas: (\S+) ([\d.]+), this model ([\d.]+)", log)
+    assert said, log[-3000:]
+    card = train["card"]  # the same scores, the starting model's and this one's; started from the default's weights
+    assert f"| before: {said.group(1)} | {said.group(2)}" in card and f"| **after: this model** | {said.group(3)}" \
+        in card
+    assert f"{next(iter(bundled_models()))}.weights.npz" in card
+    assert train["written"] == ["my_terrain.md", "my_terrain.onnx", "my_terrain.weights.npz", "my_terrain_curves.png",
+                                "my_terrain_saliency.onnx"], train["written"]
+    results = train["results"]
+    assert results["OUTPUT"] == train["model"] and 0.0 <= results["VALIDATION_F1"] <= 1.0
+    assert results["MODEL_KEY"] == "my_terrain" and "my_terrain" in train["detect_model_list"]
+    assert {"my_terrain.onnx", "my_terrain_saliency.onnx", "my_terrain.md"} <= set(train["in_profile"])
+    # a one-minute budget; TensorFlow starting twice (train, export) has made the run 61-70 s
+    assert train["seconds"] < 120, train["seconds"]
+    assert detect and detect["ok"], (detect or {}).get("log", "")[-2000:]
+    assert re.search(r"Model: .*\(my_terrain\.onnx\)", detect["log"]), detect["log"][-2000:]
+    layers = _by_name(detect)
+    assert {"Landslide probability", "Landslide mask", "Landslide polygons"} <= set(layers), list(layers)
+    logged = re.search(r"(\d+) landslide polygon", detect["log"])
+    assert logged and int(logged.group(1)) == layers["Landslide polygons"]["features"]
 
 
 def test_every_algorithm_has_a_group_a_help_link_and_a_short_form(provider):

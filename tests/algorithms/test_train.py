@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr, osr
+from osgeo import gdal
+from rasters import polygons_of
 
 ALG = "landslidemapper:train"
 
@@ -15,17 +16,7 @@ ALG = "landslidemapper:train"
 @pytest.fixture(scope="module")
 def inventory(scene, tmp_path_factory):
     """The scene's landslides as polygons (truth.tif polygonized)."""
-    path = str(tmp_path_factory.mktemp("inventory") / "landslides.gpkg")
-    truth = gdal.Open(scene["truth"])
-    band = truth.GetRasterBand(1)
-    crs = osr.SpatialReference(wkt=truth.GetProjection())
-    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    layer = dataset.CreateLayer("landslides", crs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
-    gdal.Polygonize(band, band, layer, 0)
-    assert layer.GetFeatureCount() > 0
-    dataset = None
-    return path
+    return polygons_of(scene["truth"], tmp_path_factory.mktemp("inventory") / "landslides.gpkg")
 
 
 def run(params, feedback=None):

@@ -7,8 +7,12 @@ No (a screenshot of it and of Processing's "cannot be run" message) and opens it
 which must not ask twice; then runs Detect, Saliency and Detect again through the
 dialog's own Run path (`AlgorithmDialog.runAlgorithm`: a Processing task, then the results
 loaded into the project and styled by our post-processors), recording after each run the
-layers it loaded, their order in the layer tree, their styles and the dialog's log; takes
-a screenshot of the map and of the main window; quits.
+layers it loaded, their order in the layer tree, their styles and the dialog's log; then,
+with the training venv found for real (the checkout's .venv), loads the landslide inventory
+drawn over the image, runs Train landslide model through its dialog with a short budget (a
+screenshot at its first validation and of its log when it finished), looks for the model
+in Detect's model list and runs Detect with it as its custom model; takes a screenshot of
+the map and of the main window; quits.
 
 Writes LANDSLIDE_GUI_OUT/result.json (and the PNGs); tests/test_gui.py reads it.
 """
@@ -21,11 +25,11 @@ import time
 import traceback
 from pathlib import Path
 
-from qgis.core import QgsApplication, QgsMapLayerType, QgsProject, QgsSettings
+from qgis.core import QgsApplication, QgsFillSymbol, QgsMapLayerType, QgsProject, QgsSettings
 from qgis.PyQt.QtCore import QEventLoop, QModelIndex, Qt, QTimer
 from qgis.PyQt.QtGui import QGuiApplication
 from qgis.PyQt.QtTest import QTest
-from qgis.PyQt.QtWidgets import QApplication, QMessageBox
+from qgis.PyQt.QtWidgets import QApplication, QMessageBox, QProgressBar, QTextEdit
 from qgis.utils import active_plugins, iface, plugins
 
 OUT = Path(os.environ["LANDSLIDE_GUI_OUT"])
@@ -35,6 +39,8 @@ TRAIN = "landslidemapper:train"
 TRAINING_DECLINED = "landslide_mapper/training_install_declined"
 TRAINING_VENV = "LANDSLIDE_MAPPER_TRAINING_VENV"
 TRAINING_PYTHON = "LANDSLIDE_MAPPER_TRAINING_PYTHON"
+#: the short budget the training runs with here (the algorithm's least is 0.5)
+TRAIN_MINUTES = 1.0
 
 
 def wait(seconds: float, done=lambda: False) -> None:
@@ -196,27 +202,89 @@ def layer_facts(layer) -> dict:
     return facts
 
 
-def run_through_dialog(name: str, parameters: dict) -> dict:
-    """What the Run button does, and what the mapper then has: the layers this run loaded."""
+def run_through_dialog(name: str, parameters: dict, timeout: float = 240, screenshot: str | None = None,
+                       while_running: tuple[str, str] | None = None) -> dict:
+    """What the Run button does, and what the mapper then has: the layers this run loaded,
+    the dialog's log and the results; ``screenshot``: a PNG of the dialog (its Log tab) once
+    the run finished; ``while_running``: (a PNG, a text): the dialog as the mapper sees it
+    when its log first shows that text, and its progress bar's value then."""
     import processing
 
     before = set(QgsProject.instance().mapLayers())
     dialog = processing.createAlgorithmDialog(f"landslidemapper:{name}", parameters)
+    dialog.resize(900, 760)
     dialog.show()
-    finished = {}
+    finished, running = {}, {}
     log = []
-    dialog.algorithmFinished.connect(lambda ok, results: finished.update(ok=ok, log=dialog.feedback.textLog()
-                                                                        if dialog.feedback else ""))
+    started = time.monotonic()
+    dialog.algorithmFinished.connect(lambda ok, results: finished.update(
+        ok=ok, log=dialog.feedback.textLog() if dialog.feedback else "", seconds=time.monotonic() - started,
+        results={k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in results.items()}))
+    shown_log, bar = dialog.findChild(QTextEdit, "txtLog"), dialog.findChild(QProgressBar, "progressBar")
+
+    def look() -> bool:
+        """Done? Meanwhile, the screenshot while running (the log widget, filled on this thread)."""
+        if while_running and not running and "ok" not in finished and while_running[1] in shown_log.toPlainText():
+            running.update(progress=bar.value(), seconds=time.monotonic() - started,
+                           saved=dialog.grab().save(str(OUT / while_running[0])))
+        return "ok" in finished
+
     dialog.runAlgorithm()
-    wait(240, lambda: "ok" in finished)
+    wait(timeout, look)
     wait(1.0)
     log.append(finished.get("log", ""))
+    saved = None
+    if screenshot:
+        dialog.showLog()  # the tab the run switched to; said again in case the mapper looked elsewhere
+        wait(0.5)
+        saved = dialog.grab().save(str(OUT / screenshot))
     dialog.close()
     project = QgsProject.instance()
     loaded = [project.mapLayer(i) for i in project.mapLayers() if i not in before]
     order = [node.layer().name() for node in project.layerTreeRoot().findLayers() if node.layer()]
     return {"ok": finished.get("ok"), "log": "\n".join(log), "layers": [layer_facts(layer) for layer in loaded],
-            "tree_order": order}
+            "tree_order": order, "results": finished.get("results", {}), "seconds": finished.get("seconds"),
+            "screenshot_saved": saved, "while_running": running}
+
+
+def detect_model_list() -> list[str]:
+    """The models Detect's dialog offers in its Model box, as the mapper reads them there."""
+    import processing
+
+    dialog = processing.createAlgorithmDialog("landslidemapper:detect", {})
+    try:
+        combo = dialog.mainWidget().wrappers["MODEL"].wrappedWidget()
+        return [combo.itemText(i) for i in range(combo.count())]
+    finally:
+        dialog.close()
+
+
+def train_then_detect(image) -> dict:
+    """Train landslide model as a mapper runs it: the inventory polygons drawn over the image
+    loaded as a layer, the dialog run with the image, those polygons, the default starting
+    model (the bundled default, fine-tuned), a short budget and "Add it to Detect's model
+    list" on (its default); then the model list Detect's dialog offers, and Detect run
+    through its dialog with the written model as its custom model file."""
+    inventory = iface.addVectorLayer(os.environ["LANDSLIDE_GUI_INVENTORY"], "landslide inventory", "ogr")
+    # drawn as a mapper draws a reference layer: a dashed outline, the image readable through it
+    inventory.renderer().setSymbol(QgsFillSymbol.createSimple(
+        {"style": "no", "outline_color": "0,190,255", "outline_width": "0.5", "outline_style": "dash"}))
+    inventory.triggerRepaint()
+    iface.layerTreeView().refreshLayerSymbology(inventory.id())
+    folder = OUT / "trained"
+    model = folder / "my_terrain.onnx"
+    train = run_through_dialog("train", {"INPUT": image.id(), "POLYGONS": inventory.id(), "MINUTES": TRAIN_MINUTES,
+                                         "VAL_SHARE": 0.25, "ADD_TO_MODEL_LIST": True, "OUTPUT": str(model)},
+                               timeout=480, screenshot="train_after_run.png",
+                               while_running=("train_while_running.png", "validation F1"))
+    profile_models = Path(QgsApplication.qgisSettingsDirPath()) / "landslide_mapper" / "models"
+    train.update(inventory_features=inventory.featureCount(), model=str(model),
+                 written=sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [],
+                 in_profile=sorted(p.name for p in profile_models.iterdir()) if profile_models.is_dir() else [],
+                 card=(folder / "my_terrain.md").read_text() if (folder / "my_terrain.md").is_file() else "",
+                 detect_model_list=detect_model_list())
+    detect = run_through_dialog("detect", {"INPUT": image.id(), "MODEL_FILE": str(model)}) if model.is_file() else None
+    return {"train": train, "detect": detect}
 
 
 def check():
@@ -239,6 +307,16 @@ def check():
             canvas.waitWhileRendering()
             canvas.grab().save(str(OUT / f"map_after_{step}_{name}.png"))
         result["map_png"] = (OUT / "map_after_1_detect.png").exists()
+        # the training Python found for real now: the question's empty venv folder is undone above
+        earlier = [node for node in QgsProject.instance().layerTreeRoot().findLayers() if node.layer() != layer]
+        result["trained"] = train_then_detect(layer)
+        for node in earlier:  # the map shows the image, the inventory and the trained model's layers
+            node.setItemVisibilityChecked(False)
+        canvas.setExtent(layer.extent())
+        canvas.refresh()
+        wait(2.0)
+        canvas.waitWhileRendering()
+        canvas.grab().save(str(OUT / "map_after_5_trained_model.png"))
         result["window_png"] = iface.mainWindow().grab().save(str(OUT / "qgis_desktop.png"))
     except Exception:  # reported to the test, which fails with it
         result["error"] = traceback.format_exc()
