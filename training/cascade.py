@@ -66,9 +66,12 @@ def presence_tensor(graph) -> str:
     return found[0]
 
 
-def choose_cut(model_path: str | Path, dataset: Dataset | str | Path, candidates=CANDIDATE_CUTS, log=print) -> dict:
+def choose_cut(model_path: str | Path, dataset: Dataset | str | Path, candidates=CANDIDATE_CUTS, log=print,
+               max_cut: float | None = None, why_capped: str = "") -> dict:
     """Run the validation scene through the whole graph and through the stages at each
-    candidate cut; store the chosen cut and its evidence in the presence stage's metadata."""
+    candidate cut; store the chosen cut and its evidence in the presence stage's metadata.
+    ``max_cut`` (below the threshold) caps the candidates, for evidence from beyond the
+    validation images (``why_capped`` says which; recorded with the cut)."""
     import onnx
 
     from ..core.model.onnx_model import OnnxModel
@@ -79,6 +82,7 @@ def choose_cut(model_path: str | Path, dataset: Dataset | str | Path, candidates
     dataset = as_dataset(dataset)
     whole = OnnxModel(path)
     threshold = whole.spec.threshold
+    highest = threshold if max_cut is None else min(threshold, max_cut)
     validation = dataset.samples(training_split(whole.spec.to_dict(), dataset).validation)
     scenes = {"validation": ValidationMosaic.of(validation),
               "landslide_free": ValidationMosaic.of([s for s in validation if not s.mask.any()])}
@@ -92,7 +96,7 @@ def choose_cut(model_path: str | Path, dataset: Dataset | str | Path, candidates
     log(f"whole graph: recall {reference['recall']}, F1 {reference['f1']}, "
         f"{reference['objects_detected']} landslides found")
     evidence = None
-    for cut in sorted(c for c in candidates if c <= threshold):
+    for cut in sorted(c for c in candidates if c <= highest):
         staged = OnnxModel(path, skip_empty=True, presence_cut=cut)
         if staged.cascade is None:
             raise ValueError(f"{path.name} has no stages beside it: split it first")
@@ -116,9 +120,10 @@ def choose_cut(model_path: str | Path, dataset: Dataset | str | Path, candidates
     scores(intact, "landslide_free")
     evidence["landslide_free_scene"] = {"images": sum(not s.mask.any() for s in validation),
                                         "windows_skipped": round(intact.cascade.tally.share_skipped, 4)}
-    evidence["rule"] = (f"the largest of {[c for c in candidates if c <= threshold]} (up to the threshold) keeping "
-                        f"validation pixel recall within {MAX_RECALL_LOSS} of the whole graph's and every landslide "
-                        "it finds")
+    evidence["rule"] = (f"the largest of {[c for c in candidates if c <= highest]} (up to the threshold"
+                        + (f", capped at {max_cut}: {why_capped}" if highest < threshold else "")
+                        + f") keeping validation pixel recall within {MAX_RECALL_LOSS} of the whole graph's and "
+                        "every landslide it finds")
     presence_path = stage_paths(path)[0]
     proto = onnx.load(str(presence_path))
     props = {p.key: p.value for p in proto.metadata_props}

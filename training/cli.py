@@ -137,7 +137,7 @@ def cmd_cascade(args) -> None:
     for model in args.models:
         for p in split_stages(model):
             print(f"wrote {p}")
-        choose_cut(model, args.dataset)
+        choose_cut(model, args.dataset, max_cut=args.max_cut, why_capped=args.why_capped)
 
 
 def cmd_card(args) -> None:
@@ -250,6 +250,10 @@ def main(argv=None) -> None:
                        "<name>_decoder.onnx) and choose on validation where Detect skips the decoder")
     s.add_argument("models", nargs="+", help="exported prediction models and their INT8 variants")
     s.add_argument("--data", required=True, help="the dataset the models were trained on (its validation images)")
+    s.add_argument("--max-cut", type=float,
+                   help="no cut above this (default: the model's threshold), when imagery beyond the validation "
+                        "images loses landslides at a higher one")
+    s.add_argument("--why-capped", default="", help="with --max-cut: the evidence, recorded beside the cut")
     s.set_defaults(func=cmd_cascade)
 
     k = sub.add_parser("calibrate", help="calibrate exported models again on a dataset (what export does with --data)")

@@ -34,3 +34,14 @@ def test_model_card_is_written_from_the_spec_alone():
                                        "train_patches": 40, "val_patches": 12}}
     card = model_card(inventory, "mine.onnx")  # a run from before datasets were named: known by its keys
     assert "Trained on one raster (scene.tif) imagery only" in card and "40 training and 12 validation patches" in card
+
+
+def test_the_card_says_when_the_crops_had_field_jitter():
+    from landslide_mapper.core.model.onnx_model import read_spec
+    from landslide_mapper.training.card import model_card
+
+    bundled = read_spec(ROOT / "models" / "spatial_attention_unet.onnx").to_dict()
+    for field in (False, True):
+        training = {**bundled["training"], "mix": {**bundled["training"].get("mix", {}), "field_augment": field}}
+        card = model_card({**bundled, "training": training}, "spatial_attention_unet.onnx")
+        assert ("field jitter: ground resolution 0.6-1.5x" in card) == field

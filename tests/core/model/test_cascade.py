@@ -135,3 +135,22 @@ def test_detect_skips_windows_only_where_asked_and_says_so(provider, scene, pres
     # ... a cut at 0 none (the two stages give the whole graph), and off means off
     np.testing.assert_allclose(kept, whole, atol=1e-5)
     assert not any("found nothing" in line for line in whole_log + kept_log)
+
+
+def test_the_cut_is_chosen_on_validation_under_a_cap_the_evidence_names(presence_model, tmp_path):
+    """``cascade --max-cut``: evidence from beyond the validation images (imagery on which
+    the presence head is less sure) caps the cut, and the stage says so beside it."""
+    import shutil
+
+    from landslide_mapper.training.cascade import choose_cut
+    from training_samples import fake_bijie
+
+    model = tmp_path / "tiny.onnx"
+    for stage in ("tiny.onnx", "tiny_presence.onnx", "tiny_decoder.onnx"):
+        shutil.copyfile(presence_model.with_name(stage), tmp_path / stage)
+    evidence = choose_cut(model, fake_bijie(tmp_path / "bijie"), max_cut=0.2, why_capped="the demo scene lost two",
+                          log=lambda line: None)
+    assert evidence["cut"] <= 0.2 and "capped at 0.2: the demo scene lost two" in evidence["rule"]
+    from landslide_mapper.core.model.onnx_model import OnnxModel
+
+    assert OnnxModel(model, skip_empty=True).cascade.cut == evidence["cut"]
