@@ -130,7 +130,7 @@ class DetectLandslides(common.LandslideAlgorithm):
         declare(self, QgsProcessingParameterNumber(THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
                                                    optional=True, minValue=0.0, maxValue=1.0),
                 "Pixels at or above it are landslide. Empty: the model's own, chosen on validation images "
-                "(the bundled default maps at 0.4). Lower finds more landslides and more false alarms.", decimals=3)
+                "(the bundled default maps at 0.7). Lower finds more landslides and more false alarms.", decimals=3)
         declare(self, QgsProcessingParameterNumber(MIN_AREA, tr("Minimum polygon area (m²)"), compat.NUMBER_DOUBLE,
                                                    DEFAULT_MIN_AREA_M2, minValue=0.0),
                 "Smaller detections are left out of the polygons (not of the rasters).", decimals=1)
