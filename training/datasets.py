@@ -379,8 +379,8 @@ class RasterRegions(Dataset):
             sources = {k: v[window] for k, v in sample.sources.items()}
             valid = sample.valid[window] if sample.valid is not None else None
             if valid is not None and valid.all():
-                valid = None
-            if valid is not None:
+                valid = None  # a region with data everywhere is an ordinary sample
+            elif valid is not None:
                 sources = filled(sources, valid)
             out.append(Sample(f"{sample.id}#{i}", sources, sample.mask[window], valid))
         return out
