@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.model.spec import METADATA_KEY, ModelSpec
 from .datasets import Dataset, as_dataset
+from .graph_rewrites import upsampling_as_depth_to_space
 
 PREDICTION_TOLERANCE = 1e-4  # max abs difference, probability
 SALIENCY_TOLERANCE = 0.01  # 99.9th percentile of the abs difference, as a share of the saliency's peak
@@ -164,6 +165,7 @@ def prediction_onnx(model, n_bands: int):
         return {"probability": model(x, training=False)}
 
     proto, _ = tf2onnx.convert.from_function(predict, input_signature=signature, opset=OPSET)
+    upsampling_as_depth_to_space(proto)  # same values; INT8 then quantizes the upsampling too
     return proto
 
 
