@@ -58,13 +58,14 @@ def slope_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory):
-    """A tiny spatial-attention U-Net really trained (2 epochs, 4 base filters) and
-    exported with its saliency graph: the path of its prediction ONNX."""
+    """A tiny spatial-attention U-Net really trained (the paper recipe, 2 epochs, 4 base
+    filters) and exported with its saliency graph: the path of its prediction ONNX."""
     pytest.importorskip("tensorflow")
     import numpy as np
-    from landslide_mapper.training.data import Sample, make_patchset
+    from landslide_mapper.training.campaign import train_campaign
+    from landslide_mapper.training.data import Sample, make_patchset, patch_samples
     from landslide_mapper.training.export import export_run
-    from landslide_mapper.training.train import TrainConfig, train
+    from landslide_mapper.training.recipes import PaperRecipe
 
     rng = np.random.default_rng(7)
     samples = []
@@ -75,10 +76,11 @@ def exported_model(tmp_path_factory):
         mask[top : top + 30, left : left + 40] = 1
         red[mask == 1] = 210
         samples.append(Sample(f"s{i}", {"red": red, "green": red * 0.9, "blue": red * 0.8}, mask))
-    patches = make_patchset(samples, 0.0)
+    patches = patch_samples(make_patchset(samples, 0.0))
     folder = tmp_path_factory.mktemp("exported")
-    config = TrainConfig(architecture="spatial", epochs=2, batch_size=4, base_filters=4, learning_rate=1e-3)
-    train(patches, patches, folder / "run", config, verbose=0)
+    config = PaperRecipe(architecture="spatial", epochs=2, batch_size=4, base_filters=4, learning_rate=1e-3,
+                         jit_compile=False)
+    train_campaign(patches, patches, folder / "run", config, log=lambda _line: None)
     return str(export_run(folder / "run", folder / "models" / "tiny.onnx", check_patches=2)[0])
 
 

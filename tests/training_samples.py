@@ -69,3 +69,34 @@ def fake_bijie(root: Path, seed: int = 0) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return root
+
+
+def fake_landslide4sense(root: Path, count: int = 7, seed: int = 0) -> Path:
+    """A folder in the Landslide4Sense layout (index.csv; TrainData/img/image_N.h5 holding
+    "img", 128 x 128 x 14 rescaled values; TrainData/mask/mask_N.h5 holding "mask"): 128-px
+    images with one bright scar each, the last without any."""
+    import csv
+
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    (root / "TrainData" / "img").mkdir(parents=True, exist_ok=True)
+    (root / "TrainData" / "mask").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in range(1, count + 1):
+        img = rng.uniform(0.1, 0.4, (128, 128, 14)).astype(np.float32)
+        mask = np.zeros((128, 128), np.uint8)
+        if n < count:
+            top, left = rng.integers(0, 100, 2)
+            mask[top : top + 24, left : left + 24] = 1
+            img[mask == 1, 1:4] = 0.9  # blue, green, red
+        with h5py.File(root / "TrainData" / "img" / f"image_{n}.h5", "w") as h:
+            h["img"] = img
+        with h5py.File(root / "TrainData" / "mask" / f"mask_{n}.h5", "w") as h:
+            h["mask"] = mask
+        rows.append({"id": str(n), "image": f"TrainData/img/image_{n}.h5", "mask": f"TrainData/mask/mask_{n}.h5"})
+    with open(root / "index.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root

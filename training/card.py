@@ -7,17 +7,24 @@ What it says about the training data comes from the spec's ``training.dataset`` 
 from __future__ import annotations
 
 
+from .data import PATCH
 from .datasets import facts as dataset_facts
+from .recipes import DefaultRecipe, recipe_of
 
 PAPER = "published: F1 0.73 / IoU 0.58 (spatial attention), 0.70-0.71 (others); Bijie benchmark F1 0.79, precision 0.83"
 
 
+def _default_recipe(training: dict) -> bool:
+    return recipe_of(training) == DefaultRecipe.name
+
+
 def _recipe_lines(training: dict, metrics: dict, patch: int) -> list[str]:
-    if "recipe" not in training:  # the method's recipe (training/train.py)
+    if not _default_recipe(training):  # the method's recipe (--recipe paper)
         return [
-            f"- Adam, lr {training.get('learning_rate')}, batch {training.get('batch_size')}, Tversky + focal Tversky "
-            f"loss, augmentation (flips, blur, sharpening, shear, rotation); early stopping patience "
-            f"{training.get('patience')}.",
+            f"- The method's recipe (training/campaign.py, --recipe paper): Adam, lr {training.get('learning_rate')}, "
+            f"batch {training.get('batch_size')}, Tversky + focal Tversky loss, augmentation (flips, blur, sharpening, "
+            f"shear, rotation); learning rate x{training.get('lr_factor')} after {training.get('lr_patience')} epochs "
+            f"without a better validation loss, early stopping after {training.get('patience')}.",
             f"- Epochs trained: {metrics.get('epochs_trained')}; best validation loss at epoch {metrics.get('best_epoch')}."]
     mix = training.get("mix", {})
     return [
@@ -66,7 +73,7 @@ def _hours(metrics: dict) -> str:
 
 
 def _progress(training: dict, metrics: dict) -> str:
-    if "recipe" in training:
+    if _default_recipe(training):
         return f"{metrics.get('steps_trained')} of the schedule's {training.get('steps')} steps"
     return f"{metrics.get('epochs_trained')} of up to {training.get('epochs')} epochs"
 
@@ -139,18 +146,21 @@ def model_card(spec: dict, filename: str) -> str:
         f"Values are {data.values}, as in the training images.", "",
         "## Training", "",
         f"- Data: {_data_line(training.get('dataset', {}), data)}; " + (
-            f"{training.get('train_patches', '?')} training and {training.get('val_patches', '?')} validation patches "
-            f"of {patch} px at native resolution (split by patch)." if data.by_patch else
+            # the default recipe counts a dataset of patches' patches as its images
+            f"{training.get('train_patches', training.get('train_images', '?'))} training and "
+            f"{training.get('val_patches', training.get('val_images', '?'))} validation patches of {PATCH} px at "
+            "native resolution (split by patch)" + (f", crops of {patch} px drawn from them." if _default_recipe(
+                training) else ".") if data.by_patch else
             f"{training.get('train_images', '?')} training and {training.get('val_images', '?')} validation images "
             "(split by image), " + (
-                f"crops of {patch} px drawn from them at native resolution." if "recipe" in training else
+                f"crops of {patch} px drawn from them at native resolution." if _default_recipe(training) else
                 f"{training.get('train_patches', '?')} / {training.get('val_patches', '?')} patches of {patch} px at "
                 "native resolution.")),
         *_recipe_lines(training, metrics, patch), "",
         "## Measured quality", "",
         "| data | precision | recall | F1 | IoU | accuracy |", "|---|---|---|---|---|---|",
         # the default recipe validates on whole images already: its row would repeat the next one
-        *([] if "recipe" in training else [f"| validation patches (threshold 0.5, during training) | {row(val)} |"]),
+        *([] if _default_recipe(training) else [f"| validation patches (threshold 0.5, during training) | {row(val)} |"]),
     ]
     val_images = metrics.get("validation_images")
     if on_scene:

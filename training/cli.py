@@ -6,11 +6,12 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from .data import DEFAULT_BANDS
 from .datasets import DatasetError, dataset_at, dataset_from_args, dataset_from_provenance
+from .recipes import RECIPES, DefaultRecipe, PaperRecipe, RecipeError
+from .sampler import CropMix
 
 
 def _bands(text: str) -> tuple[str, ...]:
@@ -18,24 +19,65 @@ def _bands(text: str) -> tuple[str, ...]:
 
 
 def cmd_train(args) -> None:
-    """One path for every dataset: the default recipe where the dataset allows it
-    (:attr:`~training.datasets.Dataset.campaign`), the paper recipe otherwise."""
-    from .train import TrainConfig, train
+    """One trainer for every recipe and dataset: the default recipe draws its crops from the
+    dataset's samples, the paper recipe trains on its fixed patches."""
+    from .campaign import train_campaign
 
-    dataset = args.dataset
+    dataset, config = args.dataset, args.config
     split = dataset.split(args.val_share, args.seed)
     print(dataset.describe(split))
-    if args.recipe == "default" and dataset.campaign:
-        return train_campaign_on(args, dataset, split)
-    train_set = dataset.patches(split.train, args.negative_share, args.seed)
-    val_set = dataset.patches(split.validation, args.negative_share, args.seed)
-    print(f"patches: {len(train_set)} training, {len(val_set)} validation")
-    config = TrainConfig(architecture=args.arch, bands=args.bands, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.lr, patience=args.patience, base_filters=args.base_filters,
-                         seed=args.seed, max_minutes=args.max_minutes,
-                         dataset=dataset.provenance(args.val_share, args.negative_share))
-    state = train(train_set, val_set, args.out, config, resume=args.resume, verbose=2 if args.quiet else 1)
-    print(json.dumps({"config": asdict(config), "state": state}, indent=1, default=str))
+    if isinstance(config, PaperRecipe):
+        train_samples = dataset.patch_samples(split.train, config.negative_share, args.seed)
+        val_samples = dataset.patch_samples(split.validation, config.negative_share, args.seed)
+        print(f"patches: {len(train_samples)} training, {len(val_samples)} validation")
+    else:
+        train_samples, val_samples = dataset.samples(split.train), dataset.samples(split.validation)
+    try:
+        state = train_campaign(train_samples, val_samples, args.out, config, resume=args.resume,
+                               init_weights=args.init_weights, init_architecture=args.init_architecture,
+                               log=(lambda _line: None) if args.quiet else print,
+                               progress=ProgressLines(args.max_minutes) if args.progress_json else None,
+                               init_model=str(Path(args.init_model).resolve()) if args.init_model else None)
+    except RecipeError as err:
+        sys.exit(str(err))
+    print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
+
+
+#: options only one recipe reads: given with the other recipe, the command refuses rather than ignore them
+RECIPE_OPTIONS = {
+    "paper": ("epochs", "patience"),
+    "default": ("steps", "epoch_steps", "loss", "no_presence", "init_weights", "init_model", "init_architecture",
+                "patch_size", "field_augment", "context"),
+}
+
+
+def refuse_other_recipes_options(args) -> None:
+    """Exit with a message when an option of the other recipe was given."""
+    for recipe, options in RECIPE_OPTIONS.items():
+        given = [f"--{o.replace('_', '-')}" for o in options if getattr(args, o) not in (None, False)]
+        if recipe != args.recipe and given:
+            sys.exit(f"{', '.join(given)}: {'an option' if len(given) == 1 else 'options'} of the {recipe} recipe, "
+                     f"and this run uses the {args.recipe} recipe; add --recipe {recipe}, or leave "
+                     f"{'it' if len(given) == 1 else 'them'} out")
+
+
+def recipe_config(args, dataset) -> DefaultRecipe | PaperRecipe:
+    """The recipe's settings: what the command line gives, the recipe's defaults otherwise."""
+    common = dict(architecture=args.arch, bands=args.bands, batch_size=args.batch_size, jit_compile=not args.no_jit,
+                  seed=args.seed, max_minutes=args.max_minutes, **_given(base_filters=args.base_filters))
+    if args.recipe == PaperRecipe.name:
+        return PaperRecipe(**common, negative_share=args.negative_share,
+                           dataset=dataset.provenance(args.val_share, args.negative_share),
+                           **_given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience))
+    mix = CropMix(field_augment=args.field_augment, **_given(context=args.context))
+    return DefaultRecipe(**common, presence=not args.no_presence, patch_size=args.patch_size, mix=mix,
+                         dataset=dataset.provenance(args.val_share),
+                         **_given(loss=args.loss, steps=args.steps, epoch_steps=args.epoch_steps,
+                                  peak_learning_rate=args.lr))
+
+
+def _given(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 class ProgressLines:
@@ -79,29 +121,10 @@ def init_from_model(args) -> None:
         sys.exit(f"{model.name}: no weights to start from ({' or '.join(str(w) for w in weights)} missing); only "
                  "models trained by this plugin, exported with their weights, can be fine-tuned")
     args.init_weights, args.arch = str(found), training["architecture"]
-    args.base_filters, args.bands = training.get("base_filters", 16), tuple(spec.bands)
+    args.base_filters, args.bands = training.get("base_filters", DefaultRecipe.base_filters), tuple(spec.bands)
     args.no_presence = not training.get("presence", False)
     args.init_architecture = None
     args.patch_size = args.patch_size or spec.patch_size  # the context the model learned
-
-
-def train_campaign_on(args, dataset, split) -> None:
-    """The default recipe: whole images, crops drawn each step (training/campaign.py)."""
-    from .campaign import CampaignConfig, train_campaign
-    from .sampler import CropMix
-
-    config = CampaignConfig(
-        architecture=args.arch, bands=args.bands, base_filters=args.base_filters or 16, presence=not args.no_presence,
-        loss=args.loss, batch_size=args.batch_size, patch_size=args.patch_size, mix=CropMix(context=args.context, field_augment=args.field_augment),
-        steps=args.steps, epoch_steps=args.epoch_steps,
-        peak_learning_rate=args.lr or 2e-3, jit_compile=not args.no_jit, seed=args.seed,
-        max_minutes=args.max_minutes, dataset=dataset.provenance(args.val_share))
-    state = train_campaign(dataset.samples(split.train), dataset.samples(split.validation), args.out, config,
-                           resume=args.resume, init_weights=args.init_weights,
-                           init_architecture=args.init_architecture,
-                           progress=ProgressLines(args.max_minutes) if args.progress_json else None,
-                           init_model=str(Path(args.init_model).resolve()) if args.init_model else None)
-    print(json.dumps({k: v for k, v in state.items() if k != "sampler"}, indent=1, default=str))
 
 
 def cmd_export(args) -> None:
@@ -169,8 +192,8 @@ def main(argv=None) -> None:
     t.add_argument("--dem", help="... and optionally a DEM")
     t.add_argument("--polygons-layer", help="the polygons' layer, in a file that holds several")
     t.add_argument("--split-by", choices=("patch", "region"), default="patch",
-                   help="--image: validate on the last patches (paper recipe), or on whole regions of the raster, "
-                        "by area (default recipe; neighbouring patches cannot leak)")
+                   help="--image: cut into patches once, the last ones validate; or split by area into regions, "
+                        "whole regions validate (neighbouring patches cannot leak; what 'Train landslide model' does)")
     t.add_argument("--region-size", type=int, help="--split-by region: the regions' side in pixels (default: about "
                                                    "16 regions, 256 to 1024 px)")
     t.add_argument("--mapped-area", help="--split-by region: polygons of the area the mapper reviewed (default: "
@@ -183,47 +206,59 @@ def main(argv=None) -> None:
     t.add_argument("--bands", type=_bands, default=DEFAULT_BANDS,
                    help="comma-separated model bands (default red,green,blue,brightness)")
     t.add_argument("--out", required=True, help="run folder (checkpoints, spec, log, curves)")
-    t.add_argument("--recipe", choices=("default", "paper"), default="default",
-                   help="default: AdamW + warm-up/cosine over --steps, balanced loss, fresh crops, hard negatives, "
-                        "presence head (Bijie); paper: the method's Adam 5e-5, Tversky + focal Tversky, fixed patches,"
-                        " epochs (every other data source trains this way)")
-    t.add_argument("--epochs", type=int, default=150, help="paper recipe: epochs")
-    t.add_argument("--steps", type=int, default=4000, help="default recipe: length of the learning-rate schedule")
-    t.add_argument("--epoch-steps", type=int, default=200, help="default recipe: steps between validations")
+    default, paper = DefaultRecipe, PaperRecipe  # the recipes' defaults, as the help states them
+    t.add_argument("--recipe", choices=tuple(RECIPES), default=default.name,
+                   help=f"default: AdamW + warm-up/cosine over --steps, {default.loss} loss, crops drawn afresh from "
+                        "the dataset's images (or patches), hard negatives, presence head, validation as Detect runs;"
+                        f" paper: the method's Adam {paper.learning_rate:g}, Tversky + focal Tversky, fixed patches, "
+                        "epochs, early stopping. Both train on every dataset; an option of the other recipe is refused")
+    t.add_argument("--epochs", type=int, help=f"paper recipe: at most this many epochs (default {paper.epochs})")
+    t.add_argument("--patience", type=int, help=f"paper recipe: epochs without a better validation loss before "
+                                                f"stopping (default {paper.patience}; the learning rate is multiplied "
+                                                f"by {paper.lr_factor:g} after {paper.lr_patience})")
+    t.add_argument("--steps", type=int,
+                   help=f"default recipe: length of the learning-rate schedule (default {default.steps})")
+    t.add_argument("--epoch-steps", type=int,
+                   help=f"default recipe: steps between validations (default {default.epoch_steps})")
     t.add_argument("--loss", choices=("bce_dice", "bce_dice_image", "tversky_balanced", "bce_lovasz", "paper"),
-                   default="bce_dice", help="default recipe: the map's loss (bce_lovasz: to fine-tune towards whole "
-                                            "objects)")
+                   help=f"default recipe: the map's loss (default {default.loss}; bce_lovasz: to fine-tune towards "
+                        "whole objects)")
     t.add_argument("--no-presence", action="store_true", help="default recipe: no presence head")
-    t.add_argument("--no-jit", action="store_true", help="default recipe: no XLA compilation of the step")
+    t.add_argument("--no-jit", action="store_true", help="no XLA compilation of the training step")
     t.add_argument("--init-weights", help="default recipe: start from compact weights (a run's best.weights.npz)")
     t.add_argument("--init-model", help="default recipe: start from an exported model (a bundled one, or one "
                    "exported with --weights): its weights, architecture, base filters and bands")
     t.add_argument("--init-architecture", choices=("unet", "channel", "se", "spatial"),
-                   help="the architecture the --init-weights belong to, when not --arch: the layers the two "
-                        "share are copied, the rest start fresh")
+                   help="default recipe: the architecture the --init-weights belong to, when not --arch: the layers "
+                        "the two share are copied, the rest start fresh")
     t.add_argument("--batch-size", type=int,
-                   help="default: 16 crops of 128 px, as many pixels in bigger crops (4 of 256)")
+                   help=f"default recipe: {default.batch_size} crops of {default.patch_size} px, as many pixels in "
+                        f"bigger crops (4 of 256); paper: {paper.batch_size} patches")
     t.add_argument("--patch-size", type=int,
                    help="default recipe: training crops and the model's window in Detect (default: the starting "
-                        "model's with --init-model, else 128)")
+                        f"model's with --init-model, else {default.patch_size}); crops of images smaller than this are "
+                        "mirrored past their edges (or see other training images: --context mosaic)")
     t.add_argument("--field-augment", action="store_true",
                    help="default recipe: also jitter ground resolution (0.6-1.5x), colour, haze and nodata collars, "
                         "as other imagery would")
-    t.add_argument("--context", choices=("mirror", "mosaic"), default="mirror",
-                   help="default recipe: past an image's edge a crop sees the image mirrored, or other training "
-                        "images around it, as in a scene")
-    t.add_argument("--lr", type=float, help="learning rate (paper: 5e-5; default recipe: peak 2e-3)")
-    t.add_argument("--patience", type=int, default=30)
-    t.add_argument("--base-filters", type=int, help="paper: 32; default recipe: 16")
-    t.add_argument("--val-share", type=float, help="share of images that validate (paper: 0.3; default recipe: 0.15)")
-    t.add_argument("--negative-share", type=float, default=0.2,
-                   help="share of patches without landslide pixels (the method keeps none)")
+    t.add_argument("--context", choices=("mirror", "mosaic"),
+                   help=f"default recipe: past an image's edge a crop sees the image mirrored (default "
+                        f"{CropMix.context}), or other training images around it, as in a scene")
+    t.add_argument("--lr", type=float, help=f"learning rate (default recipe: peak {default.peak_learning_rate:g}; "
+                                            f"paper: {paper.learning_rate:g})")
+    t.add_argument("--base-filters", type=int,
+                   help=f"network width (default recipe: {default.base_filters}; paper: {paper.base_filters})")
+    t.add_argument("--val-share", type=float, help=f"share of images that validate (default recipe: "
+                                                   f"{default.val_share}; paper: {paper.val_share})")
+    t.add_argument("--negative-share", type=float, default=paper.negative_share,
+                   help="share of patches without landslide pixels, where patches are cut: the paper recipe's, and "
+                        f"--image split by patch (default {paper.negative_share}; the method keeps none)")
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    t.add_argument("--quiet", action="store_true", help="no line per epoch; only the final state")
     t.add_argument("--progress-json", action="store_true",
-                   help="default recipe: JSON progress lines on stdout (step, steps, seconds_left, val_f1)")
+                   help="JSON progress lines on stdout (step, steps, seconds_left, val_f1)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="export a run to ONNX (prediction + saliency), spec inside")
@@ -272,23 +307,25 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
+            refuse_other_recipes_options(args)
+            recipe = RECIPES[args.recipe]
             if args.init_model:
                 init_from_model(args)
-            args.patch_size = args.patch_size or 128
-            args.batch_size = args.batch_size or max(1, round(16 * (128 / args.patch_size) ** 2))
-            args.dataset = dataset_from_args(args)
-            campaign = args.recipe == "default" and args.dataset.campaign
+            if recipe is DefaultRecipe:  # the same pixels per batch whatever the crops' size
+                args.patch_size = args.patch_size or DefaultRecipe.patch_size
+                args.batch_size = args.batch_size or max(1, round(
+                    DefaultRecipe.batch_size * (DefaultRecipe.patch_size / args.patch_size) ** 2))
+            args.batch_size = args.batch_size or recipe.batch_size
             if args.val_share is None:
-                args.val_share = 0.15 if campaign else 0.3
-            if not campaign:
-                args.lr = args.lr or 5e-5
-                args.base_filters = args.base_filters or 32
+                args.val_share = recipe.val_share
+            args.dataset = dataset_from_args(args)
+            args.config = recipe_config(args, args.dataset)
         elif args.command == "export" and args.same_data:
             spec = json.loads((Path(args.run) / "spec.json").read_text())
             args.dataset = dataset_from_provenance(spec.get("training", {}).get("dataset", {}))
         elif args.command in ("export", "quantize", "calibrate", "cascade"):
             args.dataset = dataset_at(args.data) if args.data else None
-    except DatasetError as err:
+    except (DatasetError, RecipeError) as err:
         sys.exit(str(err))
     args.func(args)
 

@@ -41,6 +41,20 @@ SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 BIJIE_RESOLUTION_M = 0.8
 
 
+def patch_samples(patches: PatchSet, indices: Iterable[int] | None = None) -> list[Sample]:
+    """Patches (those at ``indices``, else all) as samples, each id ``<source image>#<patch
+    number>``: what the paper recipe trains on, and the default recipe's images for a dataset
+    of patches."""
+    indices = range(len(patches)) if indices is None else indices
+    return [Sample(f"{patches.groups[i]}#{i}", {k: v[i] for k, v in patches.sources.items()}, patches.masks[i])
+            for i in indices]
+
+
+def source_image(sample_id: str) -> str:
+    """The image a patch sample (:func:`patch_samples`) was cut from."""
+    return str(sample_id).rsplit("#", 1)[0]
+
+
 def read_bijie(root: str | Path, ids: Iterable[str] | None = None) -> list[Sample]:
     """Bijie samples (RGB PNG + 0/255 mask; non-landslide images have no mask: all 0)."""
     root = Path(root)

@@ -1,11 +1,13 @@
 """Training datasets as objects: what training, export and quantization ask of a dataset,
 whatever its layout on disk.
 
-A dataset gives its samples (whole images, or patches for a dataset of patches), a split
-(train fits; validation picks the checkpoint, the threshold and the object filter; test,
-where the dataset pins one, only scores), its ground resolution (None when unknown), its
-provenance (what the spec's ``training.dataset`` records) and what a model card says
-about it (:func:`facts`). Four layouts:
+A dataset gives its samples (whole images, or patches for a dataset of patches: what the
+default recipe draws its crops from), its fixed patches (what the paper recipe trains on),
+a split (train fits; validation picks the checkpoint, the threshold and the object filter;
+test, where the dataset pins one, only scores), its ground resolution (None when unknown),
+its provenance (what the spec's ``training.dataset`` records) and what a model card says
+about it (:func:`facts`). Every recipe (training/recipes.py) trains on every dataset. The
+layouts:
 
 - :class:`Bijie` (``../shared/data/bijie``): RGB images split by image and class; the test
   images are pinned in ``training/splits/bijie_test.json`` and never fit anything;
@@ -14,7 +16,8 @@ about it (:func:`facts`). Four layouts:
   patches once and split by patch (the last ones validate);
 - :class:`PatchFolder`: what the 'Create training patches' algorithm writes, split the same way;
 - :class:`RasterRegions`: a raster + polygons (+ DEM, + the area the mapper reviewed) split by
-  area into square regions, trained with the default recipe (what "Train landslide model" uses).
+  area into square regions (what "Train landslide model" trains on), and :class:`RasterSet`:
+  several such rasters.
 
 :func:`dataset_from_args` picks one from the training CLI's arguments.
 """
@@ -40,7 +43,16 @@ from ..core.imagery.patches import (
 )
 from ..core.io.readers import DEFAULT_BANDS as DEFAULT_BAND_NUMBERS
 from .augment import filled
-from .data import BIJIE_RESOLUTION_M, DEFAULT_BANDS, bijie_ids, bijie_split, read_bijie, read_landslide4sense, split_ids
+from .data import (
+    BIJIE_RESOLUTION_M,
+    DEFAULT_BANDS,
+    bijie_ids,
+    bijie_split,
+    patch_samples,
+    read_bijie,
+    read_landslide4sense,
+    split_ids,
+)
 
 
 class DatasetError(ValueError):
@@ -72,9 +84,6 @@ class Dataset:
     :meth:`provenance` and :meth:`facts`."""
 
     name: ClassVar[str]
-    #: the default recipe (training/campaign.py: crops drawn afresh from many whole images,
-    #: split by image) trains on it; on the others every recipe trains the paper way
-    campaign: ClassVar[bool] = False
     #: what one sample is, for messages
     unit: ClassVar[str] = "images"
     #: what the test part is, for the spec's test scores (datasets that pin a test part)
@@ -93,6 +102,10 @@ class Dataset:
         """The paper recipe's patches of these samples (``negative_share`` of them without
         landslide pixels; a dataset of patches has chosen its own already)."""
         return make_patchset(self.samples(ids), negative_share, seed)
+
+    def patch_samples(self, ids: Sequence, negative_share: float, seed: int) -> list[Sample]:
+        """:meth:`patches`, each patch a sample: what the paper recipe's trainer takes."""
+        return patch_samples(self.patches(ids, negative_share, seed))
 
     def provenance(self, val_share: float | None = None, negative_share: float | None = None) -> dict:
         """What the spec records (``training.dataset``): enough to rebuild the split."""
@@ -113,7 +126,6 @@ class Bijie(Dataset):
     and ``non-landslide/image`` PNGs, TripleSat at 0.8 m."""
 
     name = "bijie"
-    campaign = True
     resolution_m = BIJIE_RESOLUTION_M
     test_source = "Bijie held-out split (training/splits/bijie_test.json)"
 
@@ -192,9 +204,7 @@ class _Patches(Dataset):
         return self._patches.subset(keep)
 
     def samples(self, ids: Sequence) -> list[Sample]:
-        patches = self._patches
-        return [Sample(f"{patches.groups[i]}#{i}", {k: v[i] for k, v in patches.sources.items()}, patches.masks[i])
-                for i in ids]
+        return patch_samples(self._patches, ids)
 
 
 class RasterInventory(_Patches):
@@ -287,7 +297,6 @@ class RasterRegions(Dataset):
     """
 
     name = "raster_regions"
-    campaign = True
     unit = "regions"
     MIN_REGION, MAX_REGION, REGIONS = 256, 1024, 16
 
@@ -409,7 +418,6 @@ class RasterSet(Dataset):
     held-out part covers every image's terrain. An image of a single region trains only."""
 
     name = "raster_set"
-    campaign = True
     unit = "regions"
 
     def __init__(self, parts: Sequence[RasterRegions]):

@@ -15,9 +15,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_learning_rate_warms_up_then_decays_on_the_global_step():
-    from landslide_mapper.training.campaign import CampaignConfig, learning_rate
+    from landslide_mapper.training.campaign import learning_rate
+    from landslide_mapper.training.recipes import DefaultRecipe
 
-    config = CampaignConfig(steps=1000, warmup_steps=100, peak_learning_rate=1e-3, final_learning_rate=1e-5)
+    config = DefaultRecipe(steps=1000, warmup_steps=100, peak_learning_rate=1e-3, final_learning_rate=1e-5)
     assert learning_rate(config, 0) == pytest.approx(1e-5)
     assert learning_rate(config, 99) == pytest.approx(1e-3)
     assert learning_rate(config, 550) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-6)
@@ -27,14 +28,10 @@ def test_learning_rate_warms_up_then_decays_on_the_global_step():
 
 
 def test_warm_start_from_another_architecture_copies_the_shared_layers_only(tmp_path):
-    from landslide_mapper.training.campaign import (
-        CampaignConfig,
-        load_shared_layers,
-        save_compact_weights,
-        shared_layers_note,
-    )
+    from landslide_mapper.training.campaign import load_shared_layers, save_compact_weights, shared_layers_note
+    from landslide_mapper.training.recipes import DefaultRecipe
 
-    config = CampaignConfig(architecture="se", base_filters=4)
+    config = DefaultRecipe(architecture="se", base_filters=4)
     spatial = build_model("spatial", len(config.bands), 4, presence=True)
     weights = tmp_path / "spatial.weights.npz"
     save_compact_weights(spatial, weights)
@@ -55,7 +52,7 @@ def test_warm_start_from_another_architecture_copies_the_shared_layers_only(tmp_
     assert "the rest freshly initialised" in shared_layers_note("spatial", copied, total)
     # the plain U-Net's layers are all in the spatial one: everything is copied, and the card says so
     unet = build_model("unet", len(config.bands), 4, presence=True)
-    copied, total = load_shared_layers(unet, weights, "spatial", CampaignConfig(architecture="unet", base_filters=4))
+    copied, total = load_shared_layers(unet, weights, "spatial", DefaultRecipe(architecture="unet", base_filters=4))
     assert copied == total
     assert shared_layers_note("spatial", copied, total) == (
         f" (a spatial_attention_unet's: all {total} of this network's layers with weights)")
@@ -67,14 +64,15 @@ def test_campaign_resumes_exactly_and_exports_one_gated_graph(tmp_path):
     whose output is the probability map times the window's presence score."""
     import keras
     from landslide_mapper.training.architectures import gated_model, has_presence_head, pixel_model
-    from landslide_mapper.training.campaign import CampaignConfig, train_campaign
+    from landslide_mapper.training.campaign import train_campaign
     from landslide_mapper.training.export import export_run
+    from landslide_mapper.training.recipes import DefaultRecipe
 
     train_samples = blob_samples(6, 2) + blob_samples(3, 3, landslides=False)
     val_samples = blob_samples(2, 4) + blob_samples(1, 5, landslides=False)
 
     def config(epoch_steps, max_minutes=None):
-        return CampaignConfig(base_filters=4, steps=6, epoch_steps=epoch_steps, warmup_steps=2, batch_size=4,
+        return DefaultRecipe(base_filters=4, steps=6, epoch_steps=epoch_steps, warmup_steps=2, batch_size=4,
                               jit_compile=False, max_minutes=max_minutes)
 
     quiet = {"log": lambda _message: None}
@@ -102,7 +100,8 @@ def test_campaign_resumes_exactly_and_exports_one_gated_graph(tmp_path):
     assert len(session.get_outputs()) == 1
     best = gated_model(keras.models.load_model(tmp_path / "once" / "best.keras", compile=False))
     np.testing.assert_allclose(session.run(None, {"input": x})[0], np.asarray(best(x)), atol=1e-4)
-    assert json.loads((tmp_path / "once" / "spec.json").read_text())["training"]["presence"] is True
+    training = json.loads((tmp_path / "once" / "spec.json").read_text())["training"]
+    assert training["presence"] is True and training["recipe_name"] == "default"
     # the card says what trained it, from the spec's metrics (recorded in state.json by the campaign)
     from landslide_mapper.core.model.onnx_model import read_spec
 

@@ -19,7 +19,7 @@ def test_bijie_dataset_keeps_its_pinned_test_images_out_of_fitting(tmp_path):
     pinned = ROOT / "training" / "splits" / "bijie_test.json"
     before = pinned.read_bytes()
     bijie = dataset_at(fake_bijie(tmp_path / "bijie"))
-    assert isinstance(bijie, Bijie) and bijie.campaign and bijie.resolution_m == 0.8
+    assert isinstance(bijie, Bijie) and bijie.resolution_m == 0.8
     split = bijie.split(0.3, seed=1)
     assert split.test == ("ls_0000", "ls_0008", "nls_0002")  # the pinned ids this copy holds, and only those
     assert split.validation == ("ls_0001", "ls_0006", "nls_0001")  # 30 % of the rest, per class
@@ -40,7 +40,7 @@ def test_landslide4sense_dataset_splits_by_patch_file_with_the_run_seed():
     from landslide_mapper.training.datasets import Landslide4Sense, dataset_at
 
     l4s = dataset_at(SHARED_DATA / "landslide4sense")
-    assert isinstance(l4s, Landslide4Sense) and not l4s.campaign and l4s.resolution_m == 10.0
+    assert isinstance(l4s, Landslide4Sense) and l4s.resolution_m == 10.0
     split = l4s.split(0.3, 42)
     assert len(split.train) == 10 and len(split.validation) == 4 and split.test == ()
     assert not set(split.train) & set(split.validation) and l4s.split(0.3, 7) != split
