@@ -65,3 +65,20 @@ def test_transposed_convolutions_that_overlap_are_left_alone():
         model = _graph(kernel, stride)
         assert upsampling_as_depth_to_space(model) == 0
         assert [node.op_type for node in model.graph.node] == ["ConvTranspose", "Relu"]
+
+
+def test_rewrite_command_upgrades_a_model_file_in_place_keeping_its_metadata(tmp_path, capsys):
+    from landslide_mapper.training.cli import main
+
+    model = _graph(shape_chain=True)
+    helper.set_model_props(model, {"landslide_mapper_spec": '{"name": "old"}'})
+    path = tmp_path / "old.onnx"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(1).normal(size=(1, CHANNELS_IN, 4, 4)).astype(np.float32)
+    main(["rewrite", str(path)])
+    upgraded = onnx.load(str(path))
+    assert [node.op_type for node in upgraded.graph.node] == ["Conv", "DepthToSpace", "Relu"]
+    assert {p.key: p.value for p in upgraded.metadata_props} == {"landslide_mapper_spec": '{"name": "old"}'}
+    np.testing.assert_allclose(_run(upgraded, x), _run(model, x), rtol=1e-5, atol=1e-5)
+    main(["rewrite", str(path)])  # twice: nothing left to rewrite
+    assert capsys.readouterr().out.splitlines()[-1].endswith("0 upsampling layers rewritten")
