@@ -49,6 +49,10 @@ def split_stages(model_path: str | Path) -> tuple[Path, Path]:
     if any(i.name in {n for node in graph.node if node.name not in first_stage for n in node.input}
            for i in graph.input):
         raise ValueError(f"{source.name}: the decoder reads the image itself; it cannot run from the features alone")
+    # an INT8 graph's features cross as their 8-bit values, the decoder dequantizing them
+    # itself: as float, its first convolutions would lose their quantized kernels (and the
+    # features would take 4x the memory between the stages)
+    features = sorted({producer[f].input[0] if producer[f].op_type == "DequantizeLinear" else f for f in features})
     extractor = Extractor(graph_model)
     presence_path, decoder_path = stage_paths(source)
     # the score first: Cascade reads it as the presence stage's first output

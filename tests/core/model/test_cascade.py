@@ -49,6 +49,33 @@ def test_the_two_stages_compute_the_whole_graph(presence_model):
     assert staged.cascade.tally.decoded == len(batch) and staged.cascade.tally.skipped == 0
 
 
+def test_an_int8_model_s_stages_pass_8_bit_features_and_compute_its_whole_graph(presence_model, tmp_path):
+    """The INT8 variant's features cross between the stages as 8-bit values, so the
+    decoder's first convolutions stay quantized, and the stages give exactly its whole graph."""
+    import onnx
+    from landslide_mapper.core.model.onnx_model import OnnxModel
+    from landslide_mapper.training.cascade import split_stages
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Windows(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"input": windows(8, seed=1).transpose(0, 2, 3, 1).copy()}])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    int8 = tmp_path / "tiny_int8.onnx"
+    quantize_static(str(presence_model), str(int8), Windows(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    _, decoder_path = split_stages(int8)
+    feature_types = [i.type.tensor_type.elem_type for i in onnx.load(str(decoder_path)).graph.input[1:]]
+    assert feature_types and set(feature_types) == {onnx.TensorProto.UINT8}
+    batch = windows()
+    staged = OnnxModel(int8, skip_empty=True, presence_cut=0.0)
+    np.testing.assert_array_equal(staged.predict(batch), OnnxModel(int8).predict(batch))
+    assert staged.cascade.tally.decoded == len(batch)
+
+
 def test_a_skipped_window_is_zero_where_the_whole_graph_stays_under_the_cut(presence_model):
     from landslide_mapper.core.model.onnx_model import OnnxModel
 
