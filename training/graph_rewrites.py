@@ -106,3 +106,19 @@ def upsampling_as_depth_to_space(proto) -> int:
     if rewritten:
         _prune_dead_nodes(graph)
     return rewritten
+
+
+def largest_difference(before, after, size: int = 64, seed: int = 0) -> float:
+    """The largest absolute difference between two graphs' first outputs on a batch of two
+    random inputs (their free spatial dimensions ``size``): a rewrite's check where no
+    TensorFlow model is at hand to check it against."""
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(p.SerializeToString(), providers=["CPUExecutionProvider"]) for p in (before, after)]
+    first = sessions[0].get_inputs()[0]
+    shape = [d if isinstance(d, int) else (2 if i == 0 else size) for i, d in enumerate(first.shape)]
+    feed = {first.name: np.random.default_rng(seed).normal(size=shape).astype(np.float32)}
+    outputs = [s.run(None, feed)[0] for s in sessions]
+    if outputs[0].shape != outputs[1].shape:
+        return float("inf")
+    return float(np.abs(outputs[0] - outputs[1]).max())

@@ -82,3 +82,26 @@ def test_rewrite_command_upgrades_a_model_file_in_place_keeping_its_metadata(tmp
     np.testing.assert_allclose(_run(upgraded, x), _run(model, x), rtol=1e-5, atol=1e-5)
     main(["rewrite", str(path)])  # twice: nothing left to rewrite
     assert capsys.readouterr().out.splitlines()[-1].endswith("0 upsampling layers rewritten")
+
+
+def test_rewrite_command_leaves_a_graph_whose_slice_and_pad_change_values_unchanged(tmp_path):
+    """A Slice and Pad after the upsampling that do change its values (unlike tf2onnx's) make
+    the rewrite differ from the model: the command says so and leaves the file as it was."""
+    from landslide_mapper.training.cli import main
+
+    model = _graph(shape_chain=True)
+    for node in model.graph.node:  # pad one row of zeros at the bottom instead of nothing
+        if node.op_type == "Concat":
+            node.input[1] = "bottom_row"
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 1, 0], np.int64), "one_row"))
+    model.graph.node.insert(len(model.graph.node) - 2, helper.make_node("Slice", ["one_row", "four", "eight"],
+                                                                        ["bottom_row"]))
+    model.graph.initializer.extend([numpy_helper.from_array(np.array([4], np.int64), "four"),
+                                    numpy_helper.from_array(np.array([8], np.int64), "eight")])
+    del model.graph.output[0].type.tensor_type.shape.dim[:]
+    path = tmp_path / "padded.onnx"
+    onnx.save(model, str(path))
+    original = path.read_bytes()
+    with pytest.raises(SystemExit, match="left unchanged"):
+        main(["rewrite", str(path)])
+    assert path.read_bytes() == original
