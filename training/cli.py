@@ -188,7 +188,8 @@ def cmd_rewrite(args) -> None:
 
     for model in args.models:
         proto = onnx.load(model)
-        before = onnx.load(model)
+        before = onnx.ModelProto()
+        before.CopyFrom(proto)  # the original, to check the rewrite against
         rewritten = upsampling_as_depth_to_space(proto)
         if rewritten:
             onnx.checker.check_model(proto)
