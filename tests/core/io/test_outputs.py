@@ -32,8 +32,9 @@ def test_two_runs_cannot_write_the_same_output_at_once(tmp_path):
 
 
 def test_value_rasters_write_each_channel_to_its_own_file(tmp_path):
-    """The engine's rows of (probability, spread) become two float32 GeoTIFFs, nodata where
-    the input was invalid; one channel's rows come without the channel axis."""
+    """The engine's rows of (probability, spread) become two float32 GeoTIFFs (tiled,
+    DEFLATE), nodata where the input was invalid; one channel's rows come without the
+    channel axis."""
     import numpy as np
     from landslide_mapper.core.io.outputs import VALUES_NODATA, ValueRasters
     from landslide_mapper.core.io.readers import GdalReader, Grid
@@ -55,6 +56,9 @@ def test_value_rasters_write_each_channel_to_its_own_file(tmp_path):
         dataset = gdal.Open(path)  # held: the band dies with it
         band = dataset.GetRasterBand(1)
         assert band.DataType == gdal.GDT_Float32 and band.GetNoDataValue() == VALUES_NODATA
+        # tiled and DEFLATE-compressed: the compression every GIS reads (not ZSTD or LERC)
+        assert dataset.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") == "DEFLATE"
+        assert band.GetBlockSize() == [256, 256]
 
 
 def test_writers_opened_as_one_close_those_already_open_when_one_fails(tmp_path, monkeypatch):
