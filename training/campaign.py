@@ -402,7 +402,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
     else:
         mean, std = normalization_from_samples(train_samples, config.bands, config.seed)
         name = FULL_NAMES[config.architecture]
-        model = build_model(config.architecture, len(config.bands), config.base_filters, config.presence)
+        model = build_model(config.architecture, len(config.bands), config.base_filters, config.presence,
+                            config.bottleneck_dilations)
         started_from = None
         if init_weights:
             started_from = f"`{init_weights}`"

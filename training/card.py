@@ -135,7 +135,8 @@ def model_card(spec: dict, filename: str) -> str:
     lines = [
         f"# {spec['name']} — model card", "",
         f"`{filename}` (+ `{spec.get('saliency_model', '')}`, the saliency graph). Architecture: "
-        f"**{spec['architecture']}**, {training.get('base_filters', '?')} base filters, 1x1 conv + sigmoid head.", "",
+        f"**{spec['architecture']}**, {training.get('base_filters', '?')} base filters"
+        f"{_dilated(training.get('bottleneck_dilations'))}, 1x1 conv + sigmoid head.", "",
         "## Input", "",
         f"- Bands, in order: {', '.join(spec['bands'])}"
         f"{' (brightness = sqrt((R²+G²+B²)/3))' if 'brightness' in spec['bands'] else ''}.",
@@ -238,3 +239,10 @@ def model_card(spec: dict, filename: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _dilated(dilations) -> str:
+    """The card's words for a dilated bottleneck (nothing for the method's plain one)."""
+    if not dilations or all(d == 1 for d in dilations):
+        return ""
+    return f", bottleneck convolutions dilated {' and '.join(str(d) for d in dilations)} (a wider receptive field)"

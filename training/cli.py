@@ -47,7 +47,7 @@ def cmd_train(args) -> None:
 RECIPE_OPTIONS = {
     "paper": ("epochs", "patience"),
     "default": ("steps", "epoch_steps", "loss", "no_presence", "init_weights", "init_model", "init_architecture",
-                "patch_size", "field_augment", "context"),
+                "patch_size", "field_augment", "context", "bottleneck_dilations"),
 }
 
 
@@ -73,7 +73,8 @@ def recipe_config(args, dataset) -> DefaultRecipe | PaperRecipe:
     return DefaultRecipe(**common, presence=not args.no_presence, patch_size=args.patch_size, mix=mix,
                          dataset=dataset.provenance(args.val_share),
                          **_given(loss=args.loss, steps=args.steps, epoch_steps=args.epoch_steps,
-                                  peak_learning_rate=args.lr))
+                                  peak_learning_rate=args.lr, bottleneck_dilations=args.bottleneck_dilations and
+                                  tuple(args.bottleneck_dilations)))
 
 
 def _given(**values) -> dict:
@@ -123,6 +124,7 @@ def init_from_model(args) -> None:
     args.init_weights, args.arch = str(found), training["architecture"]
     args.base_filters, args.bands = training.get("base_filters", DefaultRecipe.base_filters), tuple(spec.bands)
     args.no_presence = not training.get("presence", False)
+    args.bottleneck_dilations = args.bottleneck_dilations or training.get("bottleneck_dilations")
     args.init_architecture = None
     args.patch_size = args.patch_size or spec.patch_size  # the context the model learned
 
@@ -264,6 +266,9 @@ def main(argv=None) -> None:
     t.add_argument("--context", choices=("mirror", "mosaic"),
                    help=f"default recipe: past an image's edge a crop sees the image mirrored (default "
                         f"{CropMix.context}), or other training images around it, as in a scene")
+    t.add_argument("--bottleneck-dilations", type=int, nargs=2, metavar=("FIRST", "SECOND"),
+                   help="default recipe: dilate the bottleneck's two convolutions (e.g. 2 4: the receptive field "
+                        "covers a 256-px window; same weights, so it can start from an undilated model; default 1 1)")
     t.add_argument("--lr", type=float, help=f"learning rate (default recipe: peak {default.peak_learning_rate:g}; "
                                             f"paper: {paper.learning_rate:g})")
     t.add_argument("--base-filters", type=int,

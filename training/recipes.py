@@ -40,6 +40,7 @@ class DefaultRecipe:
     bands: tuple[str, ...] = DEFAULT_BANDS
     base_filters: int = 16
     presence: bool = True
+    bottleneck_dilations: tuple[int, int] = (1, 1)  # (2, 4): a receptive field wider than a 256-px window
     loss: str = "bce_dice"
     presence_weight: float = 0.5
     batch_size: int = 16  # at patch_size 128; the CLI keeps the pixels per batch for other sizes
@@ -76,6 +77,7 @@ class PaperRecipe:
     # the method's fixed choices
     loss: ClassVar[str] = "paper"  # Tversky + focal Tversky (training.losses.MAP_LOSSES)
     presence: ClassVar[bool] = False
+    bottleneck_dilations: ClassVar[tuple[int, int]] = (1, 1)
     patch_size: ClassVar[int] = PATCH
 
     architecture: str = "spatial"

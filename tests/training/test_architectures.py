@@ -30,3 +30,23 @@ def test_attention_sits_where_the_method_puts_it():
         model = build_model(arch, 4, 4)
         assert count(model, "_scale") == 5  # last encoder conv + 4 decoder skips
     assert count(build_model("unet", 4, 4), "_scale") == count(build_model("unet", 4, 4), "_gate") == 0
+
+
+def test_a_dilated_bottleneck_sees_further_with_the_same_weights():
+    """Dilating the bottleneck's convolutions keeps every weight's shape (a network starts
+    from an undilated one's weights) and widens the receptive field from 200 px to 328: a
+    pixel 130 px from the centre changes the centre's probability only in the dilated one."""
+    plain = build_model("unet", 1, 4)
+    dilated = build_model("unet", 1, 4, bottleneck_dilations=(2, 4))
+    assert [w.shape for w in plain.get_weights()] == [w.shape for w in dilated.get_weights()]
+    dilated.set_weights(plain.get_weights())
+    image = np.random.default_rng(0).normal(size=(1, 384, 384, 1)).astype(np.float32)
+    far = image.copy()
+    far[0, 192, 192 + 130] += 50.0
+
+    def centre_change(model):
+        before, after = (model(x, training=False).numpy()[0, 192, 192, 0] for x in (image, far))
+        return abs(float(after) - float(before))
+
+    assert centre_change(plain) == 0.0
+    assert centre_change(dilated) > 1e-6

@@ -102,7 +102,8 @@ def assert_default_recipe(spec: dict, state: dict, rows: list[dict]) -> None:
 
 def test_cli_trains_a_patch_folder_with_the_default_recipe(tmp_path):
     """`train --patches` with the default recipe: each patch an image its crops are drawn
-    from; 256-px crops of 128-px patches see other patches around them (--context mosaic)."""
+    from; 256-px crops of 128-px patches see other patches around them (--context mosaic);
+    the bottleneck dilated (--bottleneck-dilations)."""
     from landslide_mapper.core.imagery.patches import write_patch_folder
     from landslide_mapper.training.cli import main
     from landslide_mapper.training.data import make_patchset
@@ -111,11 +112,16 @@ def test_cli_trains_a_patch_folder_with_the_default_recipe(tmp_path):
     folder = write_patch_folder(patches, tmp_path / "patches", {"image": None, "dem": None})
     run = tmp_path / "run"
     main(["train", "--patches", str(folder), "--out", str(run), "--patch-size", "256", "--context", "mosaic",
-          *FEW_STEPS])
+          "--bottleneck-dilations", "2", "4", *FEW_STEPS])
     spec, state, rows = default_recipe_record(run)
     assert_default_recipe(spec, state, rows)
     assert spec["patch_size"] == 256 and spec["training"]["batch_size"] == 4  # as many pixels as 16 of 128
     assert spec["training"]["mix"]["context"] == "mosaic"
+    # the dilated bottleneck is in the saved network (what export and resume load) and in its record
+    import keras
+    saved = keras.models.load_model(run / "best.keras", compile=False)
+    assert [saved.get_layer(f"bottleneck_conv{i}").dilation_rate for i in (1, 2)] == [(2, 2), (4, 4)]
+    assert spec["training"]["bottleneck_dilations"] == [2, 4]
     kept = int(len(patches) * (1 - 0.15))  # the default recipe's validation share; the last patches validate
     assert (spec["training"]["train_images"], spec["training"]["val_images"]) == (kept, len(patches) - kept)
     assert spec["training"]["dataset"]["name"] == "patch_folder" and spec["training"]["dataset"]["val_share"] == 0.15
