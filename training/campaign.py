@@ -92,6 +92,20 @@ def normalization_from_samples(samples: list[Sample], bands, seed: int = 0, crop
             [round(float(max(s, 1e-3)), 4) for s in stacks.std(axis=(0, 2, 3))])
 
 
+def starting_normalization(init_model: str | None, bands) -> tuple[list, list] | None:
+    """The normalization of the exported model a fine-tune starts from (None: there is none,
+    or its bands differ): its first layer learned that scale, and the mapper's own imagery,
+    measured afresh, would shift every input the weights expect."""
+    if not init_model:
+        return None
+    from ..core.model.onnx_model import read_spec
+
+    start = read_spec(init_model)
+    if tuple(start.bands) != tuple(bands):
+        return None
+    return list(start.mean), list(start.std)
+
+
 class KerasPredictor:
     """A Keras model behind the engine's model interface (spec, NCHW batch -> probability)."""
 
@@ -400,7 +414,8 @@ def train_campaign(train_samples: list[Sample], val_samples: list[Sample], run_d
         spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
         log(f"resuming at step {state['step']} of {plan.total_steps}")
     else:
-        mean, std = normalization_from_samples(train_samples, config.bands, config.seed)
+        mean, std = starting_normalization(init_model, config.bands) or normalization_from_samples(
+            train_samples, config.bands, config.seed)
         name = FULL_NAMES[config.architecture]
         model = build_model(config.architecture, len(config.bands), config.base_filters, config.presence,
                             config.bottleneck_dilations)

@@ -222,6 +222,8 @@ def test_fine_tune_the_bundled_default(provider, scene, inventory, tmp_path):
 
     spec, start = read_spec(out), read_spec(starting_models()[default])
     assert spec.patch_size == start.patch_size  # fine-tuned in the context it learned
+    # ... and on the scale its first layer learned, not this scene's
+    assert (spec.mean, spec.std) == (start.mean, start.std)
     comparison = spec.extra["metrics"]["before_after"]
     assert comparison["starting_model"] == start.name and comparison["before"]["threshold"] == start.threshold
     assert comparison["after"]["threshold"] == spec.threshold
