@@ -30,7 +30,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QColor, QIcon
 
 from ..core.engine.progress import Progress
-from ..core.engine.streaming import MODEL_WINDOW, WindowSettings
+from ..core.engine.streaming import DEFAULT_BATCH_SIZE, MODEL_WINDOW, WindowSettings
 from ..core.errors import Cancelled, InputError, NoValidPixels, UserError
 from ..core.imagery import recipe
 from ..core.imagery.inputs import ModelInput
@@ -217,7 +217,7 @@ def add_input_parameters(alg: QgsProcessingAlgorithm) -> None:
         declare(alg, QgsProcessingParameterNumber(name, tr(label), compat.NUMBER_DOUBLE, optional=True),
                 "Only with input scaling 'manual'.", advanced=True, decimals=4)
     for param, help_text in (
-        (QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=8, minValue=1),
+        (QgsProcessingParameterNumber(BATCH_SIZE, tr("Windows per batch"), defaultValue=DEFAULT_BATCH_SIZE, minValue=1),
          "More uses more memory, and may be faster on a GPU."),
         (QgsProcessingParameterNumber(THREADS, tr("CPU threads"), defaultValue=0, minValue=0),
          "0: all cores."),

@@ -152,9 +152,12 @@ def measured(command: list[str], json_output: bool = False) -> dict:
     return result
 
 
-def engine_run(image: Path, model: str, out: Path, precision="auto", skip_empty=True, overlap=32, batch=8,
+def engine_run(image: Path, model: str, out: Path, precision="auto", skip_empty=True, overlap=32, batch=None,
                ceiling_windows=400, spinning=False) -> dict:
+    from landslide_mapper.core.engine.streaming import DEFAULT_BATCH_SIZE
+
     out.mkdir(parents=True, exist_ok=True)
+    batch = batch or DEFAULT_BATCH_SIZE
     job = {"image": str(image), "model": model, "out": str(out), "precision": precision, "skip_empty": skip_empty,
            "overlap": overlap, "batch": batch, "ceiling_windows": ceiling_windows, "spinning": spinning}
     return measured([sys.executable, __file__, "--child", json.dumps(job)], json_output=True)
@@ -271,7 +274,7 @@ def geodeep_table(scene: Path, model: str, size: int) -> None:
             copy = interop_copy(source, WORK / f"{source.stem}_geodeep.onnx")
             runs[f"GeoDeep, interop copy of {source.name}"] = geodeep_run(image, copy)
     runs["Detect, command line, defaults"] = cli_run(image, model, WORK / "crop-cli")
-    for batch in (4, 2):
+    for batch in (8, 2):
         runs[f"Detect, command line, batch {batch}"] = cli_run(image, model, WORK / f"crop-cli{batch}", "--batch",
                                                                str(batch))
     runs["Detect, qgis_process, defaults"] = processing_run(image, model, WORK / "crop-proc")
@@ -318,7 +321,9 @@ def main() -> None:
     model = args.model or str(next(iter(bundled_models().values())))
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {machine_facts()}")
-    print(f"model: {Path(model).name}; Detect's defaults (overlap 32, batch 8)\n")
+    from landslide_mapper.core.engine.streaming import DEFAULT_BATCH_SIZE
+
+    print(f"model: {Path(model).name}; Detect's defaults (overlap 32, batch {DEFAULT_BATCH_SIZE})\n")
     scenes = {"Bijie mosaic": bijie_scene(WORK / f"bijie{args.scene_mpx:g}.tif", args.scene_mpx)}
     if not args.no_intact:
         scenes["landslide-free Bijie mosaic"] = bijie_scene(WORK / f"bijie_intact{args.scene_mpx / 3:g}.tif",

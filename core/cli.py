@@ -24,7 +24,7 @@ from .detect.pipeline import DetectOutputs, detect
 from .detect.request import DEFAULT_MIN_AREA_M2, PRECISIONS, DetectRequest, Precision, load_model
 from .detect.tiling import DEFAULT_TILE_SIZE, cached_model, dask_runner, detect_tiled
 from .engine.progress import Progress
-from .engine.streaming import MODEL_WINDOW, WindowSettings
+from .engine.streaming import DEFAULT_BATCH_SIZE, MODEL_WINDOW, WindowSettings
 from .imagery.recipe import InputOptions, model_input
 from .imagery.scaling import MODES, ScalingMode
 from .io.readers import GdalReader
@@ -68,7 +68,7 @@ def _arguments(argv=None) -> argparse.Namespace:
     d.add_argument("--window", type=int, default=MODEL_WINDOW,
                    help="window size in pixels (default: the model's own patch size)")
     d.add_argument("--overlap", type=int, default=32)
-    d.add_argument("--batch", type=int, default=8)
+    d.add_argument("--batch", type=int, default=DEFAULT_BATCH_SIZE)
     d.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per task (0: one per core)")
     d.add_argument("--device", choices=DEVICES, default=Device.AUTO.value)
     d.add_argument("--no-match-resolution", dest="match_resolution", action="store_false",
