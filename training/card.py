@@ -39,8 +39,10 @@ def _recipe_lines(training: dict, metrics: dict, patch: int) -> list[str]:
            "centred on a landslide pixel (with jitter), the rest anywhere in any training image, half of those chosen "
            "by the model's recent false alarms (hard negatives); ")
         + "augmentation (flips, blur, sharpening, shear, rotation"
-        + ("; field jitter: ground resolution 0.6-1.5x, colour response, exposure, haze, nodata collars)."
-           if mix.get("field_augment") else ")."),
+        + ("; field jitter: ground resolution 0.6-1.5x, colour response, exposure, haze, nodata collars"
+           if mix.get("field_augment") else "")
+        + (f"; {mix['copy_paste']:g} of the crops without a drawn landslide get one pasted in from another image"
+           if mix.get("copy_paste") else "") + ").",
         f"- Trained {metrics.get('steps_trained')} steps ({_hours(metrics)}, "
         f"{metrics.get('seconds_per_step')} s/step); kept: step {metrics.get('best_step')}, the best validation F1 "
         + (f"(the validation images run as one scene, as Detect runs, every {training.get('epoch_steps')} steps)."

@@ -47,7 +47,7 @@ def cmd_train(args) -> None:
 RECIPE_OPTIONS = {
     "paper": ("epochs", "patience"),
     "default": ("steps", "epoch_steps", "loss", "no_presence", "init_weights", "init_model", "init_architecture",
-                "patch_size", "field_augment", "context", "bottleneck_dilations"),
+                "patch_size", "field_augment", "context", "bottleneck_dilations", "copy_paste"),
 }
 
 
@@ -69,7 +69,7 @@ def recipe_config(args, dataset) -> DefaultRecipe | PaperRecipe:
         return PaperRecipe(**common, negative_share=args.negative_share,
                            dataset=dataset.provenance(args.val_share, args.negative_share),
                            **_given(epochs=args.epochs, learning_rate=args.lr, patience=args.patience))
-    mix = CropMix(field_augment=args.field_augment, **_given(context=args.context))
+    mix = CropMix(field_augment=args.field_augment, **_given(context=args.context, copy_paste=args.copy_paste))
     return DefaultRecipe(**common, presence=not args.no_presence, patch_size=args.patch_size, mix=mix,
                          dataset=dataset.provenance(args.val_share),
                          **_given(loss=args.loss, steps=args.steps, epoch_steps=args.epoch_steps,
@@ -263,6 +263,10 @@ def main(argv=None) -> None:
     t.add_argument("--field-augment", action="store_true",
                    help="default recipe: also jitter ground resolution (0.6-1.5x), colour, haze and nodata collars, "
                         "as other imagery would")
+    t.add_argument("--copy-paste", type=float, metavar="SHARE",
+                   help="default recipe: this share of the crops drawn without a landslide get one pasted in, cut "
+                        "along its outline from another training image (a scar beside bare fields and roads; "
+                        f"default {CropMix.copy_paste:g})")
     t.add_argument("--context", choices=("mirror", "mosaic"),
                    help=f"default recipe: past an image's edge a crop sees the image mirrored (default "
                         f"{CropMix.context}), or other training images around it, as in a scene")

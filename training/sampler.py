@@ -19,6 +19,10 @@ that learned the framing of an isolated, mirror-padded image loses F1 in a scene
 images are 60-300 px; a 256-px crop of one is mostly mirror). Landslide pixels then land
 anywhere in the crop, not near its centre.
 
+With ``copy_paste`` a share of the other crops gets one training landslide pasted in, cut
+out along its own outline from another image: a scar set next to bare fields, roads and
+roofs, the look-alikes a landslide-free crop alone teaches the network to ignore.
+
 Where an image has no data (:attr:`Sample.valid`: a mosaic's gutters and collars) a crop
 is filled as Detect fills a window and its mask says IGNORE there (:func:`augment.as_nodata`),
 so nodata is never drawn as landslide-free ground.
@@ -47,6 +51,7 @@ class CropMix:
     context: str = "mirror"  # past an image's edge: "mirror" it, or "mosaic": other training images
     margin: int = 16  # mosaic context: a landslide pixel lies at least this far inside its crop
     field_augment: bool = False  # also scale, colour, haze and nodata-collar jitter (training.augment)
+    copy_paste: float = 0.0  # share of the non-landslide crops that get a training landslide pasted in
 
 
 class CropSampler:
@@ -64,7 +69,8 @@ class CropSampler:
         sources, masks, images = [], [], []
         for _ in range(count):
             in_mosaic = self.mix.context == "mosaic"
-            if self.with_landslides.size and self.rng.random() < self.mix.positive_share:
+            positive = bool(self.with_landslides.size) and self.rng.random() < self.mix.positive_share
+            if positive:
                 index = int(self.rng.choice(self.with_landslides))
                 y0, x0 = self._off_centre(index) if in_mosaic else self._around_landslide(index)
             else:
@@ -72,6 +78,10 @@ class CropSampler:
                 y0, x0 = self._overlapping(index) if in_mosaic else self._anywhere(index)
             crop, mask, valid = (self.crop_in_mosaic(index, y0, x0) if in_mosaic else
                                  self.crop(self.samples[index], y0, x0))
+            # drawn only when asked for, so runs without it draw what they always drew
+            if not positive and self.mix.copy_paste and self.with_landslides.size and \
+                    self.rng.random() < self.mix.copy_paste:
+                self.paste_landslide(crop, mask, valid, self._other_image_with_landslides(index))
             if not valid.all():
                 crop, mask = as_nodata(crop, mask, valid)
             if self.augment_crops:
@@ -118,6 +128,27 @@ class CropSampler:
                 valid[out] = _valid(source, take, (bottom - top, right - left))
         return sources, mask, valid
 
+    def paste_landslide(self, crop: dict, mask: np.ndarray, valid: np.ndarray, source_index: int) -> None:
+        """Paste, in place, the landslide pixels of image ``source_index`` (those within one
+        crop-sized piece around a random one of them) at a random place of the crop: only the
+        scar's own pixels move, so its outline meets the crop's terrain."""
+        source = self.samples[source_index]
+        h, w = source.mask.shape
+        cy, cx = divmod(int(self.rng.choice(self.landslide_pixels[source_index])), w)
+        rows, cols = np.nonzero(source.mask == 1)
+        half = self.size // 2
+        near = (np.abs(rows - cy) < half) & (np.abs(cols - cx) < half)
+        rows, cols = rows[near], cols[near]
+        top, left = rows.min(), cols.min()
+        height, width = rows.max() - top + 1, cols.max() - left + 1
+        oy = int(self.rng.integers(0, self.size - height + 1))
+        ox = int(self.rng.integers(0, self.size - width + 1))
+        target = (rows - top + oy, cols - left + ox)
+        for name, band in crop.items():
+            band[target] = source.sources[name][rows, cols]
+        mask[target] = 1
+        valid[target] = True
+
     def record(self, images: np.ndarray, false_alarm_shares: np.ndarray) -> None:
         """Fold the step's per-crop share of wrongly marked pixels into each image's score."""
         m = self.mix.score_memory
@@ -154,6 +185,10 @@ class CropSampler:
             return index
         other = int(self.rng.integers(len(self.samples) - 1))
         return other + (other >= index)
+
+    def _other_image_with_landslides(self, index: int) -> int:
+        candidates = self.with_landslides[self.with_landslides != index]
+        return int(self.rng.choice(candidates if candidates.size else self.with_landslides))
 
     def _background_image(self) -> int:
         if self.rng.random() < self.mix.hard_negative_share:

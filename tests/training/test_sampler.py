@@ -64,3 +64,24 @@ def test_mosaic_context_surrounds_an_image_with_other_training_images():
     mirror = CropSampler(samples, CropMix(positive_share=1.0), seed=0, size=256, augment_crops=False)
     sources, _, images = mirror.draw(5)
     assert all(np.unique(s["green"]).tolist() == [i] for s, i in zip(sources, images))
+
+
+def test_copy_paste_sets_a_training_landslide_into_crops_without_one():
+    """With copy_paste every crop drawn without a landslide gets one pasted in: the pasted
+    pixels are another image's landslide pixels, labelled 1, and labels follow pixels."""
+    from landslide_mapper.training.sampler import CropMix, CropSampler
+
+    samples = blob_samples(4, 2) + blob_samples(4, 3, landslides=False)
+    for k, sample in enumerate(samples):  # every pixel says its image, and + 0.5 on a landslide
+        sample.sources["green"] = k + 0.5 * sample.mask.astype(np.float32)
+    sampler = CropSampler(samples, CropMix(positive_share=0.0, copy_paste=1.0), seed=0, augment_crops=False)
+    sources, masks, images = sampler.draw(30)
+    for green, mask, index in zip([s["green"] for s in sources], masks, images):
+        np.testing.assert_array_equal(mask == 1, green % 1 == 0.5)  # labels follow the pixels
+        pasted = np.floor(green) != index
+        (source,) = np.unique(np.floor(green[pasted])).astype(int)
+        assert source != index and (green[pasted] % 1 == 0.5).all()  # one other image's landslide pixels
+        assert pasted.sum() == (samples[source].mask == 1).sum()  # its whole scar (smaller than a crop)
+    # off (the default): crops of landslide-free images hold no landslide
+    plain = CropSampler(samples[4:], CropMix(positive_share=0.0), seed=0, augment_crops=False)
+    assert not plain.draw(10)[1].any()
