@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from machine import machine_facts  # noqa: E402
 PLUGINS = runpy.run_path(str(ROOT / "plugin_root.py"))["make_importable"]()
+from landslide_mapper.core.engine.streaming import DEFAULT_BATCH_SIZE  # noqa: E402
 sys.path.insert(0, str(ROOT / "tools"))
 WORK = ROOT / "build" / "bench"
 BIJIE = ROOT.parent / "shared" / "data" / "bijie"
@@ -154,8 +155,6 @@ def measured(command: list[str], json_output: bool = False) -> dict:
 
 def engine_run(image: Path, model: str, out: Path, precision="auto", skip_empty=True, overlap=32, batch=None,
                ceiling_windows=400, spinning=False) -> dict:
-    from landslide_mapper.core.engine.streaming import DEFAULT_BATCH_SIZE
-
     out.mkdir(parents=True, exist_ok=True)
     batch = batch or DEFAULT_BATCH_SIZE
     job = {"image": str(image), "model": model, "out": str(out), "precision": precision, "skip_empty": skip_empty,
@@ -321,8 +320,6 @@ def main() -> None:
     model = args.model or str(next(iter(bundled_models().values())))
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {machine_facts()}")
-    from landslide_mapper.core.engine.streaming import DEFAULT_BATCH_SIZE
-
     print(f"model: {Path(model).name}; Detect's defaults (overlap 32, batch {DEFAULT_BATCH_SIZE})\n")
     scenes = {"Bijie mosaic": bijie_scene(WORK / f"bijie{args.scene_mpx:g}.tif", args.scene_mpx)}
     if not args.no_intact:

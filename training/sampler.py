@@ -133,8 +133,7 @@ class CropSampler:
         crop-sized piece around a random one of them) at a random place of the crop: only the
         scar's own pixels move, so its outline meets the crop's terrain."""
         source = self.samples[source_index]
-        h, w = source.mask.shape
-        cy, cx = divmod(int(self.rng.choice(self.landslide_pixels[source_index])), w)
+        cy, cx = divmod(int(self.rng.choice(self.landslide_pixels[source_index])), source.mask.shape[1])
         rows, cols = np.nonzero(source.mask == 1)
         half = self.size // 2
         near = (np.abs(rows - cy) < half) & (np.abs(cols - cx) < half)
