@@ -15,10 +15,10 @@ import types
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (puts the plugin on the path)
+from landslide_mapper.core.evaluation.metrics import label_objects  # noqa: E402
 
 
 def grown(probability: np.ndarray, threshold: float, low: float) -> np.ndarray:
@@ -27,7 +27,7 @@ def grown(probability: np.ndarray, threshold: float, low: float) -> np.ndarray:
     that Detect's threshold draws the hysteresis objects; a drawn pixel keeps its value
     where it was above the threshold (the object filter reads them)."""
     values = np.nan_to_num(probability)
-    regions, _ = ndimage.label(values >= low)
+    regions, _ = label_objects(values >= low)
     seeded = np.unique(regions[values >= threshold])
     keep = np.isin(regions, seeded[seeded > 0])
     out = np.where(keep, np.maximum(probability, threshold), np.minimum(probability, np.nextafter(threshold, 0)))
